@@ -1,0 +1,95 @@
+"""The queue's lock: ``flock`` on a file that is never replaced or removed.
+
+This is the only module that calls ``flock``. Because the lock file keeps its inode for
+the life of the queue, every process that opens it locks the same file, however often
+the data file beside it is replaced (defect 10 of the original).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import QueueDirectoryError
+
+_open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
+
+
+class FileLock:
+    """A reader-writer lock shared by every process, thread and forked child that opens ``path``.
+
+    ``flock`` excludes open file descriptions, not processes, so each process keeps its own
+    descriptor (a forked child opens a fresh one) and threads of one process are serialised
+    by an ordinary thread lock first.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._thread_lock = threading.Lock()
+        self._fd = _open_lock_file(self.path)
+        _open_locks.add(self)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the lock alone: no other holder, shared or exclusive, anywhere."""
+        with self._held(fcntl.LOCK_EX):
+            yield
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the lock with other readers: no exclusive holder anywhere."""
+        with self._held(fcntl.LOCK_SH):
+            yield
+
+    def close(self) -> None:
+        """Release the descriptor; the lock file itself stays."""
+        with self._thread_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    @contextmanager
+    def _held(self, mode: int) -> Iterator[None]:
+        with self._thread_lock:
+            if self._fd is None:
+                self._fd = _open_lock_file(self.path)
+            fcntl.flock(self._fd, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _reset_after_fork(self) -> None:
+        # The inherited descriptor shares its open file description (and so its flock)
+        # with the parent, and the inherited thread lock may be held by a thread that
+        # does not exist here: the child starts over with its own.
+        self._thread_lock = threading.Lock()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _open_lock_file(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileNotFoundError as error:
+        raise QueueDirectoryError(path.parent, "it does not exist") from error
+    except NotADirectoryError as error:
+        raise QueueDirectoryError(path.parent, "it is not a directory") from error
+    except PermissionError as error:
+        raise QueueDirectoryError(
+            path.parent, f"no permission to create or open the lock file {path.name}"
+        ) from error
+
+
+def _reset_all_after_fork() -> None:
+    for lock in list(_open_locks):
+        lock._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_all_after_fork)

@@ -1,0 +1,122 @@
+"""Monitor role: report the queue's size and the completed results at a steady interval."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import QueueError
+from .lifecycle import Lifecycle, configure_logging
+from .queue import FileQueue
+from .results import summarize_results
+from .settings import (
+    QUEUE_SETTINGS,
+    RESULTS_SETTING,
+    TIMING_SETTINGS,
+    Setting,
+    boolean,
+    build_parser,
+    non_negative_float,
+    positive_float,
+)
+
+log = logging.getLogger("queue_core.monitor")
+
+SETTINGS = (
+    *QUEUE_SETTINGS,
+    RESULTS_SETTING,
+    *TIMING_SETTINGS,
+    Setting("--initial-delay", "MONITOR_INITIAL_DELAY", 5.0, non_negative_float,
+            "seconds to wait before the first report", "S"),
+    Setting("--interval", "MONITOR_INTERVAL", 10.0, positive_float,
+            "seconds between two reports", "S"),
+    Setting("--once", "MONITOR_ONCE", False, boolean, "print one report now and exit"),
+    Setting("--json", "MONITOR_JSON", False, boolean, "print each report as one JSON line"),
+)
+
+
+class QueueProbe:
+    """Reads the queue's size for reports, turning every queue problem into a message."""
+
+    def __init__(self, path: Path, queue_format: str) -> None:
+        self._path = path
+        self._format = queue_format
+        self._queue: FileQueue | None = None
+
+    def size(self) -> tuple[int | None, str | None]:
+        """(size, None), or (None, what went wrong)."""
+        try:
+            if self._queue is None:
+                self._queue = FileQueue(self._path, format=self._format)
+            return self._queue.size(), None
+        except (QueueError, OSError) as error:
+            return None, str(error)
+
+
+def build_report(probe: QueueProbe, results_dir: Path) -> dict[str, Any]:
+    """One report: queue size, completed and unreadable results, averages and counts."""
+    size, queue_error = probe.size()
+    summary = summarize_results(results_dir)
+    average = summary.average_processing_time
+    return {
+        "time": datetime.now().isoformat(),
+        "queue_size": size,
+        "queue_error": queue_error,
+        "completed": summary.completed,
+        "unreadable": summary.unreadable,
+        "average_processing_time": None if average is None else round(average, 6),
+        "by_type": dict(sorted(summary.by_type.items())),
+        "by_worker": dict(sorted(summary.by_worker.items())),
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as one line of text."""
+    size = report["queue_size"] if report["queue_error"] is None else "unknown"
+    average = report["average_processing_time"]
+    parts = [
+        f"queue={size}",
+        f"completed={report['completed']}",
+        f"unreadable={report['unreadable']}",
+        "avg_processing=" + ("n/a" if average is None else f"{average:.3f}s"),
+        "types: " + (" ".join(f"{k}={v}" for k, v in report["by_type"].items()) or "none"),
+        "workers: " + (" ".join(f"{k}={v}" for k, v in report["by_worker"].items()) or "none"),
+    ]
+    if report["queue_error"] is not None:
+        parts.append(f"queue error: {report['queue_error']}")
+    return " | ".join(parts)
+
+
+def emit(report: dict[str, Any], as_json: bool) -> None:
+    """Print one report as a single flushed stdout line."""
+    line = json.dumps(report) if as_json else "report: " + format_report(report)
+    print(line, flush=True)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the monitor; exit code 0 after a clean stop or a single report."""
+    parser = build_parser("queue-monitor", __doc__, SETTINGS, environ)
+    args = parser.parse_args(argv)
+    configure_logging("monitor")
+    probe = QueueProbe(args.queue_file, args.queue_format)
+    if args.once:
+        emit(build_report(probe, args.results_dir), args.json)
+        return 0
+    life = Lifecycle(args.duration)
+    life.handle_signals()
+    log.info("started: queue %s, results in %s", args.queue_file, args.results_dir)
+    pause = args.initial_delay * args.time_scale
+    while life.sleep(pause):
+        emit(build_report(probe, args.results_dir), args.json)
+        pause = args.interval * args.time_scale
+    log.info("stopped (%s)", life.stop_reason)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Producer role: put a random task on the queue every few seconds, as the original did."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import QueueError
+from .lifecycle import Lifecycle, configure_logging
+from .queue import FileQueue
+from .sequence import IdSequence
+from .settings import (
+    QUEUE_SETTINGS,
+    TIMING_SETTINGS,
+    Setting,
+    build_parser,
+    integer,
+    positive_int,
+    seconds_range,
+)
+from .tasks import make_task
+
+log = logging.getLogger("queue_core.producer")
+
+SETTINGS = (
+    *QUEUE_SETTINGS,
+    *TIMING_SETTINGS,
+    Setting("--interval", "PRODUCER_INTERVAL", (2.0, 6.0), seconds_range,
+            "seconds between two tasks, drawn uniformly from LOW:HIGH", "LOW:HIGH"),
+    Setting("--max-tasks", "MAX_TASKS", None, positive_int,
+            "stop after producing this many tasks (default: no limit)", "N"),
+    Setting("--id-file", "ID_FILE", None, Path,
+            "the file that keeps task ids unique (default: the queue file + '.ids')", "PATH"),
+    Setting("--seed", "SEED", None, integer, "seed for the random choices", "N"),
+)
+
+
+def produce(
+    queue: FileQueue,
+    ids: IdSequence,
+    life: Lifecycle,
+    rng: random.Random,
+    *,
+    interval: tuple[float, float],
+    time_scale: float,
+    max_tasks: int | None,
+) -> int:
+    """Put tasks until stopped or ``max_tasks`` are out; return how many were put."""
+    produced = 0
+    while not life.stopping and (max_tasks is None or produced < max_tasks):
+        task = make_task(ids.next(), rng)
+        queue.put(task)
+        produced += 1
+        log.info("put task id=%s type=%s priority=%s", task["id"], task["type"], task["priority"])
+        if max_tasks is not None and produced >= max_tasks:
+            break
+        life.sleep(rng.uniform(*interval) * time_scale)
+    return produced
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the producer; exit code 0 after a clean stop, 1 if the queue cannot be used."""
+    parser = build_parser("queue-producer", __doc__, SETTINGS, environ)
+    args = parser.parse_args(argv)
+    configure_logging("producer")
+    life = Lifecycle(args.duration)
+    life.handle_signals()
+    id_file = args.id_file or args.queue_file.with_name(args.queue_file.name + ".ids")
+    try:
+        queue = FileQueue(args.queue_file, fsync=args.fsync, format=args.queue_format)
+        ids = IdSequence(id_file, fsync=args.fsync)
+        log.info("started: queue %s, ids from %s", args.queue_file, id_file)
+        produced = produce(
+            queue, ids, life, random.Random(args.seed),
+            interval=args.interval, time_scale=args.time_scale, max_tasks=args.max_tasks,
+        )
+    except QueueError as error:
+        log.error("%s", error)
+        return 1
+    log.info("stopped (%s) after producing %d tasks", life.stop_reason or "max tasks", produced)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The contract every on-disk queue format keeps."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+
+
+class Storage(abc.ABC):
+    """One queue's data on disk, in one format.
+
+    Items cross this interface as JSON text, already validated by the caller. The caller
+    holds the queue's lock around every call: exclusive for ``initialize``, ``append`` and
+    ``pop``, at least shared for ``count``. A storage never caches state between calls,
+    since another process may have changed the files in between.
+    """
+
+    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+
+    @abc.abstractmethod
+    def initialize(self) -> None:
+        """Create an empty queue if there is none; clear what crashed writers left behind."""
+
+    @abc.abstractmethod
+    def append(self, encoded_item: str) -> None:
+        """Atomically add one item at the tail."""
+
+    @abc.abstractmethod
+    def pop(self) -> str | None:
+        """Atomically remove the head item and return it, or return ``None`` when empty."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """The number of items waiting."""

@@ -1,0 +1,66 @@
+"""The original's format: the whole queue is one JSON array, replaced atomically on each change."""
+
+from __future__ import annotations
+
+import json
+
+from ..atomic import remove_stale_temp_files, write_atomic
+from ..errors import CorruptQueueError
+from .base import Storage
+
+
+class JsonArrayStorage(Storage):
+    """A JSON array of items, oldest first, readable by the original scripts.
+
+    Every change reads and rewrites the whole file, so each operation costs time in
+    proportion to the backlog.
+    """
+
+    def initialize(self) -> None:
+        remove_stale_temp_files(self.path)
+        if not self.path.exists():
+            self._write([])
+        else:
+            self._load()
+
+    def append(self, encoded_item: str) -> None:
+        items = self._load()
+        items.append(json.loads(encoded_item))
+        self._write(items)
+
+    def pop(self) -> str | None:
+        items = self._load()
+        if not items:
+            return None
+        head = items.pop(0)
+        self._write(items)
+        return json.dumps(head)
+
+    def count(self) -> int:
+        return len(self._load())
+
+    def _load(self) -> list:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        if not data.strip():
+            raise CorruptQueueError(self.path, "the file is empty (a JSON array was expected)")
+        try:
+            items = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise CorruptQueueError(self.path, f"it is not valid JSON ({error})") from error
+        if not isinstance(items, list):
+            raise CorruptQueueError(
+                self.path, f"it holds a JSON {_json_type_name(items)}, not a JSON array"
+            )
+        return items
+
+    def _write(self, items: list) -> None:
+        data = json.dumps(items, separators=(",", ":")).encode()
+        write_atomic(self.path, data, fsync=self.fsync)
+
+
+def _json_type_name(value: object) -> str:
+    names = {dict: "object", str: "string", bool: "boolean", int: "number", float: "number"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
