@@ -64,6 +64,9 @@ class FileQueue:
 
     def size(self) -> int:
         """The number of items waiting; never disturbed by concurrent writers."""
+        if self._storage.lock_free_count:
+            with _directory_errors(self.path.parent):
+                return self._storage.count()
         with self._lock.shared(), _directory_errors(self.path.parent):
             return self._storage.count()
 

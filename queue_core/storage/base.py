@@ -11,9 +11,13 @@ class Storage(abc.ABC):
 
     Items cross this interface as JSON text, already validated by the caller. The caller
     holds the queue's lock around every call: exclusive for ``initialize``, ``append`` and
-    ``pop``, at least shared for ``count``. A storage never caches state between calls,
-    since another process may have changed the files in between.
+    ``pop``, shared for ``count`` unless ``lock_free_count`` is true. A storage never caches
+    state between calls, since another process may have changed the files in between.
     """
+
+    #: True when ``count`` is correct without the lock (its files are only ever replaced
+    #: whole); the queue then lets readers go without blocking or starving writers.
+    lock_free_count: bool = False
 
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = Path(path)

@@ -1,0 +1,1 @@
+"""The stress and verification harness for file-based, multi-process task queues."""

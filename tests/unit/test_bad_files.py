@@ -1,0 +1,94 @@
+"""A queue file that is not a JSON array, or a directory that cannot be used: clear errors, no loss."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import queue_core
+from queue_core import CorruptQueueError, FileQueue, QueueDirectoryError, QueueError
+
+CORRUPT_CONTENTS = {
+    "empty": (b"", "empty"),
+    "blank": (b"  \n", "empty"),
+    "truncated": (b'[{"id": 1}, {"id": 2', "not valid JSON"),
+    "garbage": (b"\x00\xffnot json at all", "not valid JSON"),
+    "object": (b'{"id": 1}', "JSON object, not a JSON array"),
+    "number": (b"42", "JSON number, not a JSON array"),
+    "null": (b"null", "JSON null, not a JSON array"),
+}
+
+
+@pytest.fixture(params=sorted(CORRUPT_CONTENTS))
+def corrupt_file(request, queue_path):
+    content, problem = CORRUPT_CONTENTS[request.param]
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_bytes(content)
+    return queue_path, content, problem
+
+
+def test_opening_a_corrupt_file_raises_and_leaves_it_as_it_was(corrupt_file):
+    path, content, problem = corrupt_file
+    with pytest.raises(CorruptQueueError, match=problem) as caught:
+        FileQueue(path)
+    assert str(path) in str(caught.value)
+    assert caught.value.path == path
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "size"])
+def test_a_file_corrupted_after_opening_raises_on_every_operation(corrupt_file, operation):
+    path, content, problem = corrupt_file
+    good = path.read_bytes()
+    path.write_text("[]")
+    queue = FileQueue(path)
+    path.write_bytes(good)
+    call = {"put": lambda: queue.put("x"), "get": queue.get, "size": queue.size}[operation]
+    with pytest.raises(CorruptQueueError, match=problem):
+        call()
+    assert path.read_bytes() == content
+
+
+def test_corrupt_queue_error_is_a_queue_error():
+    assert issubclass(CorruptQueueError, QueueError)
+    assert issubclass(QueueDirectoryError, QueueError)
+
+
+def test_a_parent_that_is_a_file_is_reported_by_name(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(QueueDirectoryError, match="not-a-dir"):
+        FileQueue(blocker / "tasks.json")
+
+
+UNWRITABLE_CHILD = """
+import os, sys
+from queue_core import FileQueue, QueueDirectoryError
+if os.geteuid() == 0:  # root writes anywhere: become nobody to meet the permission check
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    FileQueue(sys.argv[1])
+except QueueDirectoryError as error:
+    print(error)
+    sys.exit(3)
+"""
+
+
+def test_a_directory_that_cannot_be_written_is_reported_by_name(tmp_path):
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    tmp_path.chmod(0o755)
+    package_root = Path(queue_core.__file__).parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", UNWRITABLE_CHILD, str(locked / "tasks.json")],
+        capture_output=True, text=True, cwd=package_root,
+        env={**os.environ, "PYTHONPATH": str(package_root)},
+    )
+    assert done.returncode == 3, done.stderr
+    assert str(locked) in done.stdout
+    assert "permission" in done.stdout
+    assert list(locked.iterdir()) == []

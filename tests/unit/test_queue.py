@@ -1,0 +1,138 @@
+"""The FileQueue contract in one process: FIFO, persistence, bad items, the files it keeps."""
+
+import json
+import os
+
+import pytest
+
+from queue_core import FileQueue, InvalidItemError
+from queue_core.atomic import temp_prefix
+
+
+def test_items_come_out_in_the_order_they_went_in(queue):
+    for item in ["a", {"b": 1}, [1, 2], 3.5, True, 0]:
+        queue.put(item)
+    assert [queue.get() for _ in range(6)] == ["a", {"b": 1}, [1, 2], 3.5, True, 0]
+
+
+def test_get_on_an_empty_queue_returns_none(queue):
+    assert queue.get() is None
+    queue.put("x")
+    assert queue.get() == "x"
+    assert queue.get() is None
+
+
+def test_size_counts_waiting_items(queue):
+    assert queue.size() == 0
+    queue.put(1)
+    queue.put(2)
+    assert queue.size() == 2
+    queue.get()
+    assert queue.size() == 1
+
+
+def test_items_go_through_json(queue):
+    queue.put((1, "two"))
+    assert queue.get() == [1, "two"]
+
+
+def test_items_persist_for_another_queue_object(queue_path):
+    FileQueue(queue_path).put({"id": 1})
+    assert FileQueue(queue_path).get() == {"id": 1}
+
+
+def test_the_data_file_stays_a_json_array_the_original_scripts_can_read(queue, queue_path):
+    queue.put({"id": 1})
+    queue.put({"id": 2})
+    assert json.loads(queue_path.read_text()) == [{"id": 1}, {"id": 2}]
+
+
+def test_a_new_queue_is_created_with_its_directory(queue_path):
+    FileQueue(queue_path)
+    assert json.loads(queue_path.read_text()) == []
+    assert queue_path.with_name("tasks.json.lock").exists()
+
+
+def test_the_lock_file_stays_while_the_data_file_is_replaced_not_rewritten(queue, queue_path):
+    lock_path = queue_path.with_name("tasks.json.lock")
+    lock_inode = lock_path.stat().st_ino
+    with open(queue_path, "rb") as before_put:
+        queue.put("new")
+        queue.get()
+        assert before_put.read() == b"[]", "a reader holding the old file must see it whole"
+    assert lock_path.stat().st_ino == lock_inode
+
+
+@pytest.mark.parametrize(
+    "item, reason",
+    [
+        ({1, 2}, "not JSON-serialisable"),
+        (object(), "not JSON-serialisable"),
+        (float("nan"), "not JSON-serialisable"),
+        ({"x": float("inf")}, "not JSON-serialisable"),
+        (None, "returns None to mean"),
+    ],
+)
+def test_an_item_that_cannot_be_queued_raises_type_error_and_changes_nothing(
+    queue, queue_path, item, reason
+):
+    queue.put("kept")
+    before = queue_path.read_bytes()
+    with pytest.raises(TypeError, match=reason) as caught:
+        queue.put(item)
+    assert isinstance(caught.value, InvalidItemError)
+    assert queue_path.read_bytes() == before
+    assert queue.get() == "kept"
+
+
+def test_a_self_referencing_item_is_refused(queue):
+    loop = []
+    loop.append(loop)
+    with pytest.raises(TypeError, match="not JSON-serialisable"):
+        queue.put(loop)
+    assert queue.size() == 0
+
+
+def test_an_unknown_format_is_refused(queue_path):
+    with pytest.raises(ValueError, match="unknown queue format 'xml'"):
+        FileQueue(queue_path, format="xml")
+
+
+def test_leftover_temp_files_of_killed_writers_are_removed_on_open(queue_path):
+    FileQueue(queue_path).put("a")
+    leftover = queue_path.with_name(temp_prefix(queue_path) + "abc123")
+    leftover.write_text('[1, 2, "half')
+    unrelated = queue_path.with_name(".tasks.json.ids" + ".tmp-keep")
+    unrelated.write_text("5")
+    q = FileQueue(queue_path)
+    assert not leftover.exists()
+    assert unrelated.exists()
+    assert q.get() == "a"
+
+
+def test_fsync_flushes_the_file_and_the_directory(queue_path, monkeypatch):
+    q = FileQueue(queue_path, fsync=True)
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    q.put("durable")
+    directory = str(queue_path.parent.resolve())
+    assert directory in synced
+    assert any(os.path.basename(p).startswith(temp_prefix(queue_path)) for p in synced)
+    assert q.get() == "durable"
+
+
+def test_without_fsync_nothing_is_synced(queue, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "fsync", calls.append)
+    queue.put("fast")
+    assert calls == []
+
+
+def test_repr_names_the_file(queue, queue_path):
+    assert str(queue_path) in repr(queue)
