@@ -1,7 +1,8 @@
-"""The Pod's containers run as local processes that share one directory, and the check of their work."""
+"""The Pod's containers as local processes sharing one directory, and the check of their work."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -103,7 +104,7 @@ class LocalPod:
             self.roles[name] = role
 
     def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``condition()`` holds (checked at each line a role prints) or ``timeout`` passes."""
+        """Wait until ``condition()`` holds or ``timeout`` passes; checked at each line printed."""
         with self._changed:
             return self._changed.wait_for(condition, timeout)
 
@@ -112,7 +113,7 @@ class LocalPod:
         return bool(self.produced) and all(self.completed[i] for i in self.produced)
 
     def stop(self, names: list[str] | None = None, timeout: float = 5.0) -> dict[str, int | None]:
-        """SIGTERM the named roles (all by default), wait for them; their exit codes, None if hung."""
+        """SIGTERM the named roles (default all) and wait; their exit codes, None if one hung."""
         chosen = [self.roles[n] for n in (names or list(self.roles))]
         started = time.monotonic()
         for role in chosen:
@@ -233,10 +234,8 @@ def run_pod(
     pod.start()
     try:
         producer = pod.roles["producer"].process
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             producer.wait(duration + 10.0)
-        except subprocess.TimeoutExpired:
-            pass
         codes = pod.stop(["producer"])
         pod.wait_until(pod.all_produced_completed, drain_timeout)
         codes.update(pod.stop())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -61,7 +62,5 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
 
 
 def _remove_quietly(path: os.PathLike | str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass

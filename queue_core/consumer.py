@@ -71,6 +71,7 @@ def consume(
     A stop that arrives during a task's work puts the task back on the queue (at the tail)
     instead of losing it.
     """
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
     completed = 0
     idle = False
     while not life.stopping and (max_tasks is None or completed < max_tasks):
@@ -119,9 +120,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     life.handle_signals()
     worker = args.worker_id or worker_name(environ)
     try:
-        args.results_dir.mkdir(parents=True, exist_ok=True)
         queue = FileQueue(args.queue_file, fsync=args.fsync, format=args.queue_format)
-        log.info("started as %s: queue %s, results in %s", worker, args.queue_file, args.results_dir)
+        log.info("started as %s: queue %s, results in %s",
+                 worker, args.queue_file, args.results_dir)
         completed = consume(
             queue, life, random.Random(args.seed),
             results_dir=args.results_dir, worker=worker,

@@ -38,7 +38,8 @@ class IdSequence:
         try:
             value = int(text)
         except ValueError as error:
-            raise CorruptQueueError(self.path, f"expected one integer, found {text!r:.40}") from error
+            problem = f"expected one integer, found {text!r:.40}"
+            raise CorruptQueueError(self.path, problem) from error
         if value < 0:
             raise CorruptQueueError(self.path, f"expected a non-negative integer, found {value}")
         return value

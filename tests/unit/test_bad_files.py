@@ -1,4 +1,4 @@
-"""A queue file that is not a JSON array, or a directory that cannot be used: clear errors, no loss."""
+"""A file that is not a JSON array, or a directory that cannot be used: clear errors, no loss."""
 
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Many processes and threads on one queue: each item comes out exactly once, in order per producer."""
+"""Many processes and threads on one queue: each item comes out once, in order per producer."""
 
 import json
 import multiprocessing
@@ -69,7 +69,7 @@ def test_eight_processes_move_every_item_exactly_once_in_producer_order(queue_pa
         last_seen = defaultdict(lambda: -1)
         for item in got:
             producer, n = item[1:].split(":")
-            assert int(n) > last_seen[producer], f"{item} came out after a later item of its producer"
+            assert int(n) > last_seen[producer], f"{item} came out after a later item"
             last_seen[producer] = int(n)
     assert FileQueue(queue_path).size() == 0
     assert json.loads(queue_path.read_text()) == []

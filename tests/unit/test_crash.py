@@ -1,4 +1,4 @@
-"""Writers SIGKILLed at random instants never leave a partial file, lose a returned put, or resurrect a returned get."""
+"""Writers SIGKILLed at random instants: no partial file, no lost put, no resurrected get."""
 
 import json
 import multiprocessing
@@ -43,7 +43,7 @@ def _collect(read_fd, lines):
 @pytest.mark.timeout(180)
 def test_sigkill_during_writes_keeps_every_returned_operation(queue_path):
     rng = random.Random(20261126)
-    queue = FileQueue(queue_path)
+    FileQueue(queue_path)
     preloaded = [f"pre:{n}:" + "x" * 100 for n in range(BACKLOG)]
     queue_path.write_text(json.dumps(preloaded))  # a long file makes kills land mid-write
 
@@ -74,7 +74,7 @@ def test_sigkill_during_writes_keeps_every_returned_operation(queue_path):
     os.close(write_fd)
     collector.join()
 
-    records = [line.split(" ", 2) + [""] for line in lines]
+    records = [[*line.split(" ", 2), ""] for line in lines]
     attempted = {value for _, op, value, *_ in records if op == "put?"} | set(preloaded)
     put = {value for _, op, value, *_ in records if op == "put"} | set(preloaded)
     got = [value for _, op, value, *_ in records if op == "got" and value != "None"]
@@ -83,7 +83,9 @@ def test_sigkill_during_writes_keeps_every_returned_operation(queue_path):
     assert len(got) == len(set(got)), "an item was taken twice"
     remaining = FileQueue(queue_path)
     final = json.loads(queue_path.read_bytes())
-    assert not [p for p in queue_path.parent.iterdir() if p.name.startswith(temp_prefix(queue_path))]
+    prefix = temp_prefix(queue_path)
+    leftovers = [p for p in queue_path.parent.iterdir() if p.name.startswith(prefix)]
+    assert not leftovers
     assert len(final) == len(set(final)), "an item is in the queue twice"
     assert set(got).isdisjoint(final), "an item whose get returned is back in the queue"
     assert set(final) <= attempted, "an item nobody put is in the queue"
