@@ -1,0 +1,97 @@
+"""The history format: one JSON object per line, one line per completed or crashed operation.
+
+    {"process": 3, "op": "put", "value": "w3:17", "type": "ok", "call": 120034, "return": 120877}
+
+- ``process``: an int or a string naming the process (a replacement after a kill gets a new one);
+- ``op``: ``"put"`` or ``"get"`` (other ops, such as ``"size"``, are kept and ignored by the
+  FIFO checks);
+- ``value``: what was put, or what the get returned (``null`` for a get that found the queue
+  empty, or whose outcome is unknown); every put value is unique in a history;
+- ``type``: ``"ok"`` (it happened), ``"fail"`` (it raised; ``error`` says what) or ``"info"``
+  (the process died during the call: it may or may not have happened);
+- ``call`` / ``return``: ``time.monotonic_ns()`` just before the call and just after it returned;
+  ``return`` is ``null`` or the time the harness saw the process die for an ``info`` operation.
+
+Extra fields are allowed and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+OPS = ("put", "get")
+TYPES = ("ok", "fail", "info")
+
+
+class HistoryError(ValueError):
+    """A history file or record does not follow the format; says where and why."""
+
+
+def validate(record: Any, where: str = "record") -> dict[str, Any]:
+    """Return ``record`` if it is a valid history record, else raise ``HistoryError``."""
+    if not isinstance(record, dict):
+        raise HistoryError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    missing = [k for k in ("process", "op", "value", "type", "call", "return") if k not in record]
+    if missing:
+        raise HistoryError(f"{where}: missing field(s) {', '.join(missing)}")
+    process, op, kind = record["process"], record["op"], record["type"]
+    if isinstance(process, bool) or not isinstance(process, int | str):
+        raise HistoryError(f"{where}: 'process' must be an integer or a string")
+    if not isinstance(op, str):
+        raise HistoryError(f"{where}: 'op' must be a string such as 'put' or 'get'")
+    if kind not in TYPES:
+        raise HistoryError(f"{where}: 'type' must be one of {', '.join(TYPES)}, got {kind!r}")
+    if not _is_time(record["call"]):
+        raise HistoryError(f"{where}: 'call' must be an integer time in nanoseconds")
+    returned = record["return"]
+    if returned is None:
+        if kind != "info":
+            raise HistoryError(f"{where}: 'return' may be null only for an 'info' operation")
+    elif not _is_time(returned) or returned < record["call"]:
+        raise HistoryError(f"{where}: 'return' must be an integer time not before 'call'")
+    if op == "put" and record["value"] is None:
+        raise HistoryError(f"{where}: a put needs a value")
+    return record
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """Every record of a history file, validated; ``HistoryError`` names the bad line."""
+    records = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as error:
+        raise HistoryError(f"cannot read history {path}: {error.strerror}") from error
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise HistoryError(f"{where}: not valid JSON ({error})") from error
+            records.append(validate(record, where))
+    return records
+
+
+def write_history(path: Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write ``records`` as JSON lines; how many were written."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for line in encode_lines(records):
+            handle.write(line)
+            count += 1
+    return count
+
+
+def encode_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Each record as one line of compact JSON."""
+    for record in records:
+        yield json.dumps(record, separators=(",", ":")) + "\n"
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
