@@ -154,24 +154,35 @@ class _Facts:
                     self.empty_gets.append(index)
                 else:
                     self.gets_of[_key(op["value"])].append(index)
+        h = history
+        self.put_ret = {
+            k: h[i]["return"] if h[i]["type"] == "ok" else INF for k, i in self.put_of.items()
+        }
+        self.first_get_of = {
+            k: g[0] if len(g) == 1 else min(g, key=lambda i: h[i]["call"])
+            for k, g in self.gets_of.items()
+        }
+        self.earliest_get_of = {
+            k: g[0] if len(g) == 1 else min(g, key=lambda i: h[i]["return"])
+            for k, g in self.gets_of.items()
+        }
         self._match_missing_items()
 
     def put_return(self, key: Any) -> float:
-        op = self.history[self.put_of[key]]
-        return op["return"] if op["type"] == "ok" else INF
+        return self.put_ret[key]
 
     def first_get(self, key: Any) -> int:
-        return min(self.gets_of[key], key=lambda i: self.history[i]["call"])
+        return self.first_get_of[key]
 
     def earliest_return_get(self, key: Any) -> int:
-        return min(self.gets_of[key], key=lambda i: self.history[i]["return"])
+        return self.earliest_get_of[key]
 
     def _match_missing_items(self) -> None:
         """Split items put ok but never got into those a killed get may have taken, and lost."""
         h = self.history
+        put_of, earliest = self.put_of, self.earliest_get_of
         later = sorted(
-            (h[self.put_of[k]]["call"], h[self.earliest_return_get(k)]["return"])
-            for k in self.gets_of if k in self.put_of
+            (h[put_of[k]]["call"], h[g]["return"]) for k, g in earliest.items() if k in put_of
         )
         later_calls = [call for call, _ in later]
         suffix_min = [INF] * (len(later) + 1)
@@ -182,7 +193,7 @@ class _Facts:
         ]
         # An item a must leave the queue before the first get of an item put after a returns.
         deadline = {
-            k: suffix_min[bisect_right(later_calls, self.put_return(k))] for k in self.missing
+            k: suffix_min[bisect_right(later_calls, self.put_ret[k])] for k in self.missing
         }
         calls = sorted(h[i]["call"] for i in self.uncertain_gets)
         self.explained: set[Any] = set()
@@ -218,13 +229,15 @@ class _Facts:
 
     def t(self, ns: float) -> str:
         """A time as seconds since the history's start."""
-        return "never" if ns == INF else f"{(ns - self.start) / 1e9:.3f} s"
+        return "never" if ns == INF else f"{(ns - self.start) / 1e9:.6f} s"
 
     def name(self, index: int) -> str:
         op = self.history[index]
         if op["op"] not in ("put", "get"):
             return f"{op['op']}()"
         if op["op"] == "get":
+            if op["type"] != "ok":
+                return "get"
             return "get→empty" if op["value"] is None else f"get→{_show(op['value'])}"
         return f"{op['op']}({_show(op['value'])})"
 
@@ -303,19 +316,19 @@ def _order(f: _Facts) -> list[Violation]:
     h = f.history
     # a: items certainly in the queue from their put's return; their get's call, or never.
     firsts = []
-    for k, p in f.put_of.items():
-        ret = f.put_return(k)
-        if ret == INF or k in f.explained:
+    first_get_of, explained = f.first_get_of, f.explained
+    for k, ret in f.put_ret.items():
+        if ret == INF or k in explained:
             continue
-        if k in f.gets_of:
-            firsts.append((ret, h[f.first_get(k)]["call"], k))
-        elif h[p]["type"] == "ok":
-            firsts.append((ret, INF, k))
+        g = first_get_of.get(k)
+        firsts.append((ret, INF if g is None else h[g]["call"], k))
     firsts.sort(key=lambda item: item[0])
     # b: items that were got; their put's call and their earliest get's return.
+    put_of = f.put_of
     seconds = sorted(
-        (h[f.put_of[k]]["call"], h[f.earliest_return_get(k)]["return"], k)
-        for k in f.gets_of if k in f.put_of
+        ((h[put_of[k]]["call"], h[g]["return"], k)
+         for k, g in f.earliest_get_of.items() if k in put_of),
+        key=lambda item: item[0],
     )
     found = []
     best_call, best_key, added = -INF, None, 0
@@ -348,9 +361,10 @@ def _empty(f: _Facts) -> list[Violation]:
     """(d) a get found the queue empty while some item was certainly in it the whole time."""
     h = f.history
     intervals: list[tuple[float, float, Any]] = []
-    for k in f.gets_of:
-        if k in f.put_of:
-            start, end = f.put_return(k), h[f.first_get(k)]["call"]
+    put_ret = f.put_ret
+    for k, g in f.first_get_of.items():
+        if k in put_ret:
+            start, end = put_ret[k], h[g]["call"]
             if start < end:
                 intervals.append((start, end, k))
     # Items never got: certainly present while more of them had returned than killed gets
@@ -413,7 +427,9 @@ def _result(name: str, found: list[Violation]) -> CheckerResult:
 
 
 def _key(value: Any) -> Any:
-    return value if isinstance(value, str | int | float) else json.dumps(value, sort_keys=True)
+    if type(value) is str:
+        return value
+    return value if isinstance(value, int | float) else json.dumps(value, sort_keys=True)
 
 
 def _show(value: Any) -> str:

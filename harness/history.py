@@ -24,6 +24,7 @@ from typing import Any
 
 OPS = ("put", "get")
 TYPES = ("ok", "fail", "info")
+_TYPES_SET = frozenset(TYPES)
 
 
 class HistoryError(ValueError):
@@ -59,22 +60,58 @@ def validate(record: Any, where: str = "record") -> dict[str, Any]:
 
 def read_history(path: Path) -> list[dict[str, Any]]:
     """Every record of a history file, validated; ``HistoryError`` names the bad line."""
-    records = []
     try:
-        handle = open(path, encoding="utf-8")
-    except OSError as error:
-        raise HistoryError(f"cannot read history {path}: {error.strerror}") from error
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise HistoryError(f"{where}: not valid JSON ({error})") from error
-            records.append(validate(record, where))
+        with open(path, encoding="utf-8") as handle:
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise HistoryError(f"cannot read history {path}: {error}") from error
+    try:
+        records = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        records = None  # find the bad line below
+    if records is None or len(records) != len(lines):
+        records = [_parse_line(path, number, line) for number, line in _numbered(path)]
+    if not all(map(_is_plain_record, records)):
+        numbered = _numbered(path)
+        for (number, _), record in zip(numbered, records, strict=True):
+            validate(record, f"{path}:{number}")
     return records
+
+
+def _numbered(path: Path) -> list[tuple[int, str]]:
+    with open(path, encoding="utf-8") as handle:
+        return [(n, line) for n, line in enumerate(handle, start=1) if line.strip()]
+
+
+def _parse_line(path: Path, number: int, line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as error:
+        raise HistoryError(f"{path}:{number}: not valid JSON ({error})") from error
+
+
+_PLAIN_OPS = frozenset(OPS)
+
+
+def _is_plain_record(record: Any) -> bool:
+    """The common case, checked fast: an ok/info/fail put or get with integer times."""
+    try:
+        call, returned, kind = record["call"], record["return"], record["type"]
+        process = record["process"]
+        return (
+            record["op"] in _PLAIN_OPS
+            and type(call) is int and call >= 0
+            and (
+                (type(returned) is int and returned >= call)
+                or (returned is None and kind == "info")
+            )
+            and kind in _TYPES_SET
+            and type(process) in (int, str)
+            and "value" in record
+            and (record["value"] is not None or record["op"] == "get")
+        )
+    except (KeyError, TypeError):
+        return False
 
 
 def write_history(path: Path, records: Iterable[dict[str, Any]]) -> int:

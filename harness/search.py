@@ -8,7 +8,7 @@ checker's patterns; it tries every order of the operations that respects real ti
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 
@@ -25,7 +25,7 @@ def linearizable(history: list[dict[str, Any]]) -> bool:
     n = len(ops)
     everything = (1 << n) - 1
 
-    @lru_cache(maxsize=None)
+    @cache
     def search(done: int, queue: tuple[Any, ...]) -> bool:
         if done == everything:
             return True

@@ -38,13 +38,13 @@ def test_a_get_returning_before_its_put_was_called_is_pattern_a():
     result = fifo([op(2, "get", "a", 0, 1), op(1, "put", "a", 2, 3)])
     assert not result.valid
     assert result.violations[0].message == (
-        "FIFO violated: get→a returned at 1.000 s before put(a) was called at 2.000 s")
+        "FIFO violated: get→a returned at 1.000000 s before put(a) was called at 2.000000 s")
 
 
 def test_two_gets_of_one_value_are_pattern_b():
     result = fifo([op(1, "put", "a", 0, 1), op(2, "get", "a", 2, 3), op(3, "get", "a", 4, 5)])
     assert not result.valid
-    assert "get→a returned at 3.000 s and again at 5.000 s" in result.violations[0].message
+    assert "get→a returned at 3.000000 s and again at 5.000000 s" in result.violations[0].message
 
 
 def test_out_of_order_gets_are_pattern_c_named_in_plain_words():
@@ -53,8 +53,8 @@ def test_out_of_order_gets_are_pattern_c_named_in_plain_words():
     report = check(history)
     assert report.valid is False
     assert report.first_violation.message == (
-        "FIFO violated: put(w3:17) returned at 1.204 s before put(w1:9) was called at 1.210 s, "
-        "but get→w1:9 returned at 1.530 s before get→w3:17 was called at 1.544 s")
+        "FIFO violated: put(w3:17) returned at 1.204000 s before put(w1:9) was called at 1.210000 s, "
+        "but get→w1:9 returned at 1.530000 s before get→w3:17 was called at 1.544000 s")
     assert len(report.first_violation.ops) == 4
 
 
@@ -81,8 +81,8 @@ def test_an_empty_get_while_an_item_was_certainly_there_is_pattern_d():
     result = fifo(history)
     assert not result.valid
     assert result.violations[0].message == (
-        "FIFO violated: get→empty was called at 2.000 s and returned at 3.000 s, but the queue "
-        "certainly held a all that time: put(a) returned at 1.000 s and get→a was called at 4.000 s")
+        "FIFO violated: get→empty was called at 2.000000 s and returned at 3.000000 s, but the queue "
+        "certainly held a all that time: put(a) returned at 1.000000 s and get→a was called at 4.000000 s")
 
 
 def test_an_empty_get_covered_by_two_items_in_turn_is_pattern_d():

@@ -1,0 +1,52 @@
+"""The queues the harness can stress, by name: the product's formats and the mutants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from queue_core import FileQueue
+from queue_core.storage import FORMATS
+
+from . import mutants
+
+
+class QueueLike(Protocol):
+    """What the harness calls: FileQueue's API."""
+
+    def put(self, item: Any) -> None: ...
+    def get(self) -> Any | None: ...
+    def size(self) -> int: ...
+
+
+Opener = Callable[[Path, bool], QueueLike]
+
+
+def _file_queue(fmt: str) -> Opener:
+    return lambda path, fsync: FileQueue(path, fsync=fsync, format=fmt)
+
+
+PRODUCT: dict[str, Opener] = {
+    "filequeue": _file_queue("json-array"),
+    **{f"filequeue-{fmt}": _file_queue(fmt) for fmt in FORMATS},
+}
+MUTANTS: dict[str, Opener] = {
+    "mutant-no-lock": lambda path, fsync: mutants.NoLockQueue(path, fsync=fsync),
+    "mutant-replaced-lock": lambda path, fsync: mutants.ReplacedLockQueue(path, fsync=fsync),
+    "mutant-original": lambda path, fsync: mutants.OriginalQueue(path, fsync=fsync),
+    "mutant-racy-create": lambda path, fsync: mutants.RacyCreateQueue(path, fsync=fsync),
+    "mutant-swapped-order": lambda path, fsync: mutants.SwappedOrderQueue(path, fsync=fsync),
+}
+BACKENDS: dict[str, Opener] = {**PRODUCT, **MUTANTS}
+
+
+def open_backend(name: str, path: Path, fsync: bool = False) -> QueueLike:
+    """Open the queue ``name`` at ``path``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        opener = BACKENDS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown backend {name!r}; choose one of {', '.join(sorted(BACKENDS))}"
+        ) from None
+    return opener(path, fsync)

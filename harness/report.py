@@ -1,0 +1,104 @@
+"""What a person reads after a run: the verdict, the counts, throughput and latency, as text or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from typing import Any
+
+from .checker import CheckReport
+from .workers import StressRun
+
+VERDICTS = {True: "VALID", False: "INVALID", None: "UNKNOWN"}
+
+
+def latency(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """p50, p99 and max milliseconds of the operations that returned, per operation type."""
+    spans: dict[str, list[int]] = defaultdict(list)
+    for op in history:
+        if op["type"] == "ok" and op["process"] != "drain":
+            spans[op["op"]].append(op["return"] - op["call"])
+    table = {}
+    for name, values in sorted(spans.items()):
+        values.sort()
+        table[name] = {
+            "count": len(values),
+            "p50_ms": _ms(values[len(values) // 2]),
+            "p99_ms": _ms(values[min(len(values) - 1, int(len(values) * 0.99))]),
+            "max_ms": _ms(values[-1]),
+        }
+    return table
+
+
+def throughput(history: list[dict[str, Any]], seconds: float | None = None) -> dict[str, float]:
+    """Operations and items per second over ``seconds`` (default: the history's own span)."""
+    worked = [op for op in history if op["process"] != "drain"]
+    if seconds is None:
+        ends = [op["return"] for op in worked if op["return"] is not None]
+        seconds = (max(ends) - min(op["call"] for op in worked)) / 1e9 if ends else 0.0
+    ok = [op for op in worked if op["type"] == "ok"]
+    puts = sum(op["op"] == "put" for op in ok)
+    gets = sum(op["op"] == "get" and op["value"] is not None for op in ok)
+    rate = (lambda n: round(n / seconds, 1)) if seconds > 0 else (lambda n: 0.0)
+    return {
+        "seconds": round(seconds, 3),
+        "operations_per_second": rate(len(ok)),
+        "puts_per_second": rate(puts),
+        "items_got_per_second": rate(gets),
+    }
+
+
+def build(report: CheckReport, history: list[dict[str, Any]],
+          run: StressRun | None = None) -> dict[str, Any]:
+    """The content of ``report.json``: config, verdict, counts, first violation, speed."""
+    data: dict[str, Any] = {"verdict": VERDICTS[report.valid], **report.to_json()}
+    if run is not None:
+        data["config"] = dataclasses.asdict(run.config)
+        data["run"] = {"wall_seconds": round(run.wall_seconds, 3), "kills": run.kills,
+                       "worker_failures": run.worker_failures, "failure": run.failure}
+    data["throughput"] = throughput(history, run.wall_seconds if run else None)
+    data["latency"] = latency(history)
+    return data
+
+
+def render_text(data: dict[str, Any]) -> str:
+    """The report as a few lines a person reads top to bottom."""
+    counts = data["counts"]
+    lines = [f"verdict: {data['verdict']}"]
+    if "config" in data:
+        c = data["config"]
+        faults = f", SIGKILL every ~{c['kill_every_ms']:g} ms" if c["kill_every_ms"] else ""
+        lines.append(f"run: {c['producers']} producers, {c['consumers']} consumers, "
+                     f"{c['readers']} readers, {c['items']} items on {c['backend']}"
+                     f"{' with fsync' if c['fsync'] else ''}{faults}; "
+                     f"{data['run']['wall_seconds']:.2f} s, {data['run']['kills']} kills")
+    if counts:
+        lines.append(
+            "items: {put_ok} put, {got} got, {lost} lost, {duplicated} duplicated, "
+            "{unexpected} unexpected, {recovered} recovered, {taken_by_killed_gets} taken by "
+            "killed gets (at-most-once); {crashed} operations crashed, {failed} raised"
+            .format(**counts))
+    for name, result in data["checkers"].items():
+        state = VERDICTS[result["valid"]].lower()
+        detail = f" ({result['error']})" if result["error"] else (
+            f" ({result['violations']} violations)" if result["violations"] else "")
+        lines.append(f"  {name}: {state}{detail}")
+    if data["first_violation"]:
+        lines.append(f"first violation: {data['first_violation']['message']}")
+    speed = data["throughput"]
+    lines.append(f"throughput: {speed['operations_per_second']:.0f} ops/s, "
+                 f"{speed['puts_per_second']:.0f} puts/s, "
+                 f"{speed['items_got_per_second']:.0f} gets/s")
+    for name, row in data["latency"].items():
+        lines.append(f"  {name}: p50 {row['p50_ms']:.3f} ms, p99 {row['p99_ms']:.3f} ms, "
+                     f"max {row['max_ms']:.3f} ms ({row['count']} ops)")
+    run = data.get("run") or {}
+    if run.get("failure"):
+        lines.append(f"run failed: {run['failure']}")
+    for failure in run.get("worker_failures", [])[:5]:
+        lines.append(f"worker failure: {failure}")
+    return "\n".join(lines)
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
