@@ -68,14 +68,14 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     try:
         records = json.loads("[" + ",".join(lines) + "]")
     except ValueError:
-        records = None  # find the bad line below
-    if records is None or len(records) != len(lines):
-        records = [_parse_line(path, number, line) for number, line in _numbered(path)]
-    if not all(map(_is_plain_record, records)):
-        numbered = _numbered(path)
-        for (number, _), record in zip(numbered, records, strict=True):
-            validate(record, f"{path}:{number}")
-    return records
+        records = None
+    if records is not None and len(records) == len(lines) and all(map(_is_plain_record, records)):
+        return records
+    # Slow path: line by line, so that the first bad line is the one reported.
+    return [
+        validate(_parse_line(path, number, line), f"{path}:{number}")
+        for number, line in _numbered(path)
+    ]
 
 
 def _numbered(path: Path) -> list[tuple[int, str]]:

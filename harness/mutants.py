@@ -124,7 +124,7 @@ class _LockOnDataFile:
         self.path = path
 
     def __enter__(self) -> None:
-        self.handle = open(self.path)  # noqa: SIM115 -- closed in __exit__
+        self.handle = open(self.path)
         fcntl.flock(self.handle, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:

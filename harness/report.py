@@ -1,4 +1,4 @@
-"""What a person reads after a run: the verdict, the counts, throughput and latency, as text or JSON."""
+"""What a person reads after a run: verdict, counts, throughput and latency, as text or JSON."""
 
 from __future__ import annotations
 

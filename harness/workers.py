@@ -343,7 +343,10 @@ def _split(total: int, parts: int) -> list[int]:
 
 def _uninstall_mp_logging() -> None:
     root = logging.getLogger()
-    wrapped = [h for h in root.handlers if isinstance(h, multiprocessing_logging.MultiProcessingHandler)]
+    wrapped = [
+        h for h in root.handlers
+        if isinstance(h, multiprocessing_logging.MultiProcessingHandler)
+    ]
     multiprocessing_logging.uninstall_mp_handler()
     for handler in wrapped:
         handler.close()

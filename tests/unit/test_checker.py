@@ -9,9 +9,9 @@ S = 1_000_000_000  # one second in ns; times below are offsets from a start at 1
 
 
 def op(process, kind, value, call, ret, type_="ok", **extra):
+    returned = None if ret is None else 10 * S + int(ret * S)
     return {"process": process, "op": kind, "value": value, "type": type_,
-            "call": 10 * S + int(call * S), "return": None if ret is None else 10 * S + int(ret * S),
-            **extra}
+            "call": 10 * S + int(call * S), "return": returned, **extra}
 
 
 def fifo(history):
@@ -53,8 +53,9 @@ def test_out_of_order_gets_are_pattern_c_named_in_plain_words():
     report = check(history)
     assert report.valid is False
     assert report.first_violation.message == (
-        "FIFO violated: put(w3:17) returned at 1.204000 s before put(w1:9) was called at 1.210000 s, "
-        "but get→w1:9 returned at 1.530000 s before get→w3:17 was called at 1.544000 s")
+        "FIFO violated: put(w3:17) returned at 1.204000 s before put(w1:9) was called at "
+        "1.210000 s, but get→w1:9 returned at 1.530000 s before get→w3:17 was called at "
+        "1.544000 s")
     assert len(report.first_violation.ops) == 4
 
 
@@ -81,8 +82,9 @@ def test_an_empty_get_while_an_item_was_certainly_there_is_pattern_d():
     result = fifo(history)
     assert not result.valid
     assert result.violations[0].message == (
-        "FIFO violated: get→empty was called at 2.000000 s and returned at 3.000000 s, but the queue "
-        "certainly held a all that time: put(a) returned at 1.000000 s and get→a was called at 4.000000 s")
+        "FIFO violated: get→empty was called at 2.000000 s and returned at 3.000000 s, but the "
+        "queue certainly held a all that time: put(a) returned at 1.000000 s and get→a was "
+        "called at 4.000000 s")
 
 
 def test_an_empty_get_covered_by_two_items_in_turn_is_pattern_d():
