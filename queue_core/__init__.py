@@ -3,6 +3,8 @@
 Standard library only: this package runs from a ConfigMap in a stock Python image.
 """
 
+__version__ = "0.1.0"
+
 from .errors import CorruptQueueError, InvalidItemError, QueueDirectoryError, QueueError
 from .queue import FileQueue
 

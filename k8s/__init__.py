@@ -1,0 +1,1 @@
+"""Kubernetes manifests generated from the queue_core package: the Pod runs the tested code."""

@@ -1,0 +1,159 @@
+"""The manifest: generated from the package, committed fresh, valid against the schema."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+import queue_core
+from k8s.__main__ import main as k8s_main
+from k8s.render import CODE_MOUNT, GRACE_SECONDS, PodOptions, code_files, render
+
+REPO = Path(__file__).resolve().parents[2]
+COMMITTED = REPO / "k8s" / "queue-communication.yaml"
+KUBERNETES_VERSION = "1.31.0"
+
+
+def documents(text):
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(text)}
+
+
+def containers(manifest):
+    return {c["name"]: c for c in manifest["Pod"]["spec"]["containers"]}
+
+
+def env_of(container):
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_the_committed_manifest_is_a_fresh_render():
+    assert COMMITTED.read_text() == render(), (
+        "k8s/queue-communication.yaml is stale: run "
+        "`python -m k8s render -o k8s/queue-communication.yaml` and commit it")
+
+
+@pytest.mark.parametrize("options", [
+    PodOptions(),
+    PodOptions(consumers=5, time_scale=0.01, monitor_json=True, max_tasks=30,
+               restart_policy="Never", namespace="queue-e2e", image="queue-python:bookworm"),
+])
+def test_every_rendered_manifest_validates_against_the_kubernetes_schema(options):
+    for doc in yaml.safe_load_all(render(options)):
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_validator_rejects_a_broken_pod():
+    pod = documents(render())["Pod"]
+    pod["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = "yes"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_configmap_ships_every_package_file_unchanged_at_its_path():
+    manifest = documents(render())
+    data = manifest["ConfigMap"]["data"]
+    volume = next(v for v in manifest["Pod"]["spec"]["volumes"] if "configMap" in v)
+    items = {item["path"]: item["key"] for item in volume["configMap"]["items"]}
+    package = Path(queue_core.__file__).parent
+    on_disk = {p.relative_to(package.parent).as_posix() for p in package.rglob("*.py")}
+    assert set(items) == on_disk
+    for path, key in items.items():
+        assert "/" not in key
+        assert data[key] == (package.parent / path).read_text()
+
+
+def test_the_pod_has_the_originals_containers_with_the_fixes():
+    pod = documents(render())["Pod"]
+    spec = pod["spec"]
+    assert list(containers({"Pod": pod})) == ["producer", "consumer-1", "consumer-2", "monitor"]
+    assert spec["terminationGracePeriodSeconds"] == GRACE_SECONDS >= 4
+    worker_ids = set()
+    for name, container in containers({"Pod": pod}).items():
+        role = name.split("-")[0]
+        assert container["image"] == "python:3.11-alpine"
+        assert container["command"] == ["python", "-m", f"queue_core.{role}"]
+        env = env_of(container)
+        assert env["PYTHONPATH"] == CODE_MOUNT
+        assert env["PYTHONUNBUFFERED"] == env["PYTHONDONTWRITEBYTECODE"] == "1"
+        assert env["QUEUE_FILE"] == "/shared-queue/tasks.json"
+        assert container["resources"]["requests"] == {"memory": "32Mi", "cpu": "50m"}
+        assert "limits" in container["resources"]
+        code_mount = next(m for m in container["volumeMounts"] if m["name"] == "queue-code")
+        assert code_mount == {"name": "queue-code", "mountPath": CODE_MOUNT, "readOnly": True}
+        if role == "consumer":
+            worker_ids.add(env["WORKER_ID"])
+    assert worker_ids == {"consumer-1", "consumer-2"}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["shared-queue"] == {"name": "shared-queue", "emptyDir": {}}
+    assert volumes["shared-results"] == {"name": "shared-results", "emptyDir": {}}
+    for kind in ("Pod", "ConfigMap"):
+        labels = documents(render())[kind]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "queue-communication"
+        assert labels["app.kubernetes.io/version"] == queue_core.__version__
+
+
+def test_consumers_scale_and_test_options_reach_the_right_containers():
+    manifest = documents(render(PodOptions(consumers=3, max_tasks=7, monitor_json=True)))
+    found = containers(manifest)
+    assert [n for n in found if n.startswith("consumer")] == [f"consumer-{i}" for i in (1, 2, 3)]
+    assert env_of(found["producer"])["MAX_TASKS"] == "7"
+    assert "MAX_TASKS" not in env_of(found["consumer-1"])
+    assert env_of(found["monitor"])["MONITOR_JSON"] == "1"
+
+
+def test_the_code_changes_the_pods_digest():
+    files = code_files()
+    from k8s.render import code_digest
+
+    changed = dict(files)
+    changed["queue_core/queue.py"] += "\n# a change\n"
+    assert code_digest(files) != code_digest(changed)
+
+
+def test_the_shipped_files_alone_run_the_monitor_with_the_standard_library(tmp_path):
+    manifest = documents(render())
+    volume = next(v for v in manifest["Pod"]["spec"]["volumes"] if "configMap" in v)
+    mount = tmp_path / "opt-queue"
+    for item in volume["configMap"]["items"]:
+        target = mount / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(manifest["ConfigMap"]["data"][item["key"]])
+    mount.chmod(0o555)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(mount), "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONNOUSERSITE": "1", "QUEUE_FILE": str(tmp_path / "q" / "tasks.json"),
+           "RESULTS_DIR": str(tmp_path / "r")}
+    done = subprocess.run([sys.executable, "-S", "-m", "queue_core.monitor", "--once", "--json"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["queue_size"] == 0
+    assert not list(mount.rglob("__pycache__"))
+
+
+def test_queue_core_imports_nothing_outside_the_standard_library():
+    package = Path(queue_core.__file__).parent
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top == "__future__", (path, name)
+
+
+def test_render_cli_writes_a_file_and_refuses_bad_env(tmp_path, capsys):
+    out = tmp_path / "m.yaml"
+    assert k8s_main(["render", "--consumers", "3", "-o", str(out)]) == 0
+    assert len(containers(documents(out.read_text()))) == 5
+    with pytest.raises(SystemExit) as caught:
+        k8s_main(["render", "--env", "NOEQUALS"])
+    assert caught.value.code == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
