@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_left, bisect_right
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,43 +130,53 @@ class _Facts:
     def __init__(self, history: list[dict[str, Any]], start: int) -> None:
         self.history = history
         self.start = start
-        self.put_of: dict[Any, int] = {}
-        self.gets_of: dict[Any, list[int]] = defaultdict(list)
+        put_of: dict[Any, int] = {}
+        get_of: dict[Any, int] = {}
+        dup_gets: dict[Any, list[int]] = {}
+        put_ret: dict[Any, float] = {}
         self.empty_gets: list[int] = []
         self.uncertain_gets: list[int] = []
         self.failed: list[int] = []
+        self.op_counts: Counter[str] = Counter()
         for index, op in enumerate(history):
-            kind = op["type"]
-            if kind == "fail":
-                self.failed.append(index)
-            if op["op"] == "put":
-                key = _key(op["value"])
-                if key in self.put_of:
+            kind, name, value = op["type"], op["op"], op["value"]
+            self.op_counts[name] += 1
+            if kind != "ok":
+                self.op_counts[kind] += 1
+                if kind == "fail":
+                    self.failed.append(index)
+            if name == "put":
+                key = value if type(value) is str else _key(value)
+                if key in put_of:
                     raise HistoryValueError(
-                        f"put values must be unique, but {op['value']!r} was put twice "
-                        f"(operations {self.put_of[key]} and {index})"
+                        f"put values must be unique, but {value!r} was put twice "
+                        f"(operations {put_of[key]} and {index})"
                     )
-                self.put_of[key] = index
-            elif op["op"] == "get":
+                put_of[key] = index
+                put_ret[key] = op["return"] if kind == "ok" else INF
+            elif name == "get":
                 if kind != "ok":
                     self.uncertain_gets.append(index)
-                elif op["value"] is None:
+                elif value is None:
                     self.empty_gets.append(index)
                 else:
-                    self.gets_of[_key(op["value"])].append(index)
+                    key = value if type(value) is str else _key(value)
+                    if key in get_of:
+                        dup_gets.setdefault(key, [get_of[key]]).append(index)
+                    else:
+                        get_of[key] = index
+        self.put_of, self.get_of, self.dup_gets, self.put_ret = put_of, get_of, dup_gets, put_ret
         h = history
-        self.put_ret = {
-            k: h[i]["return"] if h[i]["type"] == "ok" else INF for k, i in self.put_of.items()
-        }
-        self.first_get_of = {
-            k: g[0] if len(g) == 1 else min(g, key=lambda i: h[i]["call"])
-            for k, g in self.gets_of.items()
-        }
-        self.earliest_get_of = {
-            k: g[0] if len(g) == 1 else min(g, key=lambda i: h[i]["return"])
-            for k, g in self.gets_of.items()
-        }
+        self.first_get_of = dict(get_of)
+        self.earliest_get_of = dict(get_of)
+        for k, gets in dup_gets.items():
+            self.first_get_of[k] = min(gets, key=lambda i: h[i]["call"])
+            self.earliest_get_of[k] = min(gets, key=lambda i: h[i]["return"])
         self._match_missing_items()
+
+    def gets(self, key: Any) -> list[int]:
+        """Every ok get that returned the item ``key``."""
+        return self.dup_gets.get(key) or [self.get_of[key]]
 
     def put_return(self, key: Any) -> float:
         return self.put_ret[key]
@@ -189,7 +199,7 @@ class _Facts:
         for i in range(len(later) - 1, -1, -1):
             suffix_min[i] = min(later[i][1], suffix_min[i + 1])
         self.missing = [
-            k for k, i in self.put_of.items() if h[i]["type"] == "ok" and k not in self.gets_of
+            k for k, ret in self.put_ret.items() if ret != INF and k not in self.get_of
         ]
         # An item a must leave the queue before the first get of an item put after a returns.
         deadline = {
@@ -207,24 +217,21 @@ class _Facts:
                 self.lost.append(k)
 
     def counts(self) -> dict[str, int]:
-        h = self.history
-        ops = Counter(op["op"] for op in h)
+        ops, put_ret = self.op_counts, self.put_ret
         return {
-            "operations": len(h),
+            "operations": len(self.history),
             "puts": ops["put"],
             "gets": ops["get"],
-            "put_ok": sum(h[i]["type"] == "ok" for i in self.put_of.values()),
-            "got": sum(len(v) for v in self.gets_of.values()),
+            "put_ok": sum(ret != INF for ret in put_ret.values()),
+            "got": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values()),
             "empty_gets": len(self.empty_gets),
-            "crashed": sum(op["type"] == "info" for op in h),
+            "crashed": ops["info"],
             "failed": len(self.failed),
             "lost": len(self.lost),
             "taken_by_killed_gets": len(self.explained),
-            "duplicated": sum(len(v) > 1 for v in self.gets_of.values()),
-            "unexpected": sum(k not in self.put_of for k in self.gets_of),
-            "recovered": sum(
-                h[self.put_of[k]]["type"] != "ok" for k in self.gets_of if k in self.put_of
-            ),
+            "duplicated": len(self.dup_gets),
+            "unexpected": sum(k not in put_ret for k in self.get_of),
+            "recovered": sum(put_ret.get(k, 0) == INF for k in self.get_of),
         }
 
     def t(self, ns: float) -> str:
@@ -250,14 +257,13 @@ def _check_counts(f: _Facts) -> CheckerResult:
         found.append(Violation(
             "lost", f"lost: {f.name(i)} returned at {f.t(h[i]['return'])} but the item was "
             "never got, not even by the final drain", [i], h[i]["return"]))
-    for k, gets in f.gets_of.items():
-        if len(gets) > 1:
-            found.append(Violation(
-                "duplicated", f"duplicated: {_show(h[gets[0]]['value'])} was got {len(gets)} "
-                f"times, at {', '.join(f.t(h[g]['return']) for g in gets[:4])}",
-                gets[:4], sorted(h[g]["return"] for g in gets)[1]))
+    for gets in f.dup_gets.values():
+        found.append(Violation(
+            "duplicated", f"duplicated: {_show(h[gets[0]]['value'])} was got {len(gets)} "
+            f"times, at {', '.join(f.t(h[g]['return']) for g in gets[:4])}",
+            gets[:4], sorted(h[g]["return"] for g in gets)[1]))
+    for k, g in f.get_of.items():
         if k not in f.put_of:
-            g = gets[0]
             found.append(Violation(
                 "unexpected", f"unexpected: {f.name(g)} returned at {f.t(h[g]['return'])} "
                 "a value that was never put", [g], h[g]["return"]))
@@ -281,15 +287,14 @@ def _fresh_values(f: _Facts) -> list[Violation]:
     """(a) gets of values never put, or that return before their put was called."""
     h = f.history
     found = []
-    for k, gets in f.gets_of.items():
+    for k, g in f.get_of.items():
         if k not in f.put_of:
-            g = gets[0]
             found.append(Violation(
                 "fresh", f"FIFO violated: {f.name(g)} returned at {f.t(h[g]['return'])} a value "
                 "that was never put", [g], h[g]["return"]))
             continue
         p = f.put_of[k]
-        for g in gets:
+        for g in f.gets(k):
             if h[g]["return"] < h[p]["call"]:
                 found.append(Violation(
                     "fresh", f"FIFO violated: {f.name(g)} returned at {f.t(h[g]['return'])} "
@@ -302,12 +307,11 @@ def _repeated_values(f: _Facts) -> list[Violation]:
     """(b) two gets of one value."""
     h = f.history
     found = []
-    for gets in f.gets_of.values():
-        if len(gets) > 1:
-            a, b = sorted(gets, key=lambda g: h[g]["return"])[:2]
-            found.append(Violation(
-                "repeated", f"FIFO violated: {f.name(a)} returned at {f.t(h[a]['return'])} and "
-                f"again at {f.t(h[b]['return'])}", [a, b], h[b]["return"]))
+    for gets in f.dup_gets.values():
+        a, b = sorted(gets, key=lambda g: h[g]["return"])[:2]
+        found.append(Violation(
+            "repeated", f"FIFO violated: {f.name(a)} returned at {f.t(h[a]['return'])} and "
+            f"again at {f.t(h[b]['return'])}", [a, b], h[b]["return"]))
     return found
 
 
@@ -349,7 +353,7 @@ def _order_violation(f: _Facts, a: Any, b: Any) -> Violation:
     head = (f"FIFO violated: {f.name(pa)} returned at {f.t(h[pa]['return'])} before {f.name(pb)} "
             f"was called at {f.t(h[pb]['call'])}, but {f.name(gb)} returned at "
             f"{f.t(h[gb]['return'])}")
-    if a in f.gets_of:
+    if a in f.get_of:
         ga = f.first_get(a)
         return Violation("order", f"{head} before {f.name(ga)} was called at "
                          f"{f.t(h[ga]['call'])}", [pa, pb, gb, ga], h[ga]["call"])

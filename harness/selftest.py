@@ -40,7 +40,7 @@ SCENARIOS = (
                           kill_every_ms=10)),
     Scenario("racy-create", "non-exclusive creation by processes starting together (defect 1)",
              "mutant-racy-create",
-             StressConfig(producers=8, consumers=8, items=160, readers=0)),
+             StressConfig(producers=8, consumers=8, items=32, readers=0)),
     Scenario("swapped-order", "a get that sometimes returns the second item (order bug)",
              "mutant-swapped-order", StressConfig(producers=4, consumers=4, items=2000, readers=0)),
 )

@@ -146,7 +146,11 @@ def _worker_main(
         return True, result
 
     if go_fd is not None:
-        os.read(go_fd, 1)
+        # Every first-generation worker starts at one instant, so that they all race to
+        # create the queue as containers starting together do.
+        start_at = int.from_bytes(os.read(go_fd, 8), "big")
+        while time.monotonic_ns() < start_at:
+            pass
     rng = random.Random(seed)
     ok, queue = record("open", lambda: open_backend(config.backend, queue_path, config.fsync))
     if not ok:
@@ -236,7 +240,8 @@ def run_stress(
             spawn("consumer", slot, 0, True)
         for slot in range(config.readers):
             spawn("reader", slot, 0, True)
-        os.write(go_write, b"g" * len(alive))
+        start_at = time.monotonic_ns() + 20_000_000
+        os.write(go_write, start_at.to_bytes(8, "big") * len(alive))
         _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, slot_pids,
                    rng, started, progress)
     finally:
