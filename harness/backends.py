@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from queue_core import FileQueue
-from queue_core.storage import FORMATS
+from queue_core.storage import DEFAULT_FORMAT, FORMATS
 
 from . import mutants
 
@@ -28,7 +28,7 @@ def _file_queue(fmt: str) -> Opener:
 
 
 PRODUCT: dict[str, Opener] = {
-    "filequeue": _file_queue("json-array"),
+    "filequeue": _file_queue(DEFAULT_FORMAT),
     **{f"filequeue-{fmt}": _file_queue(fmt) for fmt in FORMATS},
 }
 MUTANTS: dict[str, Opener] = {

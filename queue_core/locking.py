@@ -11,8 +11,6 @@ import fcntl
 import os
 import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import QueueDirectoryError
@@ -34,17 +32,31 @@ class FileLock:
         self._fd = _open_lock_file(self.path)
         _open_locks.add(self)
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the lock alone: no other holder, shared or exclusive, anywhere."""
-        with self._held(fcntl.LOCK_EX):
-            yield
+    def exclusive(self) -> _Held:
+        """A context that holds the lock alone: no other holder, shared or exclusive, anywhere."""
+        return _Held(self, fcntl.LOCK_EX)
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        """Hold the lock with other readers: no exclusive holder anywhere."""
-        with self._held(fcntl.LOCK_SH):
-            yield
+    def shared(self) -> _Held:
+        """A context that holds the lock with other readers: no exclusive holder anywhere."""
+        return _Held(self, fcntl.LOCK_SH)
+
+    def acquire(self, mode: int) -> None:
+        """Take the lock in ``fcntl.LOCK_EX`` or ``fcntl.LOCK_SH`` mode; pair with ``release``."""
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = _open_lock_file(self.path)
+            fcntl.flock(self._fd, mode)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        """Give the lock back."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
     def close(self) -> None:
         """Release the descriptor; the lock file itself stays."""
@@ -52,17 +64,6 @@ class FileLock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-
-    @contextmanager
-    def _held(self, mode: int) -> Iterator[None]:
-        with self._thread_lock:
-            if self._fd is None:
-                self._fd = _open_lock_file(self.path)
-            fcntl.flock(self._fd, mode)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _reset_after_fork(self) -> None:
         # The inherited descriptor shares its open file description (and so its flock)
@@ -72,6 +73,22 @@ class FileLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class _Held:
+    """``with lock.exclusive():`` without a generator's overhead on the hot path."""
+
+    __slots__ = ("lock", "mode")
+
+    def __init__(self, lock: FileLock, mode: int) -> None:
+        self.lock = lock
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.lock.acquire(self.mode)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
 
 
 def _open_lock_file(path: Path) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,8 @@ class FileQueue:
         _make_directory(self.path.parent)
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
-        with self._exclusive():
+        self._errors = _DirectoryErrors(self.path.parent)
+        with self._lock.exclusive(), self._errors:
             self._storage.initialize()
 
     def put(self, item: Any) -> None:
@@ -53,21 +52,21 @@ class FileQueue:
         ``json.dumps`` cannot encode, NaN and infinities included.
         """
         encoded = encode_item(item)
-        with self._exclusive():
+        with self._lock.exclusive(), self._errors:
             self._storage.append(encoded)
 
     def get(self) -> Any | None:
         """Remove and return the oldest item, or return ``None`` when the queue is empty. Atomic."""
-        with self._exclusive():
+        with self._lock.exclusive(), self._errors:
             encoded = self._storage.pop()
         return None if encoded is None else json.loads(encoded)
 
     def size(self) -> int:
         """The number of items waiting; never disturbed by concurrent writers."""
         if self._storage.lock_free_count:
-            with _directory_errors(self.path.parent):
+            with self._errors:
                 return self._storage.count()
-        with self._lock.shared(), _directory_errors(self.path.parent):
+        with self._lock.shared(), self._errors:
             return self._storage.count()
 
     def close(self) -> None:
@@ -83,10 +82,6 @@ class FileQueue:
     def __repr__(self) -> str:
         return f"FileQueue({str(self.path)!r}, fsync={self.fsync}, format={self.format!r})"
 
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        with self._lock.exclusive(), _directory_errors(self.path.parent):
-            yield
 
 
 def encode_item(item: Any) -> str:
@@ -102,21 +97,35 @@ def encode_item(item: Any) -> str:
 
 
 def _make_directory(directory: Path) -> None:
-    with _directory_errors(directory):
+    with _DirectoryErrors(directory):
         directory.mkdir(parents=True, exist_ok=True)
 
 
-@contextmanager
-def _directory_errors(directory: Path) -> Iterator[None]:
-    try:
-        yield
-    except PermissionError as error:
-        raise QueueDirectoryError(directory, f"permission denied ({error})") from error
-    except FileExistsError as error:
-        raise QueueDirectoryError(directory, "a file, not a directory, is in the way") from error
-    except NotADirectoryError as error:
-        raise QueueDirectoryError(directory, "a part of the path is not a directory") from error
-    except OSError as error:
-        if error.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
-            raise QueueDirectoryError(directory, os.strerror(error.errno)) from error
-        raise
+class _DirectoryErrors:
+    """Turns the ``OSError`` that mean an unusable directory into ``QueueDirectoryError``."""
+
+    __slots__ = ("directory",)
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, _tb: object) -> None:
+        if isinstance(error, OSError):
+            translated = _directory_problem(error)
+            if translated is not None:
+                raise QueueDirectoryError(self.directory, translated) from error
+
+
+def _directory_problem(error: OSError) -> str | None:
+    if isinstance(error, PermissionError):
+        return f"permission denied ({error})"
+    if isinstance(error, FileExistsError):
+        return "a file, not a directory, is in the way"
+    if isinstance(error, NotADirectoryError):
+        return "a part of the path is not a directory"
+    if error.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+        return os.strerror(error.errno)
+    return None

@@ -1,6 +1,21 @@
+import functools
+
 import pytest
 
 from queue_core import FileQueue
+from queue_core.storage import FORMATS
+
+
+@pytest.fixture(params=sorted(FORMATS))
+def queue_format(request):
+    """Every storage format: each test that asks for it runs once per format."""
+    return request.param
+
+
+@pytest.fixture
+def open_queue(queue_format):
+    """``FileQueue`` in the format under test."""
+    return functools.partial(FileQueue, format=queue_format)
 
 
 @pytest.fixture
@@ -9,6 +24,6 @@ def queue_path(tmp_path):
 
 
 @pytest.fixture
-def queue(queue_path):
-    with FileQueue(queue_path) as q:
+def queue(queue_path, open_queue):
+    with open_queue(queue_path) as q:
         yield q

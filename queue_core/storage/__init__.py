@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from .base import Storage
+from .journal import JournalStorage
 from .json_array import JsonArrayStorage
 
 FORMATS: dict[str, type[Storage]] = {
     "json-array": JsonArrayStorage,
+    "journal": JournalStorage,
 }
-DEFAULT_FORMAT = "json-array"
+DEFAULT_FORMAT = "journal"
 
-__all__ = ["DEFAULT_FORMAT", "FORMATS", "JsonArrayStorage", "Storage"]
+__all__ = ["DEFAULT_FORMAT", "FORMATS", "JournalStorage", "JsonArrayStorage", "Storage"]

@@ -23,29 +23,37 @@ CORRUPT_CONTENTS = {
 
 @pytest.fixture(params=sorted(CORRUPT_CONTENTS))
 def corrupt_file(request, queue_path):
+    """A file no format can read (each is tried in both)."""
     content, problem = CORRUPT_CONTENTS[request.param]
     queue_path.parent.mkdir(parents=True)
     queue_path.write_bytes(content)
     return queue_path, content, problem
 
 
-def test_opening_a_corrupt_file_raises_and_leaves_it_as_it_was(corrupt_file):
+def test_opening_a_corrupt_file_raises_and_leaves_it_as_it_was(corrupt_file, queue_format):
     path, content, problem = corrupt_file
+    if queue_format != "json-array":
+        problem = "is corrupt"
     with pytest.raises(CorruptQueueError, match=problem) as caught:
-        FileQueue(path)
+        FileQueue(path, format=queue_format)
     assert str(path) in str(caught.value)
     assert caught.value.path == path
     assert path.read_bytes() == content
 
 
 @pytest.mark.parametrize("operation", ["put", "get", "size"])
-def test_a_file_corrupted_after_opening_raises_on_every_operation(corrupt_file, operation):
+def test_a_file_replaced_by_garbage_after_opening_raises_on_every_operation(
+    corrupt_file, operation, queue_format
+):
     path, content, problem = corrupt_file
-    good = path.read_bytes()
-    path.write_text("[]")
-    queue = FileQueue(path)
-    path.write_bytes(good)
+    path.unlink()
+    queue = FileQueue(path, format=queue_format)
+    garbage = path.with_name("garbage")
+    garbage.write_bytes(content)
+    os.replace(garbage, path)
     call = {"put": lambda: queue.put("x"), "get": queue.get, "size": queue.size}[operation]
+    if queue_format != "json-array":
+        problem = "is corrupt"
     with pytest.raises(CorruptQueueError, match=problem):
         call()
     assert path.read_bytes() == content

@@ -36,24 +36,26 @@ def test_items_go_through_json(queue):
     assert queue.get() == [1, "two"]
 
 
-def test_items_persist_for_another_queue_object(queue_path):
-    FileQueue(queue_path).put({"id": 1})
-    assert FileQueue(queue_path).get() == {"id": 1}
+def test_items_persist_for_another_queue_object(queue_path, open_queue):
+    open_queue(queue_path).put({"id": 1})
+    assert open_queue(queue_path).get() == {"id": 1}
 
 
-def test_the_data_file_stays_a_json_array_the_original_scripts_can_read(queue, queue_path):
+def test_the_json_array_file_stays_readable_by_the_original_scripts(queue_path):
+    queue = FileQueue(queue_path, format="json-array")
     queue.put({"id": 1})
     queue.put({"id": 2})
     assert json.loads(queue_path.read_text()) == [{"id": 1}, {"id": 2}]
 
 
-def test_a_new_queue_is_created_with_its_directory(queue_path):
-    FileQueue(queue_path)
-    assert json.loads(queue_path.read_text()) == []
+def test_a_new_queue_is_created_with_its_directory(queue_path, open_queue):
+    open_queue(queue_path)
+    assert queue_path.exists()
     assert queue_path.with_name("tasks.json.lock").exists()
 
 
-def test_the_lock_file_stays_while_the_data_file_is_replaced_not_rewritten(queue, queue_path):
+def test_the_lock_file_stays_while_the_json_array_file_is_replaced_not_rewritten(queue_path):
+    queue = FileQueue(queue_path, format="json-array")
     lock_path = queue_path.with_name("tasks.json.lock")
     lock_inode = lock_path.stat().st_ino
     with open(queue_path, "rb") as before_put:
@@ -98,20 +100,20 @@ def test_an_unknown_format_is_refused(queue_path):
         FileQueue(queue_path, format="xml")
 
 
-def test_leftover_temp_files_of_killed_writers_are_removed_on_open(queue_path):
-    FileQueue(queue_path).put("a")
+def test_leftover_temp_files_of_killed_writers_are_removed_on_open(queue_path, open_queue):
+    open_queue(queue_path).put("a")
     leftover = queue_path.with_name(temp_prefix(queue_path) + "abc123")
     leftover.write_text('[1, 2, "half')
     unrelated = queue_path.with_name(".tasks.json.ids" + ".tmp-keep")
     unrelated.write_text("5")
-    q = FileQueue(queue_path)
+    q = open_queue(queue_path)
     assert not leftover.exists()
     assert unrelated.exists()
     assert q.get() == "a"
 
 
 def test_fsync_flushes_the_file_and_the_directory(queue_path, monkeypatch):
-    q = FileQueue(queue_path, fsync=True)
+    q = FileQueue(queue_path, fsync=True, format="json-array")
     synced = []
     real_fsync = os.fsync
 

@@ -115,7 +115,7 @@ def test_the_monitor_counts_unreadable_results_without_crashing(queue, tmp_path)
     (results / "result_5.json").write_text('{"task_id": 5}')
     (results / ".result_6.json.tmp-x").write_text("ignored")
     queue.put("waiting")
-    report = build_report(QueueProbe(queue.path, "json-array"), results)
+    report = build_report(QueueProbe(queue.path, queue.format), results)
     assert report["queue_size"] == 1
     assert report["completed"] == 2
     assert report["unreadable"] == 3

@@ -1,0 +1,267 @@
+"""An append-only journal: put and get cost the same whatever the backlog.
+
+Files, beside the never-replaced lock file:
+
+- ``path``: a header line, then one line per item: ``<sequence number> <item JSON>``. A put
+  appends one line in one ``write``; items are never rewritten in place.
+- ``path + ".head"``: where the oldest waiting item starts, in two fixed-size checksummed slots
+  written alternately, so that a write cut short by a crash leaves the previous head readable.
+
+A get reads the line at the head and moves the head past it. Once the consumed part is large
+(and more than half the file), the remaining lines are copied to a new file of the next
+generation, which replaces ``path`` by rename; a head that names an older generation than the
+file's header means the copy was renamed but the head not yet moved, so the head is the first
+line after the header. Either way, a process killed at any instant loses or repeats nothing.
+A line that a crashed put left half-written at the end is ignored, and cut off by the next put.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+from ..atomic import fsync_directory, remove_stale_temp_files, write_atomic
+from ..errors import CorruptQueueError
+from .base import Storage
+
+MAGIC = "queue-journal"
+HEAD_SUFFIX = ".head"
+_SLOT = struct.Struct("<QQQI")  # counter, generation, offset, crc32 of the first three
+SLOT_SIZE = 32
+#: Compact when this many bytes were consumed and they are more than half of the file...
+COMPACT_MIN_BYTES = 4 << 20
+#: ...or when the queue is empty and this many bytes were consumed.
+COMPACT_EMPTY_BYTES = 64 << 10
+_TAIL_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class _Head:
+    counter: int
+    generation: int
+    offset: int
+
+
+class JournalStorage(Storage):
+    """Items as lines appended to a journal, consumed by moving a head: O(1) per operation."""
+
+    lock_free_count = True
+
+    def __init__(self, path, *, fsync: bool = False) -> None:
+        super().__init__(path, fsync=fsync)
+        self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
+        self._data_fd: int | None = None
+        self._data_ino: int | None = None
+        self._data_header: tuple[int, int] = (0, 0)
+        self._head_fd: int | None = None
+
+    # -- the Storage contract -------------------------------------------------------------
+
+    def initialize(self) -> None:
+        remove_stale_temp_files(self.path)
+        if not self.path.exists():
+            write_atomic(self.path, _header(1), fsync=self.fsync)
+        self._data()  # reads and checks the header
+        generation, header_end = self._data_header
+        head = self._read_head()
+        if head is None:
+            self._write_head(_Head(0, generation, header_end))
+
+    def append(self, encoded_item: str) -> None:
+        fd = self._data()
+        size = os.fstat(fd).st_size
+        header_end = self._data_header[1]
+        complete_end, last_seq = self._tail(fd, size, header_end)
+        if complete_end != size:
+            os.ftruncate(fd, complete_end)  # the half-written line of a crashed put
+        os.write(fd, f"{last_seq + 1} {encoded_item}\n".encode())
+        if self.fsync:
+            os.fsync(fd)
+
+    def pop(self) -> str | None:
+        fd = self._data()
+        generation, header_end = self._data_header
+        head = self._current_head(generation, header_end)
+        size = os.fstat(fd).st_size
+        line, next_offset = self._line_at(fd, head.offset, size)
+        if line is None:
+            return None
+        _, encoded = self._split(line, head.offset)
+        moved = _Head(head.counter + 1, generation, next_offset)
+        self._write_head(moved)
+        consumed = next_offset - header_end
+        if (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
+            consumed >= COMPACT_EMPTY_BYTES and self._line_at(fd, next_offset, size)[0] is None
+        ):
+            self._compact(fd, moved, size)
+        return encoded
+
+    def count(self) -> int:
+        for _ in range(20):
+            before = self._read_head()
+            counted = self._count_once(before)
+            if counted is not None and self._read_head() == before:
+                return counted
+        return self._count_once(self._read_head()) or 0
+
+    # -- the pieces ----------------------------------------------------------------------
+
+    def _count_once(self, head: _Head | None) -> int | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0
+        try:
+            generation, header_end = self._read_header(fd)
+            offset = header_end
+            if head is not None and head.generation == generation:
+                offset = head.offset
+            size = os.fstat(fd).st_size
+            first, _ = self._line_at(fd, offset, size)
+            if first is None:
+                return 0
+            _, last_seq = self._tail(fd, size, header_end)
+            first_seq, _ = self._split(first, offset)
+            return last_seq - first_seq + 1
+        finally:
+            os.close(fd)
+
+    def _data(self) -> int:
+        """The data file's descriptor, reopened when a compaction replaced the file.
+
+        Its header never changes, so it is read once per file.
+        """
+        ino = os.stat(self.path).st_ino
+        if self._data_fd is None or ino != self._data_ino:
+            if self._data_fd is not None:
+                os.close(self._data_fd)
+                self._data_fd = None
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            try:
+                self._data_header = self._read_header(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._data_fd, self._data_ino = fd, os.fstat(fd).st_ino
+        return self._data_fd
+
+    def _read_header(self, fd: int) -> tuple[int, int]:
+        """(generation, offset of the first item line)."""
+        raw = os.pread(fd, 256, 0)
+        end = raw.find(b"\n")
+        problem = None
+        if end < 0:
+            problem = "it is empty" if not raw else "its first line is not a journal header"
+        else:
+            try:
+                header = json.loads(raw[:end])
+                if header.get("format") != MAGIC or header.get("version") != 1:
+                    problem = "its first line is not a queue-journal version 1 header"
+                else:
+                    return int(header["generation"]), end + 1
+            except (ValueError, AttributeError, KeyError, TypeError):
+                problem = "its first line is not a journal header"
+        if raw.lstrip().startswith(b"["):
+            problem += " (it looks like a JSON array: open it with format='json-array')"
+        raise CorruptQueueError(self.path, problem)
+
+    def _head_file(self) -> int:
+        if self._head_fd is None:
+            self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return self._head_fd
+
+    def _read_head(self) -> _Head | None:
+        """The newest intact slot, or None when there is none."""
+        raw = os.pread(self._head_file(), 2 * SLOT_SIZE, 0)
+        slots = [_parse_slot(raw[i * SLOT_SIZE:(i + 1) * SLOT_SIZE]) for i in (0, 1)]
+        valid = [slot for slot in slots if slot is not None]
+        return max(valid, key=lambda s: s.counter) if valid else None
+
+    def _current_head(self, generation: int, header_end: int) -> _Head:
+        head = self._read_head()
+        if head is None:
+            return _Head(0, generation, header_end)
+        if head.generation != generation:
+            return _Head(head.counter, generation, header_end)  # see the module docstring
+        return head
+
+    def _write_head(self, head: _Head) -> None:
+        values = (head.counter, head.generation, head.offset)
+        record = _SLOT.pack(*values, zlib.crc32(_SLOT.pack(*values, 0)))
+        fd = self._head_file()
+        os.pwrite(fd, record.ljust(SLOT_SIZE, b"\0"), (head.counter % 2) * SLOT_SIZE)
+        if self.fsync:
+            os.fsync(fd)
+
+    def _line_at(self, fd: int, offset: int, size: int) -> tuple[bytes | None, int]:
+        """The complete line starting at ``offset`` (without its newline) and the next offset."""
+        chunk = _TAIL_CHUNK
+        while offset < size:
+            raw = os.pread(fd, chunk, offset)
+            end = raw.find(b"\n")
+            if end >= 0:
+                return raw[:end], offset + end + 1
+            if offset + len(raw) >= size:
+                return None, offset  # only a half-written line is left
+            chunk *= 4
+        return None, offset
+
+    def _tail(self, fd: int, size: int, header_end: int) -> tuple[int, int]:
+        """(end of the last complete line, its sequence number, or 0 when there is none)."""
+        end = size
+        chunk = _TAIL_CHUNK
+        while True:
+            start = max(header_end, end - chunk)
+            raw = os.pread(fd, end - start, start)
+            last_newline = raw.rfind(b"\n")
+            if last_newline < 0:
+                if start == header_end:
+                    return header_end, 0
+                chunk *= 4
+                continue
+            complete_end = start + last_newline + 1
+            previous = raw.rfind(b"\n", 0, last_newline)
+            if previous < 0 and start > header_end:
+                chunk *= 4
+                continue
+            line_start = start + previous + 1
+            seq, _ = self._split(raw[previous + 1:last_newline], line_start)
+            return complete_end, seq
+
+    def _split(self, line: bytes, offset: int) -> tuple[int, str]:
+        seq_text, sep, encoded = line.partition(b" ")
+        try:
+            if not sep:
+                raise ValueError("no separator")
+            return int(seq_text), encoded.decode()
+        except (ValueError, UnicodeDecodeError) as error:
+            raise CorruptQueueError(
+                self.path, f"the line at byte {offset} is not '<number> <JSON>' ({error})"
+            ) from error
+
+    def _compact(self, fd: int, head: _Head, size: int) -> None:
+        """Copy the waiting lines to a file of the next generation and switch to it."""
+        remaining = os.pread(fd, size - head.offset, head.offset)
+        cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
+        data = _header(head.generation + 1) + remaining[:cut]
+        write_atomic(self.path, data, fsync=self.fsync)
+        self._write_head(_Head(head.counter + 1, head.generation + 1, len(data) - cut))
+        if self.fsync:
+            fsync_directory(self.path.parent)
+
+
+def _header(generation: int) -> bytes:
+    return (json.dumps({"format": MAGIC, "version": 1, "generation": generation},
+                       separators=(",", ":")) + "\n").encode()
+
+
+def _parse_slot(raw: bytes) -> _Head | None:
+    if len(raw) < _SLOT.size:
+        return None
+    counter, generation, offset, checksum = _SLOT.unpack_from(raw)
+    if checksum != zlib.crc32(_SLOT.pack(counter, generation, offset, 0)) or generation == 0:
+        return None
+    return _Head(counter, generation, offset)
