@@ -13,6 +13,7 @@ from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS
 
 LOCK_SUFFIX = ".lock"
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 class FileQueue:
@@ -89,7 +90,7 @@ def encode_item(item: Any) -> str:
     if item is None:
         raise InvalidItemError("None cannot be queued: get() returns None to mean 'empty'")
     try:
-        return json.dumps(item, allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(item)
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidItemError(
             f"item {item!r:.100} cannot be queued: it is not JSON-serialisable ({error})"

@@ -21,7 +21,7 @@ import json
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..atomic import fsync_directory, remove_stale_temp_files, write_atomic
 from ..errors import CorruptQueueError
@@ -38,8 +38,7 @@ COMPACT_EMPTY_BYTES = 64 << 10
 _TAIL_CHUNK = 512
 
 
-@dataclass(frozen=True)
-class _Head:
+class _Head(NamedTuple):
     counter: int
     generation: int
     offset: int
@@ -54,7 +53,10 @@ class JournalStorage(Storage):
         super().__init__(path, fsync=fsync)
         self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
         self._data_fd: int | None = None
-        self._data_ino: int | None = None
+        #: The head file's bytes as last read, and what they mean.
+        self._head_seen: tuple[bytes, _Head | None] = (b"", None)
+        #: (descriptor, file size, sequence number) right after this object's last put.
+        self._last_append: tuple[int | None, int, int] = (None, -1, 0)
         self._data_header: tuple[int, int] = (0, 0)
         self._head_fd: int | None = None
 
@@ -71,21 +73,24 @@ class JournalStorage(Storage):
             self._write_head(_Head(0, generation, header_end))
 
     def append(self, encoded_item: str) -> None:
-        fd = self._data()
-        size = os.fstat(fd).st_size
-        header_end = self._data_header[1]
-        complete_end, last_seq = self._tail(fd, size, header_end)
-        if complete_end != size:
-            os.ftruncate(fd, complete_end)  # the half-written line of a crashed put
-        os.write(fd, f"{last_seq + 1} {encoded_item}\n".encode())
+        fd, size = self._data()
+        if self._last_append[:2] == (fd, size):
+            last_seq = self._last_append[2]  # nobody wrote since our own last put
+        else:
+            complete_end, last_seq = self._tail(fd, size, self._data_header[1])
+            if complete_end != size:
+                os.ftruncate(fd, complete_end)  # the half-written line of a crashed put
+                size = complete_end
+        line = f"{last_seq + 1} {encoded_item}\n".encode()
+        os.write(fd, line)
+        self._last_append = (fd, size + len(line), last_seq + 1)
         if self.fsync:
             os.fsync(fd)
 
     def pop(self) -> str | None:
-        fd = self._data()
+        fd, size = self._data()
         generation, header_end = self._data_header
         head = self._current_head(generation, header_end)
-        size = os.fstat(fd).st_size
         line, next_offset = self._line_at(fd, head.offset, size)
         if line is None:
             return None
@@ -94,7 +99,7 @@ class JournalStorage(Storage):
         self._write_head(moved)
         consumed = next_offset - header_end
         if (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
-            consumed >= COMPACT_EMPTY_BYTES and self._line_at(fd, next_offset, size)[0] is None
+            consumed >= COMPACT_EMPTY_BYTES and next_offset == size
         ):
             self._compact(fd, moved, size)
         return encoded
@@ -129,24 +134,27 @@ class JournalStorage(Storage):
         finally:
             os.close(fd)
 
-    def _data(self) -> int:
-        """The data file's descriptor, reopened when a compaction replaced the file.
+    def _data(self) -> tuple[int, int]:
+        """The data file's descriptor and size, reopened when a compaction replaced the file.
 
-        Its header never changes, so it is read once per file.
+        A replaced file has no name left (``st_nlink == 0``): one ``fstat`` tells. Its header
+        never changes, so it is read once per file.
         """
-        ino = os.stat(self.path).st_ino
-        if self._data_fd is None or ino != self._data_ino:
-            if self._data_fd is not None:
-                os.close(self._data_fd)
-                self._data_fd = None
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-            try:
-                self._data_header = self._read_header(fd)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._data_fd, self._data_ino = fd, os.fstat(fd).st_ino
-        return self._data_fd
+        if self._data_fd is not None:
+            status = os.fstat(self._data_fd)
+            if status.st_nlink:
+                return self._data_fd, status.st_size
+            os.close(self._data_fd)
+            self._data_fd = None
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        self._last_append = (None, -1, 0)
+        try:
+            self._data_header = self._read_header(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._data_fd = fd
+        return fd, os.fstat(fd).st_size
 
     def _read_header(self, fd: int) -> tuple[int, int]:
         """(generation, offset of the first item line)."""
@@ -176,9 +184,14 @@ class JournalStorage(Storage):
     def _read_head(self) -> _Head | None:
         """The newest intact slot, or None when there is none."""
         raw = os.pread(self._head_file(), 2 * SLOT_SIZE, 0)
-        slots = [_parse_slot(raw[i * SLOT_SIZE:(i + 1) * SLOT_SIZE]) for i in (0, 1)]
-        valid = [slot for slot in slots if slot is not None]
-        return max(valid, key=lambda s: s.counter) if valid else None
+        if raw == self._head_seen[0]:
+            return self._head_seen[1]
+        first = _parse_slot(raw, 0)
+        second = _parse_slot(raw, SLOT_SIZE)
+        head = second if first is None or (
+            second is not None and second.counter > first.counter) else first
+        self._head_seen = (raw, head)
+        return head
 
     def _current_head(self, generation: int, header_end: int) -> _Head:
         head = self._read_head()
@@ -190,9 +203,13 @@ class JournalStorage(Storage):
 
     def _write_head(self, head: _Head) -> None:
         values = (head.counter, head.generation, head.offset)
-        record = _SLOT.pack(*values, zlib.crc32(_SLOT.pack(*values, 0)))
+        record = _SLOT.pack(*values, zlib.crc32(_SLOT.pack(*values, 0))).ljust(SLOT_SIZE, b"\0")
         fd = self._head_file()
-        os.pwrite(fd, record.ljust(SLOT_SIZE, b"\0"), (head.counter % 2) * SLOT_SIZE)
+        at = (head.counter % 2) * SLOT_SIZE
+        os.pwrite(fd, record, at)
+        seen = self._head_seen[0]
+        if len(seen) == 2 * SLOT_SIZE:
+            self._head_seen = (seen[:at] + record + seen[at + SLOT_SIZE:], head)
         if self.fsync:
             os.fsync(fd)
 
@@ -258,10 +275,10 @@ def _header(generation: int) -> bytes:
                        separators=(",", ":")) + "\n").encode()
 
 
-def _parse_slot(raw: bytes) -> _Head | None:
-    if len(raw) < _SLOT.size:
+def _parse_slot(raw: bytes, at: int) -> _Head | None:
+    if len(raw) < at + _SLOT.size:
         return None
-    counter, generation, offset, checksum = _SLOT.unpack_from(raw)
+    counter, generation, offset, checksum = _SLOT.unpack_from(raw, at)
     if checksum != zlib.crc32(_SLOT.pack(counter, generation, offset, 0)) or generation == 0:
         return None
     return _Head(counter, generation, offset)

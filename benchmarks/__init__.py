@@ -1,0 +1,1 @@
+"""Throughput benchmarks of this project's queue against what users would pick instead."""

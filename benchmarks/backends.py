@@ -1,0 +1,229 @@
+"""One adapter per queue under benchmark, all with the same three calls: put, get, close.
+
+Every adapter carries the same task-shaped dict; each stores it its own way (JSON, pickle).
+``get`` returns ``None`` when the queue is empty, whatever the library does then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import multiprocessing
+import queue as stdlib_queue
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.mutants import OriginalQueue
+from queue_core import FileQueue
+
+
+class Adapter:
+    """A queue opened at one place, seen through put/get/close."""
+
+    def put(self, item: Any) -> None:
+        raise NotImplementedError
+
+    def get(self) -> Any | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the queue holds open (connections, descriptors)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A queue to benchmark: how to open it, and what it cannot do."""
+
+    name: str
+    family: str  # "ours", "original", "peer" or "ceiling"
+    open: Callable[[Path], Adapter]
+    #: None, or why the backend cannot be shared by processes (the multi-process runs skip it).
+    single_process_only: str | None = None
+    #: Backlogs above this are skipped: each operation rewrites the whole queue.
+    max_backlog: int | None = None
+    #: A module the backend needs; it is skipped with a reason when missing.
+    requires: str | None = None
+
+    def missing(self) -> str | None:
+        """Why this backend cannot run here, or None."""
+        if self.requires and importlib.util.find_spec(self.requires) is None:
+            return f"{self.requires} is not installed: pip install -e '.[bench]'"
+        return None
+
+
+class _FileQueue(Adapter):
+    def __init__(self, path: Path, **options: Any) -> None:
+        self.queue = FileQueue(path / "tasks.json", **options)
+        self.put = self.queue.put
+        self.get = self.queue.get
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class _Original(Adapter):
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.queue = OriginalQueue(path / "tasks.json", fsync=fsync)
+        self.put = self.queue.put
+        self.get = self.queue.get
+
+
+class _PersistFileQueue(Adapter):
+    def __init__(self, path: Path) -> None:
+        import persistqueue
+
+        self.queue = persistqueue.Queue(str(path), autosave=True)
+
+    def put(self, item: Any) -> None:
+        self.queue.put(item)
+
+    def get(self) -> Any | None:
+        import persistqueue
+
+        try:
+            item = self.queue.get(block=False)
+        except persistqueue.Empty:
+            return None
+        self.queue.task_done()
+        return item
+
+
+class _PersistAckQueue(Adapter):
+    def __init__(self, path: Path) -> None:
+        import persistqueue
+
+        path.mkdir(parents=True, exist_ok=True)
+        # auto_resume=False: by default every process that opens it resets all unacked items.
+        self.queue = persistqueue.SQLiteAckQueue(str(path), auto_resume=False,
+                                                 multithreading=True)
+
+    def put(self, item: Any) -> None:
+        self.queue.put(item)
+
+    def get(self) -> Any | None:
+        import persistqueue
+
+        try:
+            item = self.queue.get(block=False)
+        except persistqueue.Empty:
+            return None
+        self.queue.ack(item)
+        return item
+
+
+class _LiteQueue(Adapter):
+    def __init__(self, path: Path) -> None:
+        from litequeue import LiteQueue
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.queue = LiteQueue(str(path / "queue.sqlite3"))
+
+    def put(self, item: Any) -> None:
+        self.queue.put(json.dumps(item))
+
+    def get(self) -> Any | None:
+        message = self.queue.pop()
+        if message is None:
+            return None
+        self.queue.done(message.message_id)
+        return json.loads(message.data)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+class _DiskcacheDeque(Adapter):
+    def __init__(self, path: Path) -> None:
+        import diskcache
+
+        self.deque = diskcache.Deque(directory=str(path))
+
+    def put(self, item: Any) -> None:
+        self.deque.append(item)
+
+    def get(self) -> Any | None:
+        try:
+            return self.deque.popleft()
+        except IndexError:
+            return None
+
+    def close(self) -> None:
+        self.deque.directory  # noqa: B018 -- keeps the object's cache alive until here
+        with contextlib.suppress(Exception):
+            self.deque._cache.close()
+
+
+class _MultiprocessingQueue(Adapter):
+    """The in-memory ceiling: one ``multiprocessing.Queue`` per place, shared through fork."""
+
+    _by_path: dict[Path, Any] = {}
+
+    def __init__(self, path: Path) -> None:
+        if path not in self._by_path:
+            self._by_path[path] = multiprocessing.get_context("fork").Queue()
+        self.queue = self._by_path[path]
+
+    def put(self, item: Any) -> None:
+        self.queue.put(item)
+
+    def get(self) -> Any | None:
+        try:
+            return self.queue.get(timeout=0.001)
+        except stdlib_queue.Empty:
+            return None
+
+
+class _RedisList(Adapter):
+    """A Redis list (RPUSH / LPOP) on the suite's own loopback server; see ``REDIS_PORT``."""
+
+    port: int | None = None
+
+    def __init__(self, path: Path) -> None:
+        import redis
+
+        if self.port is None:
+            raise RuntimeError("no redis-server was started for this run")
+        self.client = redis.Redis(host="127.0.0.1", port=self.port)
+        self.key = f"queue:{path}"
+
+    def put(self, item: Any) -> None:
+        self.client.rpush(self.key, json.dumps(item))
+
+    def get(self) -> Any | None:
+        raw = self.client.lpop(self.key)
+        return None if raw is None else json.loads(raw)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+O_N = 1_000
+BACKENDS = [
+    Backend("filequeue-journal", "ours", lambda p: _FileQueue(p, format="journal")),
+    Backend("filequeue-journal-fsync", "ours",
+            lambda p: _FileQueue(p, format="journal", fsync=True)),
+    Backend("filequeue-json-array", "ours", lambda p: _FileQueue(p, format="json-array"),
+            max_backlog=O_N),
+    Backend("filequeue-json-array-fsync", "ours",
+            lambda p: _FileQueue(p, format="json-array", fsync=True), max_backlog=O_N),
+    Backend("original", "original", _Original, max_backlog=O_N),
+    Backend("persist-queue-file", "peer", _PersistFileQueue, requires="persistqueue",
+            single_process_only="persist-queue's file Queue is documented as thread-safe, "
+            "not process-safe"),
+    Backend("persist-queue-sqlite-ack", "peer", _PersistAckQueue, requires="persistqueue"),
+    Backend("litequeue", "peer", _LiteQueue, requires="litequeue"),
+    Backend("diskcache-deque", "peer", _DiskcacheDeque, requires="diskcache"),
+    Backend("multiprocessing-queue", "ceiling", _MultiprocessingQueue),
+    Backend("redis-list", "peer", _RedisList, requires="redis"),
+]
+BY_NAME = {backend.name: backend for backend in BACKENDS}
+
+
+def redis_server_binary() -> str | None:
+    """The path of ``redis-server``, or None."""
+    return shutil.which("redis-server")
