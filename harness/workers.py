@@ -242,6 +242,7 @@ def run_stress(
             spawn("reader", slot, 0, True)
         start_at = time.monotonic_ns() + 20_000_000
         os.write(go_write, start_at.to_bytes(8, "big") * len(alive))
+        started = start_at / 1e9  # the same clock as time.monotonic(), in seconds
         _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, slot_pids,
                    rng, started, progress)
     finally:

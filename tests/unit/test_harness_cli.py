@@ -34,8 +34,8 @@ def test_stress_on_the_real_queue_is_valid_and_writes_its_files(tmp_path, capsys
 
 def test_stress_with_kills_stays_valid_and_records_crashed_operations(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["stress", "--producers", "2", "--consumers", "2", "--items", "1500",
-                 "--kill-every", "20", "--seed", "2", "--out", str(out), "--json"])
+    code = main(["stress", "--producers", "2", "--consumers", "2", "--items", "6000",
+                 "--kill-every", "10", "--seed", "2", "--out", str(out), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report["first_violation"]
     assert report["run"]["kills"] > 0
