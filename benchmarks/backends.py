@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.mutants import OriginalQueue
 from queue_core import FileQueue
@@ -161,7 +161,7 @@ class _DiskcacheDeque(Adapter):
 class _MultiprocessingQueue(Adapter):
     """The in-memory ceiling: one ``multiprocessing.Queue`` per place, shared through fork."""
 
-    _by_path: dict[Path, Any] = {}
+    _by_path: ClassVar[dict[Path, Any]] = {}
 
     def __init__(self, path: Path) -> None:
         if path not in self._by_path:
@@ -176,6 +176,10 @@ class _MultiprocessingQueue(Adapter):
             return self.queue.get(timeout=0.001)
         except stdlib_queue.Empty:
             return None
+
+    def close(self) -> None:
+        # Never wait at exit for a feeder thread that nobody will read from.
+        self.queue.cancel_join_thread()
 
 
 class _RedisList(Adapter):
