@@ -73,34 +73,12 @@ class _Original(Adapter):
         self.get = self.queue.get
 
 
-class _PersistFileQueue(Adapter):
-    def __init__(self, path: Path) -> None:
-        import persistqueue
+class _PersistQueue(Adapter):
+    """persist-queue's queues: a non-blocking get, then the call that confirms it."""
 
-        self.queue = persistqueue.Queue(str(path), autosave=True)
-
-    def put(self, item: Any) -> None:
-        self.queue.put(item)
-
-    def get(self) -> Any | None:
-        import persistqueue
-
-        try:
-            item = self.queue.get(block=False)
-        except persistqueue.Empty:
-            return None
-        self.queue.task_done()
-        return item
-
-
-class _PersistAckQueue(Adapter):
-    def __init__(self, path: Path) -> None:
-        import persistqueue
-
-        path.mkdir(parents=True, exist_ok=True)
-        # auto_resume=False: by default every process that opens it resets all unacked items.
-        self.queue = persistqueue.SQLiteAckQueue(str(path), auto_resume=False,
-                                                 multithreading=True)
+    def __init__(self, queue: Any, confirm: Callable[[Any], Any]) -> None:
+        self.queue = queue
+        self.confirm = confirm
 
     def put(self, item: Any) -> None:
         self.queue.put(item)
@@ -112,8 +90,24 @@ class _PersistAckQueue(Adapter):
             item = self.queue.get(block=False)
         except persistqueue.Empty:
             return None
-        self.queue.ack(item)
+        self.confirm(item)
         return item
+
+
+def _persist_file_queue(path: Path) -> Adapter:
+    import persistqueue
+
+    queue = persistqueue.Queue(str(path), autosave=True)
+    return _PersistQueue(queue, lambda _item: queue.task_done())
+
+
+def _persist_ack_queue(path: Path) -> Adapter:
+    import persistqueue
+
+    path.mkdir(parents=True, exist_ok=True)
+    # auto_resume=False: by default every process that opens it resets all unacked items.
+    queue = persistqueue.SQLiteAckQueue(str(path), auto_resume=False, multithreading=True)
+    return _PersistQueue(queue, queue.ack)
 
 
 class _LiteQueue(Adapter):
@@ -216,10 +210,10 @@ BACKENDS = [
     Backend("filequeue-json-array-fsync", "ours",
             lambda p: _FileQueue(p, format="json-array", fsync=True), max_backlog=O_N),
     Backend("original", "original", _Original, max_backlog=O_N),
-    Backend("persist-queue-file", "peer", _PersistFileQueue, requires="persistqueue",
+    Backend("persist-queue-file", "peer", _persist_file_queue, requires="persistqueue",
             single_process_only="persist-queue's file Queue is documented as thread-safe, "
             "not process-safe"),
-    Backend("persist-queue-sqlite-ack", "peer", _PersistAckQueue, requires="persistqueue"),
+    Backend("persist-queue-sqlite-ack", "peer", _persist_ack_queue, requires="persistqueue"),
     Backend("litequeue", "peer", _LiteQueue, requires="litequeue"),
     Backend("diskcache-deque", "peer", _DiskcacheDeque, requires="diskcache"),
     Backend("multiprocessing-queue", "ceiling", _MultiprocessingQueue),
