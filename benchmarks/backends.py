@@ -43,8 +43,9 @@ class Backend:
     open: Callable[[Path], Adapter]
     #: None, or why the backend cannot be shared by processes (the multi-process runs skip it).
     single_process_only: str | None = None
-    #: Backlogs above this are skipped: each operation rewrites the whole queue.
+    #: Backlogs above this are skipped, for ``backlog_reason``.
     max_backlog: int | None = None
+    backlog_reason: str = "it rewrites the whole queue on every operation"
     #: A module the backend needs; it is skipped with a reason when missing.
     requires: str | None = None
 
@@ -213,7 +214,10 @@ BACKENDS = [
     Backend("persist-queue-file", "peer", _persist_file_queue, requires="persistqueue",
             single_process_only="persist-queue's file Queue is documented as thread-safe, "
             "not process-safe"),
-    Backend("persist-queue-sqlite-ack", "peer", _persist_ack_queue, requires="persistqueue"),
+    Backend("persist-queue-sqlite-ack", "peer", _persist_ack_queue, requires="persistqueue",
+            max_backlog=O_N, backlog_reason="acked rows stay in its table until "
+            "clear_acked_data(), and each get scans past them: 100,000 items took over 10 "
+            "minutes without finishing"),
     Backend("litequeue", "peer", _LiteQueue, requires="litequeue"),
     Backend("diskcache-deque", "peer", _DiskcacheDeque, requires="diskcache"),
     Backend("multiprocessing-queue", "ceiling", _MultiprocessingQueue),
