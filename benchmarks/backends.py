@@ -167,8 +167,9 @@ class _MultiprocessingQueue(Adapter):
         self.queue.put(item)
 
     def get(self) -> Any | None:
+        # put() hands the item to a feeder thread: give it 0.1 s to reach the pipe.
         try:
-            return self.queue.get(timeout=0.001)
+            return self.queue.get(timeout=0.1)
         except stdlib_queue.Empty:
             return None
 
