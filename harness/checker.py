@@ -178,15 +178,6 @@ class _Facts:
         """Every ok get that returned the item ``key``."""
         return self.dup_gets.get(key) or [self.get_of[key]]
 
-    def put_return(self, key: Any) -> float:
-        return self.put_ret[key]
-
-    def first_get(self, key: Any) -> int:
-        return self.first_get_of[key]
-
-    def earliest_return_get(self, key: Any) -> int:
-        return self.earliest_get_of[key]
-
     def _match_missing_items(self) -> None:
         """Split items put ok but never got into those a killed get may have taken, and lost."""
         h = self.history
@@ -349,12 +340,12 @@ def _order(f: _Facts) -> list[Violation]:
 def _order_violation(f: _Facts, a: Any, b: Any) -> Violation:
     h = f.history
     pa, pb = f.put_of[a], f.put_of[b]
-    gb = f.earliest_return_get(b)
+    gb = f.earliest_get_of[b]
     head = (f"FIFO violated: {f.name(pa)} returned at {f.t(h[pa]['return'])} before {f.name(pb)} "
             f"was called at {f.t(h[pb]['call'])}, but {f.name(gb)} returned at "
             f"{f.t(h[gb]['return'])}")
     if a in f.get_of:
-        ga = f.first_get(a)
+        ga = f.first_get_of[a]
         return Violation("order", f"{head} before {f.name(ga)} was called at "
                          f"{f.t(h[ga]['call'])}", [pa, pb, gb, ga], h[ga]["call"])
     return Violation("order", f"{head} while {_show(h[pa]['value'])} was never got",
@@ -374,7 +365,7 @@ def _empty(f: _Facts) -> list[Violation]:
     # Items never got: certainly present while more of them had returned than killed gets
     # had begun (each killed get may have taken one, at any time after its call).
     events = sorted(
-        [(f.put_return(k), 1) for k in f.missing]
+        [(f.put_ret[k], 1) for k in f.missing]
         + [(h[i]["call"], -1) for i in f.uncertain_gets]
     )
     present, opened = 0, None
@@ -418,7 +409,7 @@ def _empty_violation(f: _Facts, g: int, intervals: list[tuple[float, float, Any]
             "but the queue certainly held ")
     for start, end, key in intervals:
         if start < call and ret < end and key is not None:
-            p, got = f.put_of[key], f.first_get(key)
+            p, got = f.put_of[key], f.first_get_of[key]
             return Violation("empty", head + f"{_show(h[p]['value'])} all that time: "
                              f"{f.name(p)} returned at {f.t(start)} and {f.name(got)} was "
                              f"called at {f.t(end)}", [g, p, got], ret)
