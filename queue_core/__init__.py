@@ -5,13 +5,24 @@ Standard library only: this package runs from a ConfigMap in a stock Python imag
 
 __version__ = "0.1.0"
 
-from .errors import CorruptQueueError, InvalidItemError, QueueDirectoryError, QueueError
+from .claims import Claim, DeadLetter, QueueStats
+from .errors import (
+    ClaimError,
+    CorruptQueueError,
+    InvalidItemError,
+    QueueDirectoryError,
+    QueueError,
+)
 from .queue import FileQueue
 
 __all__ = [
+    "Claim",
+    "ClaimError",
     "CorruptQueueError",
+    "DeadLetter",
     "FileQueue",
     "InvalidItemError",
     "QueueDirectoryError",
     "QueueError",
+    "QueueStats",
 ]

@@ -36,3 +36,11 @@ class QueueDirectoryError(QueueError):
 
 class InvalidItemError(QueueError, TypeError):
     """An item cannot be queued (it is not JSON-serialisable, or it is ``None``)."""
+
+
+class ClaimError(QueueError):
+    """A claim can no longer be acknowledged, given back or extended: the queue is unchanged.
+
+    Its lease ended and the item was delivered again, it was acknowledged or given back
+    already, or its item went to the dead letters.
+    """

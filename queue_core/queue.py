@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
+import math
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidItemError, QueueDirectoryError
+from .atomic import remove_stale_temp_files
+from .claims import Claim, DeadLetter, Entry, Ledger, LedgerState, QueueStats
+from .errors import ClaimError, InvalidItemError, QueueDirectoryError
 from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS
 
@@ -27,24 +33,44 @@ class FileQueue:
 
     Items go through JSON: ``get()`` returns what ``json.loads`` gives back (a tuple comes
     back as a list).
+
+    Two ways to take items: ``get()`` removes the item at once (at most once: a consumer that
+    dies before finishing loses it); ``claim()`` hands it out under a lease, and the item
+    comes back at its place in the queue unless ``ack()`` confirms it before the lease ends
+    (at least once). After ``max_attempts`` deliveries without an ``ack`` an item goes to the
+    dead letters. ``clock`` gives the time in seconds for leases and ages; every process that
+    shares the queue must use the same clock.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, fsync: bool = False, format: str = DEFAULT_FORMAT
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        format: str = DEFAULT_FORMAT,
+        max_attempts: int = 5,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(
                 f"unknown queue format {format!r}; choose one of {', '.join(sorted(FORMATS))}"
             )
+        if type(max_attempts) is not int or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an integer of 1 or more, not {max_attempts!r}")
         self.path = Path(path)
         self.fsync = fsync
         self.format = format
+        self.max_attempts = max_attempts
+        self._clock = clock
         _make_directory(self.path.parent)
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
+        self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = _DirectoryErrors(self.path.parent)
         with self._lock.exclusive(), self._errors:
             self._storage.initialize()
+            remove_stale_temp_files(self._ledger.path)
+            self._settled_ledger()
 
     def put(self, item: Any) -> None:
         """Append ``item`` at the tail. Atomic; the queue is unchanged if it raises.
@@ -54,21 +80,135 @@ class FileQueue:
         """
         encoded = encode_item(item)
         with self._lock.exclusive(), self._errors:
-            self._storage.append(encoded)
+            if self._storage.positions_repeat:
+                self._settled_ledger()
+            self._storage.append(encoded, self._clock())
 
     def get(self) -> Any | None:
-        """Remove and return the oldest item, or return ``None`` when the queue is empty. Atomic."""
+        """Remove and return the oldest item, or return ``None`` when the queue is empty. Atomic.
+
+        Items whose claim ended without an ``ack`` come first, at their place in the queue.
+        """
         with self._lock.exclusive(), self._errors:
+            state = self._settled_ledger()
+            if state is not None:
+                now = self._clock()
+                changed = state.sweep(now, self.max_attempts)
+                entry = state.first_ready(now)
+                if entry is not None:
+                    del state.entries[entry.order]
+                if changed or entry is not None:
+                    self._ledger.save(state)
+                if entry is not None:
+                    return entry.item
             encoded = self._storage.pop()
         return None if encoded is None else json.loads(encoded)
 
     def size(self) -> int:
-        """The number of items waiting; never disturbed by concurrent writers."""
-        if self._storage.lock_free_count:
+        """The number of items waiting (not counting claimed, delayed or dead ones)."""
+        if self._storage.lock_free_count and not self._ledger.exists():
             with self._errors:
-                return self._storage.count()
-        with self._lock.shared(), self._errors:
-            return self._storage.count()
+                counted = self._storage.count()
+            if not self._ledger.exists():  # no claim moved an item while we counted
+                return counted
+        with self._lock.exclusive(), self._errors:
+            return self._stats_locked().waiting
+
+    def claim(self, lease: float = 30.0) -> Claim | None:
+        """Take the oldest waiting item for ``lease`` seconds, or return ``None`` when there is
+        none. Until the lease ends no other claim or get sees the item; then it comes back."""
+        _check_seconds("lease", lease, positive=True)
+        with self._lock.exclusive(), self._errors:
+            now = self._clock()
+            state = self._settled_ledger() or LedgerState()
+            changed = state.sweep(now, self.max_attempts)
+            entry = state.first_ready(now)
+            if entry is not None:
+                entry.attempts += 1
+                entry.held, entry.until = True, now + lease
+                self._ledger.save(state)
+                return self._claim_of(entry, now)
+            head = self._storage.peek()
+            if head is None:
+                if changed:
+                    self._ledger.save(state)
+                return None
+            encoded, put_at = head
+            entry = Entry(state.next_order, json.loads(encoded), 1, True, now + lease, put_at)
+            state.entries[entry.order] = entry
+            state.next_order += 1
+            state.pending = self._storage.position()
+            self._ledger.save(state)
+            self._storage.pop()
+            if self._storage.positions_repeat:
+                state.pending = None
+                self._ledger.save(state)
+            return self._claim_of(entry, now)
+
+    def ack(self, claim: Claim) -> None:
+        """Confirm that ``claim``'s item is done: it is removed for good.
+
+        Raises ``ClaimError``, changing nothing, if the item was delivered again after this
+        claim's lease ended, or was acknowledged, given back or dead-lettered already.
+        """
+        with self._lock.exclusive(), self._errors:
+            state = self._settled_ledger()
+            self._held_entry(state, claim, "acknowledge")
+            del state.entries[claim.order]
+            self._ledger.save(state)
+
+    def nack(self, claim: Claim, delay: float = 0.0) -> None:
+        """Give ``claim``'s item back at its place in the queue, visible again after ``delay``
+        seconds. Raises ``ClaimError`` like ``ack``."""
+        _check_seconds("delay", delay, positive=False)
+        with self._lock.exclusive(), self._errors:
+            state = self._settled_ledger()
+            entry = self._held_entry(state, claim, "give back")
+            entry.held, entry.until = False, self._clock() + delay
+            self._ledger.save(state)
+
+    def extend(self, claim: Claim, lease: float) -> Claim:
+        """Hold ``claim``'s item for ``lease`` more seconds from now; the renewed claim.
+        Raises ``ClaimError`` like ``ack``."""
+        _check_seconds("lease", lease, positive=True)
+        with self._lock.exclusive(), self._errors:
+            state = self._settled_ledger()
+            entry = self._held_entry(state, claim, "extend")
+            now = self._clock()
+            entry.until = now + lease
+            self._ledger.save(state)
+        return dataclasses.replace(claim, until=entry.until)
+
+    def dead(self) -> list[DeadLetter]:
+        """The items that used up ``max_attempts`` deliveries, oldest death first."""
+        with self._lock.exclusive(), self._errors:
+            state = self._settled_ledger()
+            if state is None:
+                return []
+            if state.sweep(self._clock(), self.max_attempts):
+                self._ledger.save(state)
+            return list(state.dead)
+
+    def requeue_dead(self) -> int:
+        """Put every dead letter back at its place in the queue with a fresh count of
+        attempts; how many were put back."""
+        with self._lock.exclusive(), self._errors:
+            state = self._settled_ledger()
+            if state is None:
+                return 0
+            state.sweep(self._clock(), self.max_attempts)
+            for dead in state.dead:
+                state.entries[dead.order] = Entry(dead.order, dead.item, 0, False, 0.0,
+                                                  dead.put_at)
+            count = len(state.dead)
+            state.dead = []
+            self._ledger.save(state)
+            return count
+
+    def stats(self) -> QueueStats:
+        """Waiting, in-flight, delayed and dead items, and the oldest waiting item's age."""
+        with self._lock.exclusive(), self._errors:
+            return self._stats_locked()
 
     def close(self) -> None:
         """Release this object's lock descriptor; the queue on disk is untouched."""
@@ -83,6 +223,76 @@ class FileQueue:
     def __repr__(self) -> str:
         return f"FileQueue({str(self.path)!r}, fsync={self.fsync}, format={self.format!r})"
 
+    # -- the ledger, with the lock held --------------------------------------------------
+
+    def _settled_ledger(self) -> LedgerState | None:
+        """The ledger, after finishing a move out of the storage that a crash cut short."""
+        state = self._ledger.load()
+        if state is None or state.pending is None:
+            return state
+        if self._storage.position() == state.pending:
+            self._storage.pop()  # the ledger holds this item already
+            if not self._storage.positions_repeat:
+                return state  # positions never come back: the mark can stay
+        if self._storage.positions_repeat:
+            state.pending = None
+            self._ledger.save(state)
+        return state
+
+    def _stats_locked(self) -> QueueStats:
+        now = self._clock()
+        state = self._settled_ledger()
+        waiting = self._storage.count()
+        head = self._storage.peek()
+        put_times = [head[1]] if head is not None else []
+        in_flight = delayed = dead = 0
+        if state is not None:
+            if state.sweep(now, self.max_attempts):
+                self._ledger.save(state)
+            dead = len(state.dead)
+            for entry in state.entries.values():
+                if entry.ready(now):
+                    waiting += 1
+                    put_times.append(entry.put_at)
+                elif entry.held:
+                    in_flight += 1
+                else:
+                    delayed += 1
+        known = [t for t in put_times if t is not None]
+        oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
+        return QueueStats(waiting, in_flight, delayed, dead, oldest)
+
+    def _claim_of(self, entry: Entry, now: float) -> Claim:
+        return Claim(entry.item, entry.order, entry.attempts, now, entry.until,
+                     str(self._ledger.path))
+
+    def _held_entry(self, state: LedgerState | None, claim: Claim, action: str) -> Entry:
+        """The ledger entry ``claim`` still holds, or ``ClaimError`` saying why it does not."""
+        if claim.source != str(self._ledger.path):
+            raise ClaimError(f"cannot {action} claim {claim.id}: it was made on another queue "
+                             f"({claim.source or 'unknown'})")
+        entry = None if state is None else state.entries.get(claim.order)
+        if entry is not None and entry.attempts == claim.attempt and entry.held:
+            return entry
+        if entry is None:
+            dead = state is not None and any(d.order == claim.order for d in state.dead)
+            why = ("its item went to the dead letters" if dead else
+                   "its item is no longer in the queue (acknowledged already, or taken by get)")
+        elif entry.attempts != claim.attempt:
+            why = (f"it ended (lease over at {claim.until:.6f}, or given back) and the item "
+                   f"was delivered again (attempt {entry.attempts})")
+        else:
+            why = "its item was given back with nack already"
+        raise ClaimError(f"cannot {action} claim {claim.id}: {why}")
+
+
+
+def _check_seconds(name: str, value: float, *, positive: bool) -> None:
+    valid = (isinstance(value, int | float) and not isinstance(value, bool)
+             and math.isfinite(value) and (value > 0 if positive else value >= 0))
+    if not valid:
+        bound = "greater than 0" if positive else "0 or more"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
 
 
 def encode_item(item: Any) -> str:

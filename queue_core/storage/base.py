@@ -18,6 +18,9 @@ class Storage(abc.ABC):
     #: True when ``count`` is correct without the lock (its files are only ever replaced
     #: whole); the queue then lets readers go without blocking or starving writers.
     lock_free_count: bool = False
+    #: True when ``position`` can take a value again that it had before (the claims ledger
+    #: must then settle a pending removal before any other change).
+    positions_repeat: bool = False
 
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = Path(path)
@@ -28,12 +31,20 @@ class Storage(abc.ABC):
         """Create an empty queue if there is none; clear what crashed writers left behind."""
 
     @abc.abstractmethod
-    def append(self, encoded_item: str) -> None:
-        """Atomically add one item at the tail."""
+    def append(self, encoded_item: str, put_at: float) -> None:
+        """Atomically add one item at the tail; ``put_at`` is kept if the format can."""
 
     @abc.abstractmethod
     def pop(self) -> str | None:
         """Atomically remove the head item and return it, or return ``None`` when empty."""
+
+    @abc.abstractmethod
+    def peek(self) -> tuple[str, float | None] | None:
+        """The head item and its put time (``None`` if unknown), or ``None`` when empty."""
+
+    @abc.abstractmethod
+    def position(self) -> object:
+        """A JSON value naming the current state of the head: every ``pop`` changes it."""
 
     @abc.abstractmethod
     def count(self) -> int:

@@ -2,8 +2,9 @@
 
 Files, beside the never-replaced lock file:
 
-- ``path``: a header line, then one line per item: ``<sequence number> <item JSON>``. A put
-  appends one line in one ``write``; items are never rewritten in place.
+- ``path``: a header line, then one line per item: ``<sequence number> <put time> <item JSON>``
+  (the put time in seconds since the epoch). A put appends one line in one ``write``; items are
+  never rewritten in place.
 - ``path + ".head"``: where the oldest waiting item starts, in two fixed-size checksummed slots
   written alternately, so that a write cut short by a crash leaves the previous head readable.
 
@@ -28,6 +29,7 @@ from ..errors import CorruptQueueError
 from .base import Storage
 
 MAGIC = "queue-journal"
+VERSION = 2
 HEAD_SUFFIX = ".head"
 _SLOT = struct.Struct("<QQQI")  # counter, generation, offset, crc32 of the first three
 SLOT_SIZE = 32
@@ -72,7 +74,7 @@ class JournalStorage(Storage):
         if head is None:
             self._write_head(_Head(0, generation, header_end))
 
-    def append(self, encoded_item: str) -> None:
+    def append(self, encoded_item: str, put_at: float) -> None:
         fd, size = self._data()
         if self._last_append[:2] == (fd, size):
             last_seq = self._last_append[2]  # nobody wrote since our own last put
@@ -81,7 +83,7 @@ class JournalStorage(Storage):
             if complete_end != size:
                 os.ftruncate(fd, complete_end)  # the half-written line of a crashed put
                 size = complete_end
-        line = f"{last_seq + 1} {encoded_item}\n".encode()
+        line = f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode()
         os.write(fd, line)
         self._last_append = (fd, size + len(line), last_seq + 1)
         if self.fsync:
@@ -94,7 +96,7 @@ class JournalStorage(Storage):
         line, next_offset = self._line_at(fd, head.offset, size)
         if line is None:
             return None
-        _, encoded = self._split(line, head.offset)
+        _, _, encoded = self._split(line, head.offset)
         moved = _Head(head.counter + 1, generation, next_offset)
         self._write_head(moved)
         consumed = next_offset - header_end
@@ -103,6 +105,20 @@ class JournalStorage(Storage):
         ):
             self._compact(fd, moved, size)
         return encoded
+
+    def peek(self) -> tuple[str, float | None] | None:
+        fd, size = self._data()
+        head = self._current_head(*self._data_header)
+        line, _ = self._line_at(fd, head.offset, size)
+        if line is None:
+            return None
+        _, put_at, encoded = self._split(line, head.offset)
+        return encoded, put_at
+
+    def position(self) -> list[int]:
+        self._data()
+        head = self._current_head(*self._data_header)
+        return [head.generation, head.offset]
 
     def count(self) -> int:
         for _ in range(20):
@@ -129,7 +145,7 @@ class JournalStorage(Storage):
             if first is None:
                 return 0
             _, last_seq = self._tail(fd, size, header_end)
-            first_seq, _ = self._split(first, offset)
+            first_seq, _, _ = self._split(first, offset)
             return last_seq - first_seq + 1
         finally:
             os.close(fd)
@@ -166,8 +182,11 @@ class JournalStorage(Storage):
         else:
             try:
                 header = json.loads(raw[:end])
-                if header.get("format") != MAGIC or header.get("version") != 1:
-                    problem = "its first line is not a queue-journal version 1 header"
+                if header.get("format") != MAGIC:
+                    problem = "its first line is not a queue-journal header"
+                elif header.get("version") != VERSION:
+                    problem = (f"it is queue-journal version {header.get('version')!r}; "
+                               f"this queue reads version {VERSION}")
                 else:
                     return int(header["generation"]), end + 1
             except (ValueError, AttributeError, KeyError, TypeError):
@@ -245,18 +264,21 @@ class JournalStorage(Storage):
                 chunk *= 4
                 continue
             line_start = start + previous + 1
-            seq, _ = self._split(raw[previous + 1:last_newline], line_start)
+            seq, _, _ = self._split(raw[previous + 1:last_newline], line_start)
             return complete_end, seq
 
-    def _split(self, line: bytes, offset: int) -> tuple[int, str]:
-        seq_text, sep, encoded = line.partition(b" ")
+    def _split(self, line: bytes, offset: int) -> tuple[int, float, str]:
+        """(sequence number, put time, item JSON) of one item line."""
+        seq_text, _, rest = line.partition(b" ")
+        time_text, sep, encoded = rest.partition(b" ")
         try:
             if not sep:
-                raise ValueError("no separator")
-            return int(seq_text), encoded.decode()
+                raise ValueError("missing a field")
+            return int(seq_text), float(time_text), encoded.decode()
         except (ValueError, UnicodeDecodeError) as error:
             raise CorruptQueueError(
-                self.path, f"the line at byte {offset} is not '<number> <JSON>' ({error})"
+                self.path,
+                f"the line at byte {offset} is not '<number> <put time> <JSON>' ({error})",
             ) from error
 
     def _compact(self, fd: int, head: _Head, size: int) -> None:
@@ -271,7 +293,7 @@ class JournalStorage(Storage):
 
 
 def _header(generation: int) -> bytes:
-    return (json.dumps({"format": MAGIC, "version": 1, "generation": generation},
+    return (json.dumps({"format": MAGIC, "version": VERSION, "generation": generation},
                        separators=(",", ":")) + "\n").encode()
 
 

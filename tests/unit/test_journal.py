@@ -20,11 +20,11 @@ def generation(path):
 
 
 def test_puts_append_lines_and_gets_move_the_head(queue_path):
-    q = FileQueue(queue_path, format="journal")
+    q = FileQueue(queue_path, format="journal", clock=lambda: 1700000000.5)
     q.put({"a": 1})
     q.put("b")
     lines = queue_path.read_text().splitlines()
-    assert lines[1:] == ['1 {"a":1}', '2 "b"']
+    assert lines[1:] == ['1 1700000000.500000 {"a":1}', '2 1700000000.500000 "b"']
     assert q.get() == {"a": 1}
     assert queue_path.read_text().splitlines()[1:] == lines[1:], "a get rewrites nothing"
     assert q.size() == 1
@@ -122,7 +122,7 @@ def test_a_corrupt_item_line_raises_and_changes_nothing(queue_path):
         data.write(b"not-a-number xyz\n")
     assert q.get() == "fine"
     before = queue_path.read_bytes()
-    with pytest.raises(CorruptQueueError, match="is not '<number> <JSON>'"):
+    with pytest.raises(CorruptQueueError, match="is not '<number> <put time> <JSON>'"):
         q.get()
     assert queue_path.read_bytes() == before
 
@@ -141,3 +141,12 @@ def test_fsync_flushes_the_journal_and_the_head(queue_path, monkeypatch):
     assert synced == ["tasks.json"]
     q.get()
     assert synced == ["tasks.json", "tasks.json.head"]
+
+
+def test_a_journal_of_another_version_is_refused_by_name(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_text('{"format":"queue-journal","version":1,"generation":1}\n1 "a"\n')
+    before = queue_path.read_bytes()
+    with pytest.raises(CorruptQueueError, match="version 1; this queue reads version 2"):
+        FileQueue(queue_path, format="journal")
+    assert queue_path.read_bytes() == before

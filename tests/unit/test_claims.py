@@ -1,0 +1,355 @@
+"""At-least-once delivery: claims, leases, ack, nack, extend, dead letters, stats."""
+
+import math
+import multiprocessing
+
+import pytest
+
+from queue_core import ClaimError, CorruptQueueError, FileQueue, QueueStats
+from queue_core.claims import Ledger
+from queue_core.storage import FORMATS
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def make_queue(queue_path, queue_format, clock):
+    opened = []
+
+    def make(**options):
+        q = FileQueue(queue_path, format=queue_format, clock=clock, **options)
+        opened.append(q)
+        return q
+
+    yield make
+    for q in opened:
+        q.close()
+
+
+@pytest.fixture
+def q(make_queue):
+    return make_queue()
+
+
+def fill(q, *items):
+    for item in items:
+        q.put(item)
+
+
+def test_a_claimed_item_is_hidden_until_its_lease_ends(q, clock):
+    fill(q, "a", "b")
+    first = q.claim(lease=10)
+    assert (first.item, first.attempt, first.until) == ("a", 1, clock.now + 10)
+    assert q.claim(lease=10).item == "b"
+    assert q.claim(lease=10) is None
+    assert q.get() is None
+    assert q.size() == 0
+
+
+def test_an_expired_claim_comes_back_at_its_place_before_later_items(q, clock):
+    fill(q, "a", "b", "c")
+    lost = q.claim(lease=5)
+    assert q.claim(lease=100).item == "b"
+    clock.advance(5)
+    again = q.claim(lease=5)
+    assert (again.item, again.order, again.attempt) == ("a", lost.order, 2)
+    assert again.id != lost.id
+    assert q.claim(lease=5).item == "c"
+
+
+def test_get_takes_expired_claims_first(q, clock):
+    fill(q, "a", "b")
+    q.claim(lease=1)
+    clock.advance(1)
+    assert [q.get(), q.get(), q.get()] == ["a", "b", None]
+
+
+def test_ack_removes_the_item_for_good(q, clock):
+    fill(q, "a")
+    claim = q.claim(lease=1)
+    q.ack(claim)
+    clock.advance(100)
+    assert q.claim() is None
+    assert q.stats().in_flight == 0
+
+
+def test_a_second_ack_raises_and_changes_nothing(q):
+    fill(q, "a", "b")
+    claim = q.claim()
+    q.ack(claim)
+    with pytest.raises(ClaimError, match="no longer in the queue"):
+        q.ack(claim)
+    assert q.get() == "b"
+
+
+def test_ack_after_the_item_was_claimed_again_raises_and_keeps_the_new_claim(q, clock):
+    fill(q, "a")
+    old = q.claim(lease=1)
+    clock.advance(2)
+    new = q.claim(lease=10)
+    with pytest.raises(ClaimError, match="delivered again"):
+        q.ack(old)
+    with pytest.raises(ClaimError):
+        q.nack(old)
+    with pytest.raises(ClaimError):
+        q.extend(old, 100)
+    assert q.stats().in_flight == 1
+    q.ack(new)
+    assert q.stats().in_flight == 0
+
+
+def test_ack_after_expiry_succeeds_while_nobody_claimed_the_item_again(q, clock):
+    fill(q, "a")
+    claim = q.claim(lease=1)
+    clock.advance(5)
+    q.ack(claim)
+    assert q.claim() is None
+
+
+def test_nack_gives_the_item_back_at_its_place(q):
+    fill(q, "a", "b")
+    claim = q.claim()
+    q.nack(claim)
+    with pytest.raises(ClaimError, match="given back with nack"):
+        q.ack(claim)
+    again = q.claim()
+    assert (again.item, again.attempt) == ("a", 2)
+    with pytest.raises(ClaimError, match="delivered again"):
+        q.ack(claim)
+
+
+def test_nack_with_a_delay_hides_the_item_until_the_delay_ends(q, clock):
+    fill(q, "a", "b")
+    q.nack(q.claim(), delay=30)
+    stats = q.stats()
+    assert (stats.waiting, stats.delayed) == (1, 1)
+    assert q.claim().item == "b"
+    assert q.claim() is None
+    clock.advance(30)
+    assert q.claim().item == "a"
+
+
+def test_extend_holds_the_item_past_its_first_lease(q, clock):
+    fill(q, "a")
+    claim = q.claim(lease=10)
+    clock.advance(8)
+    renewed = q.extend(claim, 10)
+    assert renewed.until == clock.now + 10
+    clock.advance(8)
+    assert q.claim() is None
+    q.ack(renewed)
+    assert q.stats().in_flight == 0
+
+
+def test_the_original_claim_object_stays_valid_after_extend(q, clock):
+    fill(q, "a")
+    claim = q.claim(lease=10)
+    q.extend(claim, 50)
+    clock.advance(20)
+    q.ack(claim)
+    assert q.claim() is None
+
+
+def test_after_max_attempts_the_item_goes_to_the_dead_letters(make_queue, clock):
+    q = make_queue(max_attempts=2)
+    fill(q, "poison", "fine")
+    for attempt in (1, 2):
+        last = q.claim(lease=1)
+        assert (last.item, last.attempt) == ("poison", attempt)
+        clock.advance(1)
+    assert q.claim(lease=1).item == "fine"
+    [dead] = q.dead()
+    assert (dead.item, dead.attempts, dead.died_at) == ("poison", 2, clock.now)
+    assert q.stats().dead == 1
+    with pytest.raises(ClaimError, match="dead letters"):
+        q.ack(last)
+
+
+def test_nacks_count_as_attempts(make_queue):
+    q = make_queue(max_attempts=3)
+    fill(q, "a")
+    for _ in range(3):
+        q.nack(q.claim())
+    assert q.claim() is None
+    assert [d.item for d in q.dead()] == ["a"]
+
+
+def test_requeue_dead_puts_items_back_in_front_with_fresh_attempts(make_queue, clock):
+    q = make_queue(max_attempts=1)
+    fill(q, "a", "b", "c")
+    q.claim(lease=1)
+    q.claim(lease=1)
+    clock.advance(1)
+    assert [d.item for d in q.dead()] == ["a", "b"]
+    assert q.requeue_dead() == 2
+    assert q.dead() == []
+    claims = [q.claim(), q.claim(), q.claim()]
+    assert [(c.item, c.attempt) for c in claims] == [("a", 1), ("b", 1), ("c", 1)]
+
+
+def test_stats_counts_every_state_and_the_oldest_waiting_age(q, clock, queue_format):
+    fill(q, "a")
+    clock.advance(3)
+    fill(q, "b", "c", "d")
+    q.claim(lease=10)  # a: in flight
+    q.nack(q.claim(), delay=60)  # b: delayed
+    clock.advance(2)
+    stats = q.stats()
+    assert (stats.waiting, stats.in_flight, stats.delayed, stats.dead) == (2, 1, 1, 0)
+    assert q.size() == 2
+    if queue_format == "journal":
+        assert stats.oldest_waiting_age == pytest.approx(2)  # c, put 2 s ago
+    else:
+        assert stats.oldest_waiting_age is None  # a JSON array keeps no put times
+    clock.advance(10)
+    assert q.stats().oldest_waiting_age == (
+        pytest.approx(15) if queue_format == "journal" else None)  # a came back
+
+
+def test_an_empty_queue_has_no_oldest_age(q):
+    assert q.stats() == QueueStats(0, 0, 0, 0, None)
+
+
+def test_opening_the_queue_resets_no_claim(q, make_queue, clock):
+    fill(q, "a", "b")
+    claim = q.claim(lease=10)
+    other = make_queue()
+    assert other.claim().item == "b"
+    assert other.stats().in_flight == 2
+    other.ack(claim)
+    assert q.stats().in_flight == 1
+
+
+def _claim_and_vanish(path, fmt, now):
+    q = FileQueue(path, format=fmt, clock=lambda: now)
+    q.claim(lease=10)
+
+
+def test_a_claim_made_by_a_process_that_died_comes_back_after_its_lease(q, queue_path,
+                                                                       queue_format, clock):
+    fill(q, "a", "b")
+    child = multiprocessing.get_context("fork").Process(
+        target=_claim_and_vanish, args=(queue_path, queue_format, clock.now))
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    assert q.claim().item == "b"
+    clock.advance(10)
+    again = q.claim()
+    assert (again.item, again.attempt) == ("a", 2)
+
+
+def test_a_claim_from_another_queue_is_refused(q, tmp_path, queue_format):
+    other = FileQueue(tmp_path / "other" / "tasks.json", format=queue_format)
+    other.put("x")
+    fill(q, "a")
+    foreign = other.claim()
+    with pytest.raises(ClaimError, match="another queue"):
+        q.ack(foreign)
+    assert q.claim().item == "a"
+
+
+@pytest.mark.parametrize("lease", [0, -1, math.nan, math.inf, "5", True])
+def test_a_bad_lease_is_refused(q, lease):
+    fill(q, "a")
+    with pytest.raises(ValueError, match="lease"):
+        q.claim(lease=lease)
+    assert q.size() == 1
+
+
+@pytest.mark.parametrize("delay", [-1, math.nan, math.inf])
+def test_a_bad_nack_delay_is_refused(q, delay):
+    fill(q, "a")
+    claim = q.claim()
+    with pytest.raises(ValueError, match="delay"):
+        q.nack(claim, delay=delay)
+    assert q.stats().in_flight == 1
+
+
+@pytest.mark.parametrize("attempts", [0, -1, 1.5, None])
+def test_a_bad_max_attempts_is_refused(queue_path, attempts):
+    with pytest.raises(ValueError, match="max_attempts"):
+        FileQueue(queue_path, max_attempts=attempts)
+
+
+def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path):
+    fill(q, "a")
+    q.claim()
+    ledger = Ledger(queue_path).path
+    ledger.write_text('{"format": "queue-claims", "version": 1, "entries": "oops"}')
+    before = ledger.read_bytes()
+    with pytest.raises(CorruptQueueError, match="claims"):
+        q.claim()
+    assert ledger.read_bytes() == before
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_between_the_ledger_and_the_storage_neither_loses_nor_repeats(
+        q, make_queue, clock, monkeypatch):
+    fill(q, "a", "b")
+    storage_class = type(q._storage)
+
+    def crash(self):
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(storage_class, "pop", crash)
+        with pytest.raises(Crash):
+            q.claim(lease=10)
+    reopened = make_queue()
+    stats = reopened.stats()
+    assert (stats.waiting, stats.in_flight) == (1, 1), "'a' is claimed, not also waiting"
+    assert reopened.get() == "b"
+    assert reopened.get() is None
+    clock.advance(10)
+    assert reopened.claim().item == "a"
+
+
+def test_a_json_array_crash_before_the_pending_mark_is_cleared_loses_nothing(
+        tmp_path, clock, monkeypatch):
+    path = tmp_path / "tasks.json"
+    q = FileQueue(path, format="json-array", clock=clock)
+    fill(q, "a")
+    saves = []
+    original_save = Ledger.save
+
+    def save_then_crash(self, state):
+        saves.append(state.pending)
+        if len(saves) == 2:  # the save that clears the mark after the pop
+            raise Crash
+        original_save(self, state)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "save", save_then_crash)
+        with pytest.raises(Crash):
+            q.claim(lease=10)
+    # The array now looks exactly as it did before the claim once "a" is put again.
+    reopened = FileQueue(path, format="json-array", clock=clock)
+    reopened.put("a")
+    assert reopened.get() == "a", "the second 'a' is a new item and must not be dropped"
+    clock.advance(10)
+    assert reopened.claim().item == "a"
+    assert reopened.claim() is None
+
+
+def test_both_formats_are_covered():
+    assert set(FORMATS) == {"journal", "json-array"}
