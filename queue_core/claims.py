@@ -19,7 +19,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .atomic import write_atomic
 from .errors import CorruptQueueError
@@ -60,8 +60,7 @@ class DeadLetter:
     died_at: float
 
 
-@dataclass(frozen=True)
-class QueueStats:
+class QueueStats(NamedTuple):
     """What a queue holds at one instant."""
 
     #: Items a ``get()`` or ``claim()`` could take now.
@@ -104,13 +103,14 @@ class LedgerState:
     dead: list[DeadLetter] = field(default_factory=list)
 
     def sweep(self, now: float, max_attempts: int) -> bool:
-        """Move every ready entry that used up its attempts to the dead letters; True if any."""
+        """Move every ready entry that used up its attempts to the dead letters, dated when
+        its last lease or delay ended; True if any moved."""
         spent = [e for e in self.entries.values()
                  if e.attempts >= max_attempts and e.ready(now)]
-        for entry in spent:
+        for entry in sorted(spent, key=lambda e: (e.until, e.order)):
             del self.entries[entry.order]
             self.dead.append(DeadLetter(entry.item, entry.order, entry.attempts,
-                                        entry.put_at, now))
+                                        entry.put_at, entry.until))
         return bool(spent)
 
     def first_ready(self, now: float) -> Entry | None:
@@ -132,6 +132,8 @@ class Ledger:
 
     def load(self) -> LedgerState | None:
         """The ledger, or ``None`` when there is none; ``CorruptQueueError`` if unreadable."""
+        if not self.exists():
+            return None  # the common case of a queue used without claims, without an exception
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -1,18 +1,26 @@
-"""Consumer role: take tasks from the queue, simulate the work, write one result per task."""
+"""Consumer role: take tasks from the queue, simulate the work, write one result per task.
+
+With ``--delivery at-least-once`` (the default) a task is claimed under a lease that is
+extended while it is worked on and acknowledged once its result is written: a consumer killed
+mid-task leaves the task to be done again by another. ``at-most-once`` takes tasks with
+``get()`` as the original did: a consumer killed mid-task loses it.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import QueueError
+from .claims import Claim
+from .errors import ClaimError, QueueError
 from .lifecycle import Lifecycle, configure_logging
 from .queue import FileQueue
 from .results import write_result
@@ -24,6 +32,8 @@ from .settings import (
     build_parser,
     integer,
     non_negative_float,
+    open_queue,
+    positive_float,
     positive_int,
     seconds_range,
     work_time_table,
@@ -32,6 +42,19 @@ from .settings import (
 from .tasks import DEFAULT_OTHER_WORK_TIME, DEFAULT_WORK_TIMES, task_problem, work_seconds
 
 log = logging.getLogger("queue_core.consumer")
+
+AT_LEAST_ONCE = "at-least-once"
+AT_MOST_ONCE = "at-most-once"
+DELIVERY_MODES = (AT_LEAST_ONCE, AT_MOST_ONCE)
+
+
+def delivery_mode(text: str) -> str:
+    """``at-least-once`` or ``at-most-once``."""
+    if text not in DELIVERY_MODES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a delivery mode; choose {' or '.join(DELIVERY_MODES)}")
+    return text
+
 
 SETTINGS = (
     *QUEUE_SETTINGS,
@@ -49,6 +72,12 @@ SETTINGS = (
     Setting("--worker-id", "WORKER_ID", None, str,
             "the name written as processed_by (default: $WORKER_ID, else the host name)", "NAME"),
     Setting("--seed", "SEED", None, integer, "seed for the simulated work times", "N"),
+    Setting("--delivery", "DELIVERY", AT_LEAST_ONCE, delivery_mode,
+            "at-least-once: claim, work, ack (a task of a killed consumer is done again); "
+            "at-most-once: get, work (it is lost)", "MODE"),
+    Setting("--lease", "LEASE", 30.0, positive_float,
+            "seconds a claim hides a task from other consumers; renewed during the work "
+            "(real seconds, not scaled)", "S"),
 )
 
 
@@ -65,17 +94,23 @@ def consume(
     time_scale: float = 1.0,
     max_tasks: int | None = None,
     fsync: bool = False,
+    delivery: str = AT_LEAST_ONCE,
+    lease: float = 30.0,
 ) -> int:
     """Process tasks until stopped or ``max_tasks`` are done; return how many were completed.
 
-    A stop that arrives during a task's work puts the task back on the queue (at the tail)
-    instead of losing it.
+    A stop that arrives during a task's work gives the task back: at its place in the queue
+    with a claim, at the tail otherwise. A task is never dropped by a stop.
     """
     Path(results_dir).mkdir(parents=True, exist_ok=True)
     completed = 0
     idle = False
     while not life.stopping and (max_tasks is None or completed < max_tasks):
-        task = queue.get()
+        if delivery == AT_LEAST_ONCE:
+            claim = queue.claim(lease)
+            task = None if claim is None else claim.item
+        else:
+            claim, task = None, queue.get()
         if task is None:
             if not idle:
                 log.info("queue empty, waiting for tasks")
@@ -86,18 +121,61 @@ def consume(
         problem = task_problem(task)
         if problem is not None:
             log.error("discarded malformed task %s: %s", json.dumps(task)[:500], problem)
+            if claim is not None:
+                _settle(queue.ack, claim)
             continue
-        log.info("processing task id=%s type=%s", task["id"], task["type"])
+        log.info("processing task id=%s type=%s%s", task["id"], task["type"],
+                 "" if claim is None or claim.attempt == 1 else f" (attempt {claim.attempt})")
         started = time.monotonic()
         seconds = work_seconds(task["type"], rng, work_times, other_work_time) * time_scale
-        if not life.sleep(seconds):
-            queue.put(task)
-            log.warning("stopped during task id=%s; put it back on the queue", task["id"])
+        outcome, claim = _work(queue, claim, life, seconds, lease)
+        if outcome == "stopped":
+            if claim is None:
+                queue.put(task)
+                log.warning("stopped during task id=%s; put it back on the queue", task["id"])
+            elif _settle(queue.nack, claim):
+                log.warning("stopped during task id=%s; gave it back at its place", task["id"])
             break
+        if outcome == "lost":
+            continue
         write_result(results_dir, _result(task, worker, time.monotonic() - started), fsync=fsync)
+        if claim is not None:
+            _settle(queue.ack, claim)
         completed += 1
         log.info("completed task id=%s", task["id"])
     return completed
+
+
+def _work(
+    queue: FileQueue, claim: Claim | None, life: Lifecycle, seconds: float, lease: float
+) -> tuple[str, Claim | None]:
+    """Simulate ``seconds`` of work, renewing ``claim`` a few times per lease:
+    ("done" | "stopped" | "lost", the claim as last renewed)."""
+    if claim is None:
+        return ("done" if life.sleep(seconds) else "stopped"), None
+    remaining = seconds
+    while True:
+        step = min(remaining, lease / 3)
+        if not life.sleep(step):
+            return "stopped", claim
+        remaining -= step
+        if remaining <= 0:
+            return "done", claim
+        try:
+            claim = queue.extend(claim, lease)
+        except ClaimError as error:
+            log.warning("abandoned task %s: %s", claim.item.get("id"), error)
+            return "lost", claim
+
+
+def _settle(action: Callable[[Claim], None], claim: Claim) -> bool:
+    """Ack or nack ``claim``; False (logged) if the claim had ended meanwhile."""
+    try:
+        action(claim)
+    except ClaimError as error:
+        log.warning("%s", error)
+        return False
+    return True
 
 
 def _result(task: dict[str, Any], worker: str, processing_time: float) -> dict[str, Any]:
@@ -120,15 +198,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     life.handle_signals()
     worker = args.worker_id or worker_name(environ)
     try:
-        queue = FileQueue(args.queue_file, fsync=args.fsync, format=args.queue_format)
-        log.info("started as %s: queue %s, results in %s",
-                 worker, args.queue_file, args.results_dir)
+        queue = open_queue(args)
+        log.info("started as %s: queue %s, results in %s, %s delivery",
+                 worker, args.queue_file, args.results_dir, args.delivery)
         completed = consume(
             queue, life, random.Random(args.seed),
             results_dir=args.results_dir, worker=worker,
             work_times={**DEFAULT_WORK_TIMES, **args.work_times},
             other_work_time=args.other_work_time, idle_sleep=args.idle_sleep,
             time_scale=args.time_scale, max_tasks=args.max_tasks, fsync=args.fsync,
+            delivery=args.delivery, lease=args.lease,
         )
     except (QueueError, OSError) as error:
         log.error("%s", error)

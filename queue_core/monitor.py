@@ -1,4 +1,5 @@
-"""Monitor role: report the queue's size and the completed results at a steady interval."""
+"""Monitor role: report the queue (waiting, in flight, delayed, dead, oldest waiting age) and
+the completed results at a steady interval."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .claims import QueueStats
 from .errors import QueueError
 from .lifecycle import Lifecycle, configure_logging
 from .queue import FileQueue
@@ -41,31 +43,42 @@ SETTINGS = (
 
 
 class QueueProbe:
-    """Reads the queue's size for reports, turning every queue problem into a message."""
+    """Reads the queue's figures for reports, turning every queue problem into a message."""
 
-    def __init__(self, path: Path, queue_format: str) -> None:
+    def __init__(self, path: Path, queue_format: str, max_attempts: int = 5) -> None:
         self._path = path
         self._format = queue_format
+        self._max_attempts = max_attempts
         self._queue: FileQueue | None = None
 
-    def size(self) -> tuple[int | None, str | None]:
-        """(size, None), or (None, what went wrong)."""
+    def stats(self) -> tuple[QueueStats | None, str | None]:
+        """(stats, None), or (None, what went wrong)."""
         try:
             if self._queue is None:
-                self._queue = FileQueue(self._path, format=self._format)
-            return self._queue.size(), None
+                self._queue = FileQueue(self._path, format=self._format,
+                                        max_attempts=self._max_attempts)
+            return self._queue.stats(), None
         except (QueueError, OSError) as error:
             return None, str(error)
 
 
 def build_report(probe: QueueProbe, results_dir: Path) -> dict[str, Any]:
-    """One report: queue size, completed and unreadable results, averages and counts."""
-    size, queue_error = probe.size()
+    """One report: the queue's figures, completed and unreadable results, averages and counts.
+
+    ``queue_size`` is the number of waiting items; every queue figure is ``None`` when the
+    queue cannot be read, and ``queue_error`` says why.
+    """
+    stats, queue_error = probe.stats()
     summary = summarize_results(results_dir)
     average = summary.average_processing_time
+    age = None if stats is None else stats.oldest_waiting_age
     return {
         "time": datetime.now().isoformat(),
-        "queue_size": size,
+        "queue_size": None if stats is None else stats.waiting,
+        "in_flight": None if stats is None else stats.in_flight,
+        "delayed": None if stats is None else stats.delayed,
+        "dead": None if stats is None else stats.dead,
+        "oldest_waiting_age": None if age is None else round(age, 3),
         "queue_error": queue_error,
         "completed": summary.completed,
         "unreadable": summary.unreadable,
@@ -77,10 +90,16 @@ def build_report(probe: QueueProbe, results_dir: Path) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as one line of text."""
-    size = report["queue_size"] if report["queue_error"] is None else "unknown"
     average = report["average_processing_time"]
+    if report["queue_error"] is None:
+        age = report["oldest_waiting_age"]
+        queue_parts = [f"queue={report['queue_size']}", f"in_flight={report['in_flight']}",
+                       f"delayed={report['delayed']}", f"dead={report['dead']}",
+                       "oldest_waiting=" + ("n/a" if age is None else f"{age:.1f}s")]
+    else:
+        queue_parts = ["queue=unknown"]
     parts = [
-        f"queue={size}",
+        *queue_parts,
         f"completed={report['completed']}",
         f"unreadable={report['unreadable']}",
         "avg_processing=" + ("n/a" if average is None else f"{average:.3f}s"),
@@ -103,7 +122,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     parser = build_parser("queue-monitor", __doc__, SETTINGS, environ)
     args = parser.parse_args(argv)
     configure_logging("monitor")
-    probe = QueueProbe(args.queue_file, args.queue_format)
+    probe = QueueProbe(args.queue_file, args.queue_format, args.max_attempts)
     if args.once:
         emit(build_report(probe, args.results_dir), args.json)
         return 0

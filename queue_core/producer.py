@@ -18,6 +18,7 @@ from .settings import (
     Setting,
     build_parser,
     integer,
+    open_queue,
     positive_int,
     seconds_range,
 )
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     life.handle_signals()
     id_file = args.id_file or args.queue_file.with_name(args.queue_file.name + ".ids")
     try:
-        queue = FileQueue(args.queue_file, fsync=args.fsync, format=args.queue_format)
+        queue = open_queue(args)
         ids = IdSequence(id_file, fsync=args.fsync)
         log.info("started: queue %s, ids from %s", args.queue_file, id_file)
         produced = produce(

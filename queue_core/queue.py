@@ -185,8 +185,7 @@ class FileQueue:
             state = self._settled_ledger()
             if state is None:
                 return []
-            if state.sweep(self._clock(), self.max_attempts):
-                self._ledger.save(state)
+            state.sweep(self._clock(), self.max_attempts)  # what a claim would do; not saved
             return list(state.dead)
 
     def requeue_dead(self) -> int:
@@ -247,8 +246,7 @@ class FileQueue:
         put_times = [head[1]] if head is not None else []
         in_flight = delayed = dead = 0
         if state is not None:
-            if state.sweep(now, self.max_attempts):
-                self._ledger.save(state)
+            state.sweep(now, self.max_attempts)  # what a claim would do; a reader saves nothing
             dead = len(state.dead)
             for entry in state.entries.values():
                 if entry.ready(now):

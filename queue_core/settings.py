@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .queue import FileQueue
 from .storage import DEFAULT_FORMAT, FORMATS
 
 
@@ -118,6 +119,9 @@ QUEUE_SETTINGS = (
             "the queue's storage format", "NAME"),
     Setting("--fsync", "QUEUE_FSYNC", False, boolean,
             "flush every queue change to disk before going on"),
+    Setting("--max-attempts", "QUEUE_MAX_ATTEMPTS", 5, positive_int,
+            "deliveries of a claimed item without an ack before it goes to the dead letters",
+            "N"),
 )
 RESULTS_SETTING = Setting("--results-dir", "RESULTS_DIR", Path("/shared-results"), Path,
                           "the directory of result files", "DIR")
@@ -172,3 +176,9 @@ def worker_name(environ: Mapping[str, str] | None = None) -> str:
     """This worker's name: ``WORKER_ID`` if set, else the host name."""
     environ = os.environ if environ is None else environ
     return environ.get("WORKER_ID") or socket.gethostname()
+
+
+def open_queue(args: argparse.Namespace) -> FileQueue:
+    """The queue that ``QUEUE_SETTINGS`` name."""
+    return FileQueue(args.queue_file, fsync=args.fsync, format=args.queue_format,
+                     max_attempts=args.max_attempts)

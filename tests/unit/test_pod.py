@@ -78,5 +78,5 @@ def test_sigterm_in_the_middle_of_a_long_sleep_exits_0_within_2_seconds(tmp_path
     if role == "consumer":
         from queue_core import FileQueue
 
-        assert "put it back on the queue" in rest
+        assert "gave it back at its place" in rest
         assert FileQueue(queue_file).get() == {"id": 1, "type": "backup_data"}

@@ -43,6 +43,9 @@ def test_environment_overrides_defaults_and_flags_override_environment():
         ({"WORK_TIMES": "send_email=3"}, "WORK_TIMES: '3' is not a range"),
         ({"OTHER_WORK_TIME": "5:2"}, "LOW greater than HIGH"),
         ({"QUEUE_FORMAT": "xml"}, "'xml' is not a queue format"),
+        ({"DELIVERY": "exactly-once"}, "'exactly-once' is not a delivery mode"),
+        ({"LEASE": "0"}, "LEASE: '0' is not a number greater than 0"),
+        ({"QUEUE_MAX_ATTEMPTS": "0"}, "QUEUE_MAX_ATTEMPTS: '0' is not an integer of 1"),
     ],
 )
 def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(environ, message, capsys):
