@@ -1,32 +1,21 @@
-"""The claims ledger: items handed out with a lease and not yet acknowledged, and dead letters.
+"""Claims: what a claim hands out, and the state of the items that claims took.
 
-It lives in ``path + ".claims"``, one JSON document replaced whole on every change, written
-only under the queue's lock. An item moves from the storage into the ledger when it is first
-claimed and stays there, with the number of deliveries so far, until it is acknowledged. Every
-item in the ledger is older than every item left in the storage, so taking the ready ledger
-entries first, by ``order``, keeps the queue's FIFO order across redeliveries.
+An item moves from the storage into the claims ledger (``ledger.py``) when it is first claimed
+and stays there, with the number of deliveries so far, until it is acknowledged. Every item in
+the ledger is older than every item left in the storage, so taking the ready ledger entries
+first, by ``order``, keeps the queue's FIFO order across redeliveries.
 
-Moving an item out of the storage changes two files. The ledger is written first, with the
-item and ``pending``: the storage's position before the removal. Whoever next holds the lock
-finishes a removal that a crash cut short (the storage still shows that position) before doing
-anything else, so an item is never both waiting and claimed, and never lost.
+Moving an item out of the storage changes two files. The ledger records the item first, with
+``from``: the storage's position before the removal. Whoever next holds the lock finishes a
+removal that a crash cut short (the storage still shows that position) before doing anything
+else, so an item is never both waiting and claimed, and never lost.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
-
-from .atomic import write_atomic
-from .errors import CorruptQueueError
-
-CLAIMS_SUFFIX = ".claims"
-MAGIC = "queue-claims"
-VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -95,94 +84,87 @@ class Entry:
 
 @dataclass
 class LedgerState:
-    """The whole ledger, as read from its file."""
+    """Every item taken out of the storage and not yet acknowledged, and the dead letters.
+
+    Changed only by ``apply``, one record at a time, so that replaying the ledger's records
+    rebuilds it exactly.
+    """
 
     next_order: int = 1
+    #: The storage's position before the removal recorded by the last ``take``, until a
+    #: ``settled`` record says that removal is done.
     pending: Any = None
     entries: dict[int, Entry] = field(default_factory=dict)
-    dead: list[DeadLetter] = field(default_factory=list)
+    dead: dict[int, DeadLetter] = field(default_factory=dict)
 
-    def sweep(self, now: float, max_attempts: int) -> bool:
-        """Move every ready entry that used up its attempts to the dead letters, dated when
-        its last lease or delay ended; True if any moved."""
-        spent = [e for e in self.entries.values()
-                 if e.attempts >= max_attempts and e.ready(now)]
-        for entry in sorted(spent, key=lambda e: (e.until, e.order)):
-            del self.entries[entry.order]
-            self.dead.append(DeadLetter(entry.item, entry.order, entry.attempts,
-                                        entry.put_at, entry.until))
-        return bool(spent)
+    def spent(self, now: float, max_attempts: int) -> list[Entry]:
+        """Ready entries that used up their attempts: a claim moves them to the dead letters."""
+        spent = [e for e in self.entries.values() if e.attempts >= max_attempts and e.ready(now)]
+        return sorted(spent, key=lambda e: (e.until, e.order))
 
-    def first_ready(self, now: float) -> Entry | None:
-        """The oldest entry a claim or get may take now (call ``sweep`` first)."""
-        ready = [e for e in self.entries.values() if e.ready(now)]
+    def first_ready(self, now: float, max_attempts: int) -> Entry | None:
+        """The oldest entry a claim or get may take now."""
+        ready = [e for e in self.entries.values() if e.ready(now) and e.attempts < max_attempts]
         return min(ready, key=lambda e: e.order) if ready else None
 
+    def apply(self, record: dict[str, Any]) -> None:
+        """Change the state as ``record`` says; ``KeyError``/``ValueError`` if it cannot."""
+        op = record["op"]
+        if op == "take":  # a first claim: the item leaves the storage
+            order = _count(record["order"])
+            self.entries[order] = Entry(order, record["item"], 1, True, _time(record["until"]),
+                                        _optional_time(record["put_at"]))
+            self.next_order = max(self.next_order, order + 1)
+            self.pending = record["from"]
+        elif op == "settled":
+            self.pending = None
+        elif op == "claim":
+            entry = self.entries[record["order"]]
+            entry.attempts += 1
+            entry.held, entry.until = True, _time(record["until"])
+        elif op == "nack":
+            entry = self.entries[record["order"]]
+            entry.held, entry.until = False, _time(record["until"])
+        elif op == "extend":
+            self.entries[record["order"]].until = _time(record["until"])
+        elif op == "remove":  # acknowledged, or taken by get
+            del self.entries[record["order"]]
+        elif op == "dead":
+            entry = self.entries.pop(record["order"])
+            self.dead[entry.order] = DeadLetter(entry.item, entry.order, entry.attempts,
+                                                entry.put_at, entry.until)
+        elif op == "requeue":
+            dead = self.dead.pop(record["order"])
+            self.entries[dead.order] = Entry(dead.order, dead.item, 0, False, 0.0, dead.put_at)
+        elif op == "entry":  # the entries, dead letters and counter of a compacted ledger
+            entry = Entry(_count(record["order"]), record["item"], _count(record["attempts"]),
+                          bool(record["held"]), _time(record["until"]),
+                          _optional_time(record["put_at"]))
+            self.entries[entry.order] = entry
+        elif op == "dead-letter":
+            dead = DeadLetter(record["item"], _count(record["order"]),
+                              _count(record["attempts"]), _optional_time(record["put_at"]),
+                              _time(record["died_at"]))
+            self.dead[dead.order] = dead
+        elif op == "next":
+            self.next_order = _count(record["order"])
+        elif op == "pending":
+            self.pending = record["from"]
+        else:
+            raise ValueError(f"unknown record {op!r}")
 
-class Ledger:
-    """Reads and writes one queue's claims file. The caller holds the queue's lock."""
-
-    def __init__(self, queue_path: Path, *, fsync: bool = False) -> None:
-        self.path = queue_path.with_name(queue_path.name + CLAIMS_SUFFIX)
-        self.fsync = fsync
-
-    def exists(self) -> bool:
-        """True once any claim was made on this queue (the file is never removed)."""
-        return os.path.exists(self.path)
-
-    def load(self) -> LedgerState | None:
-        """The ledger, or ``None`` when there is none; ``CorruptQueueError`` if unreadable."""
-        if not self.exists():
-            return None  # the common case of a queue used without claims, without an exception
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        try:
-            return _decode(json.loads(raw))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise CorruptQueueError(
-                self.path, f"it is not a valid claims file ({type(error).__name__}: {error})"
-            ) from error
-
-    def save(self, state: LedgerState) -> None:
-        """Replace the file with ``state``, atomically."""
-        document = {
-            "format": MAGIC,
-            "version": VERSION,
-            "next_order": state.next_order,
-            "pending": state.pending,
-            "entries": [_entry_fields(e) for e in state.entries.values()],
-            "dead": [_dead_fields(d) for d in state.dead],
-        }
-        data = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
-        write_atomic(self.path, data, fsync=self.fsync)
-
-
-def _entry_fields(entry: Entry) -> dict[str, Any]:
-    return {"order": entry.order, "item": entry.item, "attempts": entry.attempts,
-            "held": entry.held, "until": entry.until, "put_at": entry.put_at}
-
-
-def _dead_fields(dead: DeadLetter) -> dict[str, Any]:
-    return {"order": dead.order, "item": dead.item, "attempts": dead.attempts,
-            "put_at": dead.put_at, "died_at": dead.died_at}
-
-
-def _decode(document: Any) -> LedgerState:
-    if document.get("format") != MAGIC or document.get("version") != VERSION:
-        raise ValueError(f"the header is not {MAGIC} version {VERSION}")
-    entries = {}
-    for raw in document["entries"]:
-        entry = Entry(_count(raw["order"]), raw["item"], _count(raw["attempts"]),
-                      bool(raw["held"]), _time(raw["until"]), _optional_time(raw["put_at"]))
-        entries[entry.order] = entry
-    dead = [
-        DeadLetter(raw["item"], _count(raw["order"]), _count(raw["attempts"]),
-                   _optional_time(raw["put_at"]), _time(raw["died_at"]))
-        for raw in document["dead"]
-    ]
-    return LedgerState(_count(document["next_order"]), document["pending"], entries, dead)
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Records that rebuild this state from nothing."""
+        records: list[dict[str, Any]] = [{"op": "next", "order": self.next_order}]
+        if self.pending is not None:
+            records.append({"op": "pending", "from": self.pending})
+        records += [{"op": "entry", "order": e.order, "item": e.item, "attempts": e.attempts,
+                     "held": e.held, "until": e.until, "put_at": e.put_at}
+                    for e in self.entries.values()]
+        records += [{"op": "dead-letter", "order": d.order, "item": d.item,
+                     "attempts": d.attempts, "put_at": d.put_at, "died_at": d.died_at}
+                    for d in self.dead.values()]
+        return records
 
 
 def _count(value: Any) -> int:

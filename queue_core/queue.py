@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import remove_stale_temp_files
-from .claims import Claim, DeadLetter, Entry, Ledger, LedgerState, QueueStats
+from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
 from .errors import ClaimError, InvalidItemError, QueueDirectoryError
+from .ledger import Ledger
 from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS
 
@@ -93,12 +94,11 @@ class FileQueue:
             state = self._settled_ledger()
             if state is not None:
                 now = self._clock()
-                changed = state.sweep(now, self.max_attempts)
-                entry = state.first_ready(now)
+                records = _dead_records(state, now, self.max_attempts)
+                entry = state.first_ready(now, self.max_attempts)
                 if entry is not None:
-                    del state.entries[entry.order]
-                if changed or entry is not None:
-                    self._ledger.save(state)
+                    records.append({"op": "remove", "order": entry.order})
+                self._ledger.append(*records)
                 if entry is not None:
                     return entry.item
             encoded = self._storage.pop()
@@ -120,30 +120,26 @@ class FileQueue:
         _check_seconds("lease", lease, positive=True)
         with self._lock.exclusive(), self._errors:
             now = self._clock()
-            state = self._settled_ledger() or LedgerState()
-            changed = state.sweep(now, self.max_attempts)
-            entry = state.first_ready(now)
+            state = self._settled_ledger()
+            records = [] if state is None else _dead_records(state, now, self.max_attempts)
+            entry = None if state is None else state.first_ready(now, self.max_attempts)
             if entry is not None:
-                entry.attempts += 1
-                entry.held, entry.until = True, now + lease
-                self._ledger.save(state)
+                self._ledger.append(*records, {"op": "claim", "order": entry.order,
+                                               "until": now + lease})
                 return self._claim_of(entry, now)
             head = self._storage.peek()
             if head is None:
-                if changed:
-                    self._ledger.save(state)
+                self._ledger.append(*records)
                 return None
             encoded, put_at = head
-            entry = Entry(state.next_order, json.loads(encoded), 1, True, now + lease, put_at)
-            state.entries[entry.order] = entry
-            state.next_order += 1
-            state.pending = self._storage.position()
-            self._ledger.save(state)
+            order = 1 if state is None else state.next_order
+            self._ledger.append(*records, {
+                "op": "take", "order": order, "item": json.loads(encoded),
+                "until": now + lease, "put_at": put_at, "from": self._storage.position()})
             self._storage.pop()
             if self._storage.positions_repeat:
-                state.pending = None
-                self._ledger.save(state)
-            return self._claim_of(entry, now)
+                self._ledger.append({"op": "settled"})
+            return self._claim_of(self._ledger.load().entries[order], now)
 
     def ack(self, claim: Claim) -> None:
         """Confirm that ``claim``'s item is done: it is removed for good.
@@ -152,32 +148,27 @@ class FileQueue:
         claim's lease ended, or was acknowledged, given back or dead-lettered already.
         """
         with self._lock.exclusive(), self._errors:
-            state = self._settled_ledger()
-            self._held_entry(state, claim, "acknowledge")
-            del state.entries[claim.order]
-            self._ledger.save(state)
+            entry = self._held_entry(self._settled_ledger(), claim, "acknowledge")
+            self._ledger.append({"op": "remove", "order": entry.order})
 
     def nack(self, claim: Claim, delay: float = 0.0) -> None:
         """Give ``claim``'s item back at its place in the queue, visible again after ``delay``
         seconds. Raises ``ClaimError`` like ``ack``."""
         _check_seconds("delay", delay, positive=False)
         with self._lock.exclusive(), self._errors:
-            state = self._settled_ledger()
-            entry = self._held_entry(state, claim, "give back")
-            entry.held, entry.until = False, self._clock() + delay
-            self._ledger.save(state)
+            entry = self._held_entry(self._settled_ledger(), claim, "give back")
+            self._ledger.append({"op": "nack", "order": entry.order,
+                                 "until": self._clock() + delay})
 
     def extend(self, claim: Claim, lease: float) -> Claim:
         """Hold ``claim``'s item for ``lease`` more seconds from now; the renewed claim.
         Raises ``ClaimError`` like ``ack``."""
         _check_seconds("lease", lease, positive=True)
         with self._lock.exclusive(), self._errors:
-            state = self._settled_ledger()
-            entry = self._held_entry(state, claim, "extend")
-            now = self._clock()
-            entry.until = now + lease
-            self._ledger.save(state)
-        return dataclasses.replace(claim, until=entry.until)
+            entry = self._held_entry(self._settled_ledger(), claim, "extend")
+            until = self._clock() + lease
+            self._ledger.append({"op": "extend", "order": entry.order, "until": until})
+        return dataclasses.replace(claim, until=until)
 
     def dead(self) -> list[DeadLetter]:
         """The items that used up ``max_attempts`` deliveries, oldest death first."""
@@ -185,8 +176,9 @@ class FileQueue:
             state = self._settled_ledger()
             if state is None:
                 return []
-            state.sweep(self._clock(), self.max_attempts)  # what a claim would do; not saved
-            return list(state.dead)
+            spent = state.spent(self._clock(), self.max_attempts)  # what a claim would move
+            dead = [*state.dead.values(), *(_as_dead(e) for e in spent)]
+            return sorted(dead, key=lambda d: (d.died_at, d.order))
 
     def requeue_dead(self) -> int:
         """Put every dead letter back at its place in the queue with a fresh count of
@@ -195,14 +187,10 @@ class FileQueue:
             state = self._settled_ledger()
             if state is None:
                 return 0
-            state.sweep(self._clock(), self.max_attempts)
-            for dead in state.dead:
-                state.entries[dead.order] = Entry(dead.order, dead.item, 0, False, 0.0,
-                                                  dead.put_at)
-            count = len(state.dead)
-            state.dead = []
-            self._ledger.save(state)
-            return count
+            records = _dead_records(state, self._clock(), self.max_attempts)
+            orders = [*state.dead, *(r["order"] for r in records)]
+            self._ledger.append(*records, *({"op": "requeue", "order": o} for o in orders))
+            return len(orders)
 
     def stats(self) -> QueueStats:
         """Waiting, in-flight, delayed and dead items, and the oldest waiting item's age."""
@@ -210,8 +198,9 @@ class FileQueue:
             return self._stats_locked()
 
     def close(self) -> None:
-        """Release this object's lock descriptor; the queue on disk is untouched."""
+        """Release this object's descriptors; the queue on disk is untouched."""
         self._lock.close()
+        self._ledger.close()
 
     def __enter__(self) -> FileQueue:
         return self
@@ -234,8 +223,7 @@ class FileQueue:
             if not self._storage.positions_repeat:
                 return state  # positions never come back: the mark can stay
         if self._storage.positions_repeat:
-            state.pending = None
-            self._ledger.save(state)
+            self._ledger.append({"op": "settled"})
         return state
 
     def _stats_locked(self) -> QueueStats:
@@ -246,16 +234,16 @@ class FileQueue:
         put_times = [head[1]] if head is not None else []
         in_flight = delayed = dead = 0
         if state is not None:
-            state.sweep(now, self.max_attempts)  # what a claim would do; a reader saves nothing
             dead = len(state.dead)
             for entry in state.entries.values():
-                if entry.ready(now):
+                if not entry.ready(now):
+                    in_flight += entry.held
+                    delayed += not entry.held
+                elif entry.attempts >= self.max_attempts:
+                    dead += 1  # a claim would move it to the dead letters
+                else:
                     waiting += 1
                     put_times.append(entry.put_at)
-                elif entry.held:
-                    in_flight += 1
-                else:
-                    delayed += 1
         known = [t for t in put_times if t is not None]
         oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
         return QueueStats(waiting, in_flight, delayed, dead, oldest)
@@ -273,7 +261,7 @@ class FileQueue:
         if entry is not None and entry.attempts == claim.attempt and entry.held:
             return entry
         if entry is None:
-            dead = state is not None and any(d.order == claim.order for d in state.dead)
+            dead = state is not None and claim.order in state.dead
             why = ("its item went to the dead letters" if dead else
                    "its item is no longer in the queue (acknowledged already, or taken by get)")
         elif entry.attempts != claim.attempt:
@@ -283,6 +271,14 @@ class FileQueue:
             why = "its item was given back with nack already"
         raise ClaimError(f"cannot {action} claim {claim.id}: {why}")
 
+
+def _dead_records(state: LedgerState, now: float, max_attempts: int) -> list[dict[str, Any]]:
+    """The records that move the entries which used up their attempts to the dead letters."""
+    return [{"op": "dead", "order": e.order} for e in state.spent(now, max_attempts)]
+
+
+def _as_dead(entry: Entry) -> DeadLetter:
+    return DeadLetter(entry.item, entry.order, entry.attempts, entry.put_at, entry.until)
 
 
 def _check_seconds(name: str, value: float, *, positive: bool) -> None:

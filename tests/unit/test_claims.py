@@ -6,7 +6,7 @@ import multiprocessing
 import pytest
 
 from queue_core import ClaimError, CorruptQueueError, FileQueue, QueueStats
-from queue_core.claims import Ledger
+from queue_core.ledger import Ledger
 from queue_core.storage import FORMATS
 
 
@@ -288,15 +288,19 @@ def test_a_bad_max_attempts_is_refused(queue_path, attempts):
         FileQueue(queue_path, max_attempts=attempts)
 
 
-def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path):
+def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path, queue_format):
     fill(q, "a")
     q.claim()
     ledger = Ledger(queue_path).path
-    ledger.write_text('{"format": "queue-claims", "version": 1, "entries": "oops"}')
+    with open(ledger, "ab") as log:
+        log.write(b'{"op": "remove", "order": 99}\n')
     before = ledger.read_bytes()
-    with pytest.raises(CorruptQueueError, match="claims"):
-        q.claim()
+    with pytest.raises(CorruptQueueError, match=r"claims.*cannot be applied"):
+        FileQueue(queue_path, format=queue_format).claim()
     assert ledger.read_bytes() == before
+    ledger.write_text("[]\n")
+    with pytest.raises(CorruptQueueError, match="not a queue-claims version 1 header"):
+        FileQueue(queue_path, format=queue_format).claim()
 
 
 class Crash(Exception):
@@ -329,17 +333,15 @@ def test_a_json_array_crash_before_the_pending_mark_is_cleared_loses_nothing(
     path = tmp_path / "tasks.json"
     q = FileQueue(path, format="json-array", clock=clock)
     fill(q, "a")
-    saves = []
-    original_save = Ledger.save
+    original_append = Ledger.append
 
-    def save_then_crash(self, state):
-        saves.append(state.pending)
-        if len(saves) == 2:  # the save that clears the mark after the pop
+    def crash_before_settling(self, *records):
+        if records and records[0]["op"] == "settled":
             raise Crash
-        original_save(self, state)
+        original_append(self, *records)
 
     with monkeypatch.context() as patch:
-        patch.setattr(Ledger, "save", save_then_crash)
+        patch.setattr(Ledger, "append", crash_before_settling)
         with pytest.raises(Crash):
             q.claim(lease=10)
     # The array now looks exactly as it did before the claim once "a" is put again.
@@ -353,3 +355,31 @@ def test_a_json_array_crash_before_the_pending_mark_is_cleared_loses_nothing(
 
 def test_both_formats_are_covered():
     assert set(FORMATS) == {"journal", "json-array"}
+
+
+def test_the_ledger_is_compacted_and_other_openers_follow(q, make_queue, clock, monkeypatch):
+    from queue_core import ledger
+
+    monkeypatch.setattr(ledger, "COMPACT_MIN_BYTES", 500)
+    other = make_queue()
+    fill(q, *range(200))
+    held = q.claim(lease=10)
+    for _ in range(100):
+        q.ack(q.claim())
+    assert len(q._ledger.path.read_bytes()) < 2000, "the log was replaced by a snapshot"
+    assert other.stats().in_flight == 1
+    other.ack(held)
+    assert [c.item for c in (other.claim(), q.claim())] == [101, 102]
+
+
+def test_a_half_written_ledger_record_is_ignored_then_cut(q, queue_path, make_queue, clock):
+    fill(q, "a", "b")
+    q.claim(lease=10)
+    path = Ledger(queue_path).path
+    with open(path, "ab") as log:
+        log.write(b'{"op":"remove","ord')
+    reopened = make_queue()
+    assert reopened.stats().in_flight == 1
+    assert reopened.claim().item == "b"
+    assert path.read_bytes().count(b'"ord\n') == 0
+    assert all(line.endswith(b"}") for line in path.read_bytes().splitlines())

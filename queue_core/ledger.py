@@ -1,0 +1,136 @@
+"""The claims ledger's file: an append-only log of changes, read incrementally.
+
+``path + ".claims"`` holds a header line, then one JSON record per line (see
+``LedgerState.apply``). A change appends its records in one ``write``; each process keeps the
+state it has replayed and the offset it has read up to, so reading the ledger costs only what
+was appended since. A record that a crashed writer left half-written at the end is ignored and
+cut off by the next change. Once the log is long and mostly history, it is replaced by a
+snapshot of the current state (a new file, renamed over the old one); a process notices the
+replacement because its descriptor's file has no name left (``st_nlink == 0``) and replays the
+new file from the start. Every call is made with the queue's lock held.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .atomic import fsync_directory, write_atomic
+from .claims import LedgerState
+from .errors import CorruptQueueError
+
+CLAIMS_SUFFIX = ".claims"
+MAGIC = "queue-claims"
+VERSION = 1
+#: Replace the log by a snapshot once it is this long and holds this many times more records
+#: than the snapshot would.
+COMPACT_MIN_BYTES = 256 << 10
+COMPACT_RATIO = 4
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+class Ledger:
+    """One queue's claims file, and the state replayed from it."""
+
+    def __init__(self, queue_path: Path, *, fsync: bool = False) -> None:
+        self.path = queue_path.with_name(queue_path.name + CLAIMS_SUFFIX)
+        self.fsync = fsync
+        self._fd: int | None = None
+        self._offset = 0
+        self._records = 0
+        self._state = LedgerState()
+
+    def exists(self) -> bool:
+        """True once any claim was made on this queue (the file is never removed)."""
+        return self._fd is not None or os.path.exists(self.path)
+
+    def load(self) -> LedgerState | None:
+        """The current state, or ``None`` when no claim was ever made.
+
+        The state is this object's own: read it, and change it only through ``append``.
+        ``CorruptQueueError`` if the file cannot be replayed; it is left as it is.
+        """
+        fd = self._descriptor()
+        if fd is None:
+            return None
+        size = os.fstat(fd).st_size
+        if size > self._offset:
+            data = os.pread(fd, size - self._offset, self._offset)
+            complete = data.rfind(b"\n") + 1
+            for line in data[:complete].splitlines():
+                self._replay(line)
+            self._offset += complete
+        return self._state
+
+    def append(self, *records: dict[str, Any]) -> None:
+        """Record ``records`` in one write and apply them to the state."""
+        if not records:
+            return
+        if self.load() is None:
+            write_atomic(self.path, _header(), fsync=self.fsync)
+            self.load()
+        fd = self._fd
+        if os.fstat(fd).st_size > self._offset:
+            os.ftruncate(fd, self._offset)  # the half-written record of a crashed change
+        data = "".join(_ENCODER.encode(r) + "\n" for r in records).encode()
+        os.write(fd, data)
+        if self.fsync:
+            os.fsync(fd)
+        self._offset += len(data)
+        for record in records:
+            self._state.apply(record)
+            self._records += 1
+        live = len(self._state.entries) + len(self._state.dead) + 2
+        if self._offset >= COMPACT_MIN_BYTES and self._records > COMPACT_RATIO * live:
+            self._compact()
+
+    def _compact(self) -> None:
+        snapshot = self._state.snapshot()
+        data = _header() + "".join(_ENCODER.encode(r) + "\n" for r in snapshot).encode()
+        write_atomic(self.path, data, fsync=self.fsync)
+        if self.fsync:
+            fsync_directory(self.path.parent)
+        self._forget()
+
+    def _descriptor(self) -> int | None:
+        """The open log, reopened (and replayed from the start) after a compaction."""
+        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+            self._forget()
+        if self._fd is None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None
+            header = os.pread(fd, len(_header()), 0)
+            if header != _header():
+                os.close(fd)
+                raise CorruptQueueError(self.path, f"its first line is not a {MAGIC} "
+                                        f"version {VERSION} header")
+            self._fd, self._offset = fd, len(header)
+        return self._fd
+
+    def _replay(self, line: bytes) -> None:
+        try:
+            self._state.apply(json.loads(line))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            at = self._offset
+            self._forget()
+            raise CorruptQueueError(
+                self.path, f"a record after byte {at} cannot be applied "
+                f"({type(error).__name__}: {error}): {line[:200]!r}") from error
+        self._records += 1
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._offset, self._records, self._state = None, 0, 0, LedgerState()
+
+    def close(self) -> None:
+        """Release the descriptor; the file stays."""
+        self._forget()
+
+
+def _header() -> bytes:
+    return (_ENCODER.encode({"format": MAGIC, "version": VERSION}) + "\n").encode()
