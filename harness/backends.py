@@ -20,11 +20,11 @@ class QueueLike(Protocol):
     def size(self) -> int: ...
 
 
-Opener = Callable[[Path, bool], QueueLike]
+Opener = Callable[..., QueueLike]
 
 
 def _file_queue(fmt: str) -> Opener:
-    return lambda path, fsync: FileQueue(path, fsync=fsync, format=fmt)
+    return lambda path, fsync, **options: FileQueue(path, fsync=fsync, format=fmt, **options)
 
 
 PRODUCT: dict[str, Opener] = {
@@ -37,16 +37,23 @@ MUTANTS: dict[str, Opener] = {
     "mutant-original": lambda path, fsync: mutants.OriginalQueue(path, fsync=fsync),
     "mutant-racy-create": lambda path, fsync: mutants.RacyCreateQueue(path, fsync=fsync),
     "mutant-swapped-order": lambda path, fsync: mutants.SwappedOrderQueue(path, fsync=fsync),
+    "mutant-reset-claims": lambda path, fsync, **options: mutants.ResetClaimsQueue(
+        path, fsync=fsync, **options),
 }
+#: The backends with ``claim``/``ack``/``nack`` (FileQueue's API), for ``--delivery at-least-once``.
+CLAIMING = frozenset({*PRODUCT, "mutant-reset-claims"})
 BACKENDS: dict[str, Opener] = {**PRODUCT, **MUTANTS}
 
 
-def open_backend(name: str, path: Path, fsync: bool = False) -> QueueLike:
-    """Open the queue ``name`` at ``path``; ``ValueError`` naming the known ones otherwise."""
+def open_backend(name: str, path: Path, fsync: bool = False, **options: Any) -> QueueLike:
+    """Open the queue ``name`` at ``path``; ``ValueError`` naming the known ones otherwise.
+
+    ``options`` (``clock``, ``max_attempts``) go to the backends in ``CLAIMING``.
+    """
     try:
         opener = BACKENDS[name]
     except KeyError:
         raise ValueError(
             f"unknown backend {name!r}; choose one of {', '.join(sorted(BACKENDS))}"
         ) from None
-    return opener(path, fsync)
+    return opener(path, fsync, **options)

@@ -104,7 +104,14 @@ class CheckReport:
 
 
 def check(history: list[dict[str, Any]]) -> CheckReport:
-    """Run every checker on ``history``; a checker that breaks is 'unknown', never a pass."""
+    """Run every checker on ``history``; a checker that breaks is 'unknown', never a pass.
+
+    A history of the claim/ack workload goes to ``harness.delivery`` instead.
+    """
+    from .delivery import check_delivery, is_delivery_history
+
+    if is_delivery_history(history):
+        return check_delivery(history)
     start = min((op["call"] for op in history), default=0)
     try:
         facts = _Facts(history, start)

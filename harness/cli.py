@@ -16,7 +16,7 @@ from typing import Any
 
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
-from .backends import BACKENDS
+from .backends import BACKENDS, CLAIMING
 
 EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
 
@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument("--backend", choices=sorted(BACKENDS), default="filequeue",
                         metavar="NAME", help="the queue to stress: " + ", ".join(sorted(BACKENDS)))
     stress.add_argument("--fsync", action="store_true", help="open the queue with fsync=True")
+    stress.add_argument("--delivery", choices=("at-most-once", "at-least-once"),
+                        default="at-most-once",
+                        help="how consumers take items: get() (at-most-once, the default) or "
+                        "claim() then ack(), with a few nack() (at-least-once)")
+    stress.add_argument("--lease", type=positive_float, default=0.5, metavar="S",
+                        help="at-least-once: the claims' lease in seconds (default 0.5)")
     stress.add_argument("--kill-every", type=positive_float, default=None, metavar="MS",
                         help="SIGKILL a random worker about every MS milliseconds and start a "
                         "replacement")
@@ -65,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="check a saved history and print the same report",
         description="Check a history file (JSON lines, the format stress writes) for lost, "
-        "duplicated and unexpected items and for FIFO violations.",
+        "duplicated and unexpected items and for FIFO violations, or, for a claim/ack "
+        "history, for lost, twice-acked and wrongly redelivered items.",
     )
     check.add_argument("history", type=Path, metavar="HISTORY.jsonl")
     check.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -129,6 +136,9 @@ def _run_stress(args: argparse.Namespace) -> int:
 
     if args.readers < 0:
         return _fail("--readers must be 0 or more")
+    if args.delivery == "at-least-once" and args.backend not in CLAIMING:
+        return _fail(f"backend {args.backend} has no claim/ack; at-least-once delivery needs "
+                     f"one of {', '.join(sorted(CLAIMING))}")
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000
     out = args.out or Path("harness-runs") / time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -139,6 +149,7 @@ def _run_stress(args: argparse.Namespace) -> int:
         producers=args.producers, consumers=args.consumers, readers=args.readers,
         items=args.items, duration=args.duration, backend=args.backend, fsync=args.fsync,
         kill_every_ms=args.kill_every, seed=seed, timeout=args.timeout, precreate=args.precreate,
+        delivery=args.delivery, lease=args.lease,
     )
     if not args.json:
         print(f"stress: seed {seed}, results in {out}", flush=True)

@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from queue_core import FileQueue
 from queue_core.atomic import write_atomic
 from queue_core.locking import FileLock
 
@@ -172,3 +173,16 @@ class SwappedOrderQueue(_RightLock):
         if len(items) > 1 and random.random() < 1 / 30:
             return items.pop(1)
         return items.pop(0)
+
+
+class ResetClaimsQueue(FileQueue):
+    """Opening the queue makes every claimed item available again at once, as persist-queue's
+    ack queue does: a consumer that starts while others work hands their items out twice."""
+
+    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(path, **options)
+        with self._lock.exclusive():
+            state = self._ledger.load()
+            if state is not None:
+                self._ledger.append(*({"op": "nack", "order": e.order, "until": 0.0}
+                                      for e in state.entries.values() if e.held))

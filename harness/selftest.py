@@ -43,6 +43,10 @@ SCENARIOS = (
              StressConfig(producers=8, consumers=8, items=32, readers=0)),
     Scenario("swapped-order", "a get that sometimes returns the second item (order bug)",
              "mutant-swapped-order", StressConfig(producers=4, consumers=4, items=2000, readers=0)),
+    Scenario("reset-claims", "opening the queue frees every claimed item, as persist-queue's "
+             "ack queue does", "mutant-reset-claims",
+             StressConfig(producers=2, consumers=4, items=2000, readers=0,
+                          delivery="at-least-once", lease=5.0, kill_every_ms=50)),
 )
 
 

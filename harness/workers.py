@@ -1,7 +1,9 @@
 """The stress run: many OS processes on one queue, every operation recorded with its times.
 
-Producers put unique values, consumers get until the producers are done and the queue is
-empty, readers call ``size()`` as the Pod's monitor does. Every worker reports each
+Producers put unique values, consumers take items until the producers are done and the queue
+is empty, readers call ``size()`` as the Pod's monitor does. Consumers take with ``get()``
+(``at-most-once``) or with ``claim()`` then ``ack()``, or now and then ``nack()``
+(``at-least-once``). Every worker reports each
 operation twice over one pipe (before the call, after it returns) in single ``write`` calls,
 which a SIGKILL cannot split. An operation a killed worker had begun but not finished becomes
 an ``info`` record. After the workers, the harness drains the queue itself and opens it once
@@ -26,11 +28,15 @@ from typing import Any
 
 import multiprocessing_logging
 
-from .backends import open_backend
+from queue_core import ClaimError
+
+from .backends import CLAIMING, open_backend
 
 log = logging.getLogger("harness.workers")
 _fork = multiprocessing.get_context("fork")
 _ERROR_CHARS = 300
+AT_MOST_ONCE, AT_LEAST_ONCE = "at-most-once", "at-least-once"
+DELIVERY_MODES = (AT_MOST_ONCE, AT_LEAST_ONCE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,18 @@ class StressConfig:
     timeout: float = 300.0
     #: Create the queue before the workers start; otherwise they all create it at once.
     precreate: bool = False
+    delivery: str = AT_MOST_ONCE
+    #: at-least-once: the claims' lease in seconds, and the share of claims given back.
+    lease: float = 0.5
+    nack_fraction: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.delivery not in DELIVERY_MODES:
+            raise ValueError(f"delivery must be {' or '.join(DELIVERY_MODES)}, "
+                             f"not {self.delivery!r}")
+        if self.delivery == AT_LEAST_ONCE and self.backend not in CLAIMING:
+            raise ValueError(f"backend {self.backend!r} has no claim/ack; at-least-once "
+                             f"delivery needs one of {', '.join(sorted(CLAIMING))}")
 
 
 @dataclass
@@ -132,7 +150,8 @@ def _worker_main(
     def report(line: str) -> None:
         os.write(report_fd, line.encode())
 
-    def record(op: str, call: Callable[[], Any], value: Any = None) -> tuple[bool, Any]:
+    def record(op: str, call: Callable[[], Any], value: Any = None,
+               show: Callable[[Any], Any] | None = None) -> tuple[bool, Any]:
         began = time.monotonic_ns()
         report(f"I\t{pid}\t{op}\t{began}\t{json.dumps(value)}\n")
         try:
@@ -141,7 +160,7 @@ def _worker_main(
             text = f"{type(error).__name__}: {error}"[:_ERROR_CHARS]
             report(f"C\t{pid}\tfail\t{time.monotonic_ns()}\tnull\t{json.dumps(text)}\n")
             return False, None
-        shown = None if op == "open" else result
+        shown = show(result) if show is not None else None if op == "open" else result
         report(f"C\t{pid}\tok\t{time.monotonic_ns()}\t{json.dumps(shown)}\tnull\n")
         return True, result
 
@@ -162,6 +181,22 @@ def _worker_main(
             value = f"w{pid}:{n}"
             if not record("put", lambda v=value: queue.put(v), value)[0]:
                 os._exit(3)
+    elif role == "consumer" and config.delivery == AT_LEAST_ONCE:
+        while True:
+            producers_done = markers["done"].exists()
+            ok, claim = record("claim", lambda: queue.claim(config.lease), show=claim_view)
+            if not ok:
+                os._exit(3)
+            if claim is None:
+                if producers_done:
+                    break
+                time.sleep(rng.uniform(0, 0.001))
+                continue
+            op = "nack" if rng.random() < config.nack_fraction else "ack"
+            settle = queue.nack if op == "nack" else queue.ack
+            sent = {"item": claim.item, "id": claim.id}
+            if not record(op, lambda c=claim, s=settle: settled(s, c), sent)[0]:
+                os._exit(3)
     elif role == "consumer":
         while True:
             producers_done = markers["done"].exists()
@@ -179,6 +214,24 @@ def _worker_main(
             time.sleep(0.001)
     log.debug("%s %d finished", role, pid)
     os._exit(0)
+
+
+def claim_view(claim: Any) -> dict[str, Any] | None:
+    """A claim as the history records it."""
+    if claim is None:
+        return None
+    return {"item": claim.item, "id": claim.id, "attempt": claim.attempt,
+            "at": claim.claimed_at, "until": claim.until}
+
+
+def settled(action: Callable[[Any], None], claim: Any) -> dict[str, Any]:
+    """Ack or nack ``claim``: the history's value, with ``ended`` if the queue refused it."""
+    outcome = {"item": claim.item, "id": claim.id}
+    try:
+        action(claim)
+    except ClaimError:
+        outcome["ended"] = True
+    return outcome
 
 
 def _spawn_target(*args: Any) -> None:
@@ -256,8 +309,9 @@ def run_stress(
         os.close(go_write)
         collector.join()
     run.wall_seconds = time.monotonic() - started
-    history = collector.records + collector.crashed(deaths)
-    history += _drain(config, queue_path, len(collector.records) + 10)
+    history = collector.records + collector.crashed(deaths) + _kill_records(deaths)
+    drain = _drain_claims if config.delivery == AT_LEAST_ONCE else _drain
+    history += drain(config, queue_path, len(collector.records) + 10)
     history.sort(key=lambda op: op["call"])
     run.history = history
     return run
@@ -288,7 +342,8 @@ def _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, sl
             done = True
         if done and not alive:
             return
-        if next_kill is not None and not done and now >= next_kill:
+        if next_kill is not None and now >= next_kill:
+            # Consumers are killed until they finish, producers until they are done.
             victim = rng.choice([w for w in alive.values() if w.role != "reader"] or [None])
             if victim is not None:
                 victim.process.kill()
@@ -307,39 +362,79 @@ def _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, sl
             with collector.lock:
                 progress(len(collector.records), run.kills, collector.live_violations)
             next_progress = now + 0.5
-        timeout = 0.1 if next_kill is None or done else max(0.0, min(0.1, next_kill - now))
+        timeout = 0.1 if next_kill is None else max(0.0, min(0.1, next_kill - now))
         wait_for_sentinels([w.process.sentinel for w in alive.values()], timeout)
 
 
-def _drain(config: StressConfig, queue_path: Path, limit: int) -> list[dict[str, Any]]:
-    """Take every item left in the queue, then open it afresh: both recorded as operations."""
-    records = []
+def _kill_records(deaths: dict[int, int]) -> list[dict[str, Any]]:
+    return [{"process": pid, "op": "killed", "value": None, "type": "ok", "call": at,
+             "return": at} for pid, at in deaths.items()]
 
-    def record(op: str, call: Callable[[], Any]) -> tuple[bool, Any]:
+
+class _DrainRecorder:
+    """Runs the drain's operations in this process, recording each one."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, op: str, call: Callable[[], Any], value: Any = None,
+                 show: Callable[[Any], Any] | None = None) -> tuple[bool, Any]:
         began = time.monotonic_ns()
         try:
             result = call()
         except Exception as error:
-            records.append({"process": "drain", "op": op, "value": None, "type": "fail",
-                            "call": began, "return": time.monotonic_ns(),
-                            "error": f"{type(error).__name__}: {error}"[:_ERROR_CHARS]})
+            self.records.append({"process": "drain", "op": op, "value": value, "type": "fail",
+                                 "call": began, "return": time.monotonic_ns(),
+                                 "error": f"{type(error).__name__}: {error}"[:_ERROR_CHARS]})
             return False, None
-        records.append({"process": "drain", "op": op, "value": None if op == "open" else result,
-                        "type": "ok", "call": began, "return": time.monotonic_ns()})
+        shown = show(result) if show is not None else None if op == "open" else result
+        self.records.append({"process": "drain", "op": op, "value": shown, "type": "ok",
+                             "call": began, "return": time.monotonic_ns()})
         return True, result
+
+
+def _drain(config: StressConfig, queue_path: Path, limit: int) -> list[dict[str, Any]]:
+    """Take every item left in the queue, then open it afresh: both recorded as operations."""
+    record = _DrainRecorder()
 
     def reopen() -> Any:
         return open_backend(config.backend, queue_path, config.fsync)
 
     ok, queue = record("open", reopen)
     if not ok:
-        return records
+        return record.records
     for _ in range(limit):
         ok, item = record("get", queue.get)
         if not ok or item is None:
             break
     record("open", reopen)
-    return records
+    return record.records
+
+
+#: The drain looks at the queue this far in the future, so that every lease has ended.
+DRAIN_CLOCK_SHIFT = 3600.0
+
+
+def _drain_claims(config: StressConfig, queue_path: Path, limit: int) -> list[dict[str, Any]]:
+    """Claim and ack every item left, leases of killed consumers included; record the dead
+    letters; open the queue afresh."""
+    record = _DrainRecorder()
+
+    def reopen() -> Any:
+        return open_backend(config.backend, queue_path, config.fsync,
+                            clock=lambda: time.time() + DRAIN_CLOCK_SHIFT)
+
+    ok, queue = record("open", reopen)
+    if not ok:
+        return record.records
+    for _ in range(limit):
+        ok, claim = record("claim", lambda: queue.claim(config.lease), show=claim_view)
+        if not ok or claim is None:
+            break
+        record("ack", lambda c=claim: settled(queue.ack, c), {"item": claim.item, "id": claim.id})
+    record("dead", lambda: [d.item for d in queue.dead()])
+    record("open", reopen)
+    return record.records
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -43,6 +43,30 @@ def test_stress_with_kills_stays_valid_and_records_crashed_operations(tmp_path, 
     assert report["counts"]["lost"] == 0
 
 
+def test_at_least_once_stress_with_kills_loses_nothing_and_explains_redeliveries(tmp_path,
+                                                                              capsys):
+    out = tmp_path / "run"
+    code = main(["stress", "--delivery", "at-least-once", "--producers", "2", "--consumers",
+                 "4", "--items", "3000", "--kill-every", "10", "--lease", "0.2", "--seed", "4",
+                 "--out", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_violation"]
+    counts = report["counts"]
+    assert report["run"]["kills"] > 0
+    assert counts["lost"] == 0
+    assert counts["acked"] >= counts["put_ok"]  # plus puts killed in flight that landed
+    assert counts["redelivered"] == sum(
+        counts[k] for k in counts if k.startswith("redelivered_after_"))
+    assert set(report["latency"]) >= {"put", "claim", "ack"}
+
+
+def test_at_least_once_needs_a_backend_with_claims(tmp_path, capsys):
+    code = main(["stress", "--delivery", "at-least-once", "--backend", "mutant-no-lock",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    assert "has no claim/ack" in capsys.readouterr().err
+
+
 def test_stress_on_a_broken_queue_exits_1_and_names_the_violation(tmp_path, capsys):
     code = main(["stress", "--backend", "mutant-no-lock", "--producers", "4", "--consumers",
                  "4", "--items", "1000", "--readers", "0", "--seed", "3",
@@ -132,7 +156,7 @@ def test_selftest_catches_every_mutant_and_passes_the_real_queue(capsys):
     printed = capsys.readouterr().out
     lines = printed.splitlines()
     caught = [line for line in lines if line.startswith("ok ") and " caught " in line]
-    assert len(caught) == 6
+    assert len(caught) == 7
     assert "FAIL" not in printed
 
 

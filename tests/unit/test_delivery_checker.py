@@ -1,0 +1,150 @@
+"""The at-least-once checker on hand-written claim/ack histories: one per rule."""
+
+from harness.checker import check
+
+S = 1_000_000_000
+T0 = 5000.0  # the queue clock's seconds at the history's start
+
+
+def op(process, kind, value, call, ret, type_="ok"):
+    returned = None if ret is None else 10 * S + int(ret * S)
+    return {"process": process, "op": kind, "value": value, "type": type_,
+            "call": 10 * S + int(call * S), "return": returned}
+
+
+def claim(process, item, attempt, at, lease, call, ret, order=1):
+    value = {"item": item, "id": f"{order}.{attempt}", "attempt": attempt,
+             "at": T0 + at, "until": T0 + at + lease}
+    return op(process, "claim", value, call, ret)
+
+
+def ack(process, item, attempt, call, ret, type_="ok", order=1, ended=False):
+    value = {"item": item, "id": f"{order}.{attempt}"}
+    if ended:
+        value["ended"] = True
+    return op(process, "ack", value, call, ret, type_)
+
+
+def nack(process, item, attempt, call, ret, order=1):
+    return op(process, "nack", {"item": item, "id": f"{order}.{attempt}"}, call, ret)
+
+
+def delivery(history):
+    report = check(history)
+    return report, report.checkers["delivery"]
+
+
+def test_claim_then_ack_of_every_item_is_valid():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3), ack(2, "a", 1, 4, 5),
+               op(2, "claim", None, 6, 7)]
+    report, _ = delivery(history)
+    assert report.valid is True
+    assert report.counts["lost"] == 0
+    assert report.counts["acked"] == 1
+    assert set(report.checkers) == {"delivery", "errors"}
+
+
+def test_an_item_never_acked_is_lost():
+    report, result = delivery([op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3)])
+    assert result.valid is False
+    assert "a was put (operation 0) and never acknowledged" in result.violations[0].message
+    assert report.counts["lost"] == 1
+
+
+def test_an_item_put_and_never_claimed_is_lost():
+    report, result = delivery([op(1, "put", "a", 0, 1), op(1, "put", "b", 1, 2),
+                               claim(2, "a", 1, 2, 10, 2, 3), ack(2, "a", 1, 4, 5)])
+    assert report.counts["lost"] == 1
+    assert "b was put" in result.violations[0].message
+
+
+def test_a_redelivery_before_the_lease_ended_is_two_live_claims():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3),
+               claim(3, "a", 2, 4, 10, 4, 5), ack(3, "a", 2, 6, 7)]
+    _, result = delivery(history)
+    assert result.valid is False
+    message = result.violations[0].message
+    assert "a was held by two live claims at once" in message
+    assert "took it 8.000000 s before the lease" in message
+
+
+def test_a_redelivery_after_the_lease_ended_is_valid_and_blamed_on_the_dead_holder():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 1, 2, 3),
+               op(2, "killed", None, 3.5, 3.5),
+               claim(3, "a", 2, 4, 10, 4, 5), ack(3, "a", 2, 6, 7)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["redelivered_after_holder_killed"] == 1
+
+
+def test_a_redelivery_after_a_nack_is_valid_even_within_the_lease():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3), nack(2, "a", 1, 3, 4),
+               claim(3, "a", 2, 4.5, 10, 4.5, 5), ack(3, "a", 2, 6, 7)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["redelivered_after_nack"] == 1
+
+
+def test_a_redelivery_after_a_successful_ack_is_a_violation():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 1, 2, 3), ack(2, "a", 1, 3, 3.1),
+               claim(3, "a", 2, 4, 10, 4, 5), ack(3, "a", 2, 6, 7)]
+    _, result = delivery(history)
+    assert result.valid is False
+    kinds = {v.kind for v in result.violations}
+    assert "delivered after ack" in kinds
+    assert "acked twice" in kinds
+
+
+def test_a_late_ack_refused_after_a_redelivery_is_valid():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 1, 2, 3),
+               claim(3, "a", 2, 4, 10, 4, 5), ack(2, "a", 1, 5, 6, ended=True),
+               ack(3, "a", 2, 6, 7)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["redelivered_after_lease_ended"] == 1
+    assert report.counts["acks_refused"] == 1
+
+
+def test_an_ack_refused_although_nobody_took_the_item_is_a_violation():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3),
+               ack(2, "a", 1, 4, 5, ended=True)]
+    _, result = delivery(history)
+    assert "refused ack" in {v.kind for v in result.violations}
+
+
+def test_an_ack_killed_in_flight_may_have_happened():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3),
+               ack(2, "a", 1, 4, None, type_="info")]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["lost"] == 0
+
+
+def test_deliveries_nobody_saw_must_be_claims_killed_in_flight():
+    unexplained = [op(1, "put", "a", 0, 1), claim(3, "a", 3, 4, 10, 4, 5), ack(3, "a", 3, 6, 7)]
+    _, result = delivery(unexplained)
+    assert "unaccounted deliveries" in {v.kind for v in result.violations}
+    explained = [*unexplained, op(2, "claim", None, 2, None, "info"),
+                 op(4, "claim", None, 2.5, None, "info")]
+    report, result = delivery(explained)
+    assert result.valid is True
+    assert report.counts["redelivered_after_killed_during_claim"] == 2
+
+
+def test_dead_letters_are_not_lost():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 1, 2, 3),
+               op("drain", "dead", ["a"], 8, 9)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["dead"] == 1
+
+
+def test_a_claim_of_an_item_never_put_is_unexpected():
+    _, result = delivery([claim(2, "zzz", 1, 2, 10, 2, 3), ack(2, "zzz", 1, 4, 5)])
+    assert "zzz, which was never put" in result.violations[0].message
+
+
+def test_a_malformed_claim_value_makes_the_verdict_unknown():
+    report = check([op(1, "put", "a", 0, 1), op(2, "claim", {"item": "a"}, 2, 3)])
+    assert report.valid is None
+    assert "not a claim/ack history" in report.checkers["delivery"].error
