@@ -139,6 +139,7 @@ def _container(role: str, options: PodOptions) -> dict[str, Any]:
     }
     if module == "consumer":
         env["WORKER_ID"] = role
+        env["DELIVERY"] = "at-least-once"  # the default, spelled out: claim, work, ack
     if module == "monitor" and options.monitor_json:
         env["MONITOR_JSON"] = "1"
     if module == "producer" and options.max_tasks is not None:
