@@ -21,6 +21,22 @@ def test_eight_by_eight_with_a_kill_every_50_ms_is_valid(tmp_path, capsys):
     assert report["counts"]["duplicated"] == 0
 
 
+@pytest.mark.parametrize("backend", ["filequeue-journal", "filequeue-json-array"])
+def test_the_at_least_once_crash_run_loses_nothing_through_hundreds_of_kills(
+        tmp_path, capsys, backend):
+    out = tmp_path / "run"
+    code = main(["stress", "--delivery", "at-least-once", "--producers", "4", "--consumers",
+                 "8", "--items", "20000", "--kill-every", "20", "--backend", backend,
+                 "--seed", "20261126", "--out", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_violation"]
+    counts = report["counts"]
+    assert report["run"]["kills"] >= 200
+    assert counts["lost"] == 0
+    assert counts["redelivered_after_holder_killed"] + counts[
+        "redelivered_after_killed_during_claim"] > 0
+
+
 def test_a_million_operation_history_is_checked_and_a_late_swap_is_found():
     start, history, value = 10**9, [], 0
     for i in range(250_000):
