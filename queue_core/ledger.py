@@ -42,10 +42,6 @@ class Ledger:
         self._records = 0
         self._state = LedgerState()
 
-    def exists(self) -> bool:
-        """True once any claim was made on this queue (the file is never removed)."""
-        return self._fd is not None or os.path.exists(self.path)
-
     def load(self) -> LedgerState | None:
         """The current state, or ``None`` when no claim was ever made.
 

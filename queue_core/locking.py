@@ -44,9 +44,7 @@ class FileLock:
         """Take the lock in ``fcntl.LOCK_EX`` or ``fcntl.LOCK_SH`` mode; pair with ``release``."""
         self._thread_lock.acquire()
         try:
-            if self._fd is None:
-                self._fd = _open_lock_file(self.path)
-            fcntl.flock(self._fd, mode)
+            fcntl.flock(self._descriptor(), mode)
         except BaseException:
             self._thread_lock.release()
             raise
@@ -57,6 +55,23 @@ class FileLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def raise_flag(self) -> None:
+        """Set the lock file's one flag, for good (it becomes non-empty). Call it holding the lock.
+
+        The queue raises it before its first claim, so that a queue without claims learns that
+        it has none from one ``fstat`` of a descriptor it already holds.
+        """
+        os.pwrite(self._descriptor(), b"1", 0)
+
+    def flag_raised(self) -> bool:
+        """True once any process raised the flag."""
+        return os.fstat(self._descriptor()).st_size > 0
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self._fd = _open_lock_file(self.path)
+        return self._fd
 
     def close(self) -> None:
         """Release the descriptor; the lock file itself stays."""

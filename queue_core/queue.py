@@ -106,10 +106,10 @@ class FileQueue:
 
     def size(self) -> int:
         """The number of items waiting (not counting claimed, delayed or dead ones)."""
-        if self._storage.lock_free_count and not self._ledger.exists():
+        if self._storage.lock_free_count and not self._claims_made():
             with self._errors:
                 counted = self._storage.count()
-            if not self._ledger.exists():  # no claim moved an item while we counted
+            if not self._claims_made():  # no claim moved an item while we counted
                 return counted
         with self._lock.exclusive(), self._errors:
             return self._stats_locked().waiting
@@ -132,6 +132,8 @@ class FileQueue:
                 self._ledger.append(*records)
                 return None
             encoded, put_at = head
+            if state is None:
+                self._lock.raise_flag()  # from now on, every operation reads the ledger
             order = 1 if state is None else state.next_order
             self._ledger.append(*records, {
                 "op": "take", "order": order, "item": json.loads(encoded),
@@ -213,8 +215,14 @@ class FileQueue:
 
     # -- the ledger, with the lock held --------------------------------------------------
 
+    def _claims_made(self) -> bool:
+        with self._errors:
+            return self._lock.flag_raised()
+
     def _settled_ledger(self) -> LedgerState | None:
         """The ledger, after finishing a move out of the storage that a crash cut short."""
+        if not self._lock.flag_raised():
+            return None
         state = self._ledger.load()
         if state is None or state.pending is None:
             return state
