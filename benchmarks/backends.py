@@ -66,6 +66,21 @@ class _FileQueue(Adapter):
         self.queue.close()
 
 
+class _ClaimingFileQueue(_FileQueue):
+    """FileQueue taken at least once, claim then ack: the counterpart of the peers' ack queues."""
+
+    def __init__(self, path: Path, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.get = self._claim_and_ack
+
+    def _claim_and_ack(self) -> Any | None:
+        claim = self.queue.claim(lease=60.0)
+        if claim is None:
+            return None
+        self.queue.ack(claim)
+        return claim.item
+
+
 class _Original(Adapter):
     def __init__(self, path: Path, fsync: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -207,6 +222,8 @@ BACKENDS = [
     Backend("filequeue-journal", "ours", lambda p: _FileQueue(p, format="journal")),
     Backend("filequeue-journal-fsync", "ours",
             lambda p: _FileQueue(p, format="journal", fsync=True)),
+    Backend("filequeue-journal-claims", "ours",
+            lambda p: _ClaimingFileQueue(p, format="journal")),
     Backend("filequeue-json-array", "ours", lambda p: _FileQueue(p, format="json-array"),
             max_backlog=O_N),
     Backend("filequeue-json-array-fsync", "ours",
