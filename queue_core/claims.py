@@ -29,7 +29,7 @@ class Claim:
     attempt: int
     claimed_at: float
     until: float
-    #: The claims file of the queue that made this claim.
+    #: The queue that made this claim (its lock file's device and inode).
     source: str = field(repr=False, default="")
 
     @property

@@ -69,6 +69,9 @@ class FileQueue:
         self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = _DirectoryErrors(self.path.parent)
         with self._lock.exclusive(), self._errors:
+            lock_file = os.stat(self._lock.path)
+            #: Names this queue whatever path opened it: claims are checked against it.
+            self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
             self._storage.initialize()
             remove_stale_temp_files(self._ledger.path)
             self._settled_ledger()
@@ -257,14 +260,13 @@ class FileQueue:
         return QueueStats(waiting, in_flight, delayed, dead, oldest)
 
     def _claim_of(self, entry: Entry, now: float) -> Claim:
-        return Claim(entry.item, entry.order, entry.attempts, now, entry.until,
-                     str(self._ledger.path))
+        return Claim(entry.item, entry.order, entry.attempts, now, entry.until, self._identity)
 
     def _held_entry(self, state: LedgerState | None, claim: Claim, action: str) -> Entry:
         """The ledger entry ``claim`` still holds, or ``ClaimError`` saying why it does not."""
-        if claim.source != str(self._ledger.path):
+        if claim.source != self._identity:
             raise ClaimError(f"cannot {action} claim {claim.id}: it was made on another queue "
-                             f"({claim.source or 'unknown'})")
+                             f"than {self.path}")
         entry = None if state is None else state.entries.get(claim.order)
         if entry is not None and entry.attempts == claim.attempt and entry.held:
             return entry

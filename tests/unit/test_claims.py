@@ -255,6 +255,16 @@ def test_a_claim_made_by_a_process_that_died_comes_back_after_its_lease(q, queue
     assert (again.item, again.attempt) == ("a", 2)
 
 
+def test_a_claim_is_accepted_by_the_same_queue_opened_through_another_path(
+        q, queue_path, queue_format, tmp_path):
+    fill(q, "a")
+    claim = q.claim()
+    link = tmp_path / "link"
+    link.symlink_to(queue_path.parent)
+    FileQueue(link / queue_path.name, format=queue_format).ack(claim)
+    assert q.stats().in_flight == 0
+
+
 def test_a_claim_from_another_queue_is_refused(q, tmp_path, queue_format):
     other = FileQueue(tmp_path / "other" / "tasks.json", format=queue_format)
     other.put("x")
