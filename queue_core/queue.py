@@ -28,8 +28,9 @@ class FileQueue:
 
     Every operation is atomic and serialised across processes, threads and containers that
     share the directory: it holds an ``flock`` on ``path + ".lock"`` (a file that is never
-    replaced) and re-reads the data under it. Changes replace files atomically, so a reader
-    or a process killed at any instant never sees or leaves a partial queue. With
+    replaced) and re-reads the data under it. Changes are single appends or whole-file
+    replacements, so a reader or a process killed at any instant never sees or leaves a
+    partial queue. With
     ``fsync=True`` a change is on disk before the call returns.
 
     Items go through JSON: ``get()`` returns what ``json.loads`` gives back (a tuple comes
