@@ -21,6 +21,20 @@ from .backends import Backend
 _fork = multiprocessing.get_context("fork")
 
 
+def _reporting_errors(work: Any) -> Any:
+    """Run a worker; if it raises, leave the error in ``error-<worker>.txt`` and exit 1."""
+    def run(backend: Backend, place: Path, out: Path, worker: int, *args: Any) -> None:
+        try:
+            work(backend, place, out, worker, *args)
+        except Exception as error:
+            kind = type(error)
+            (out / f"error-{worker}.txt").write_text(
+                f"{kind.__module__}.{kind.__qualname__}: {error}"[:300])
+            os._exit(1)
+    return run
+
+
+@_reporting_errors
 def _producer(backend: Backend, place: Path, out: Path, worker: int, count: int) -> None:
     queue = backend.open(place)
     ops = []
@@ -35,6 +49,7 @@ def _producer(backend: Backend, place: Path, out: Path, worker: int, count: int)
     os._exit(0)
 
 
+@_reporting_errors
 def _consumer(backend: Backend, place: Path, out: Path, worker: int, done: Path) -> None:
     queue = backend.open(place)
     ops = []
@@ -81,7 +96,10 @@ def move_items(backend: Backend, place: Path, producers: int, consumers: int,
     seconds = time.monotonic() - started
     failed = [p.exitcode for p in makers + takers if p.exitcode != 0]
     if failed:
-        raise RuntimeError(f"{len(failed)} workers of {backend.name} failed: {failed}")
+        errors = sorted(out.glob("error-*.txt"))
+        first = errors[0].read_text() if errors else f"exit codes {failed}"
+        raise RuntimeError(f"{len(failed)} of {producers + consumers} workers failed; "
+                           f"first: {first}")
     history = []
     for worker in range(producers + consumers):
         for op, value, began, ended in json.loads((out / f"worker-{worker}.json").read_text()):

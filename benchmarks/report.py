@@ -36,7 +36,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         if r["family"] == "raw":
             continue
         text = f"{r['items_per_second']:,.0f}"
-        if r.get("lost") or r.get("duplicated"):
+        if r.get("error"):
+            text = f"failed: {r['error'].rpartition('first: ')[2][:80]}"
+        elif r.get("lost") or r.get("duplicated"):
             text += f" ({r['lost']} lost, {r['duplicated']} dup)"
         cells[r["backend"]][r["group"]] = text
     lines = ["| backend | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
@@ -54,7 +56,7 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, float | None, float, 
     """(target, measured ratio or None, required ratio, how it was computed)."""
     def rate(backend: str, group: str) -> float | None:
         found = [r["items_per_second"] for r in rows
-                 if r["backend"] == backend and r["group"] == group]
+                 if r["backend"] == backend and r["group"] == group and not r.get("error")]
         return found[0] if found else None
 
     def best_peer(group: str) -> tuple[str, float | None]:
@@ -113,7 +115,7 @@ def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     ):
         series: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for r in rows:
-            if pick(r):
+            if pick(r) and not r.get("error"):
                 series[r["backend"]].append((r[key], r["items_per_second"]))
         if not series:
             continue

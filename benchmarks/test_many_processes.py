@@ -29,7 +29,9 @@ def test_processes_move_items(benchmark, backend, producers, consumers, tmp_path
     benchmark.pedantic(run, rounds=1, iterations=1)
     record(benchmark, ITEMS, backend=backend.name, family=backend.family,
            processes=producers + consumers, lost=counts["lost"],
-           duplicated=counts["duplicated"], fifo_valid=counts["fifo_valid"])
-    assert "error" not in counts, counts["error"]
+           duplicated=counts["duplicated"], fifo_valid=counts["fifo_valid"],
+           error=counts.get("error"))
     if backend.family == "ours":
+        assert "error" not in counts, counts["error"]
         assert counts["lost"] == counts["duplicated"] == 0, counts
+    # A peer that fails under this load is a finding, shown in the report, not a failed run.
