@@ -177,9 +177,11 @@ class _MultiprocessingQueue(Adapter):
         if path not in self._by_path:
             self._by_path[path] = multiprocessing.get_context("fork").Queue()
         self.queue = self._by_path[path]
+        self.has_put = False
 
     def put(self, item: Any) -> None:
         self.queue.put(item)
+        self.has_put = True
 
     def get(self) -> Any | None:
         # put() hands the item to a feeder thread: give it 0.1 s to reach the pipe.
@@ -189,8 +191,14 @@ class _MultiprocessingQueue(Adapter):
             return None
 
     def close(self) -> None:
-        # Never wait at exit for a feeder thread that nobody will read from.
-        self.queue.cancel_join_thread()
+        if self.has_put:
+            # Items put wait in a feeder thread's buffer: a producer that exits without
+            # flushing it loses them.
+            self.queue.close()
+            self.queue.join_thread()
+        else:
+            # Never wait at exit for a feeder thread that nobody will read from.
+            self.queue.cancel_join_thread()
 
 
 class _RedisList(Adapter):

@@ -82,6 +82,10 @@ def skip_unless_backlog_fits(backend: Backend, backlog: int) -> None:
 
 
 def record(benchmark, items: int, **extra) -> None:
-    """Put items per second (what a user compares) in the benchmark's extra_info."""
-    mean = benchmark.stats.stats.mean
-    benchmark.extra_info.update(items=items, items_per_second=items / mean, **extra)
+    """Put items per second (what a user compares) in the benchmark's extra_info.
+
+    From the median round, so that one round slowed by the machine's other work does not
+    move the figure; the same for every backend.
+    """
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update(items=items, items_per_second=items / median, **extra)

@@ -56,7 +56,8 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, float | None, float, 
     """(target, measured ratio or None, required ratio, how it was computed)."""
     def rate(backend: str, group: str) -> float | None:
         found = [r["items_per_second"] for r in rows
-                 if r["backend"] == backend and r["group"] == group and not r.get("error")]
+                 if r["backend"] == backend and r["group"] == group and not r.get("error")
+                 and not r.get("lost") and not r.get("duplicated")]
         return found[0] if found else None
 
     def best_peer(group: str) -> tuple[str, float | None]:

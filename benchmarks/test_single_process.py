@@ -27,7 +27,7 @@ def test_put_get_pairs_at_backlog(benchmark, backend, backlog, tmp_path):
                 empty.append(1)  # asserted below: an exception here would lose the timings
 
     benchmark.group = f"pairs at backlog {backlog:,}"
-    benchmark.pedantic(move, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(move, rounds=5, iterations=1, warmup_rounds=1)
     record(benchmark, pairs, backend=backend.name, family=backend.family, backlog=backlog,
            empty_gets=len(empty))
     queue.close()
