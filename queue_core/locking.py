@@ -30,21 +30,26 @@ class FileLock:
         self.path = Path(path)
         self._thread_lock = threading.Lock()
         self._fd = _open_lock_file(self.path)
+        self._exclusive = _Held(self, fcntl.LOCK_EX)
+        self._shared = _Held(self, fcntl.LOCK_SH)
         _open_locks.add(self)
 
     def exclusive(self) -> _Held:
         """A context that holds the lock alone: no other holder, shared or exclusive, anywhere."""
-        return _Held(self, fcntl.LOCK_EX)
+        return self._exclusive
 
     def shared(self) -> _Held:
         """A context that holds the lock with other readers: no exclusive holder anywhere."""
-        return _Held(self, fcntl.LOCK_SH)
+        return self._shared
 
     def acquire(self, mode: int) -> None:
         """Take the lock in ``fcntl.LOCK_EX`` or ``fcntl.LOCK_SH`` mode; pair with ``release``."""
         self._thread_lock.acquire()
         try:
-            fcntl.flock(self._descriptor(), mode)
+            fd = self._fd
+            if fd is None:
+                fd = self._fd = _open_lock_file(self.path)
+            fcntl.flock(fd, mode)
         except BaseException:
             self._thread_lock.release()
             raise
@@ -60,13 +65,13 @@ class FileLock:
         """Set the lock file's one flag, for good (it becomes non-empty). Call it holding the lock.
 
         The queue raises it before its first claim, so that a queue without claims learns that
-        it has none from one ``fstat`` of a descriptor it already holds.
+        it has none from one cheap system call on a descriptor it already holds.
         """
         os.pwrite(self._descriptor(), b"1", 0)
 
     def flag_raised(self) -> bool:
         """True once any process raised the flag."""
-        return os.fstat(self._descriptor()).st_size > 0
+        return os.lseek(self._descriptor(), 0, os.SEEK_END) > 0
 
     def _descriptor(self) -> int:
         if self._fd is None:

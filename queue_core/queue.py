@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import json
 import math
 import os
@@ -69,7 +70,8 @@ class FileQueue:
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = _DirectoryErrors(self.path.parent)
-        with self._lock.exclusive(), self._errors:
+        self._locked = _Locked(self._lock, self._errors)
+        with self._locked:
             lock_file = os.stat(self._lock.path)
             #: Names this queue whatever path opened it: claims are checked against it.
             self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
@@ -84,7 +86,7 @@ class FileQueue:
         ``json.dumps`` cannot encode, NaN and infinities included.
         """
         encoded = encode_item(item)
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             if self._storage.positions_repeat:
                 self._settled_ledger()
             self._storage.append(encoded, self._clock())
@@ -94,7 +96,7 @@ class FileQueue:
 
         Items whose claim ended without an ``ack`` come first, at their place in the queue.
         """
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             state = self._settled_ledger()
             if state is not None:
                 now = self._clock()
@@ -115,14 +117,14 @@ class FileQueue:
                 counted = self._storage.count()
             if not self._claims_made():  # no claim moved an item while we counted
                 return counted
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             return self._stats_locked().waiting
 
     def claim(self, lease: float = 30.0) -> Claim | None:
         """Take the oldest waiting item for ``lease`` seconds, or return ``None`` when there is
         none. Until the lease ends no other claim or get sees the item; then it comes back."""
         _check_seconds("lease", lease, positive=True)
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             now = self._clock()
             state = self._settled_ledger()
             records = [] if state is None else _dead_records(state, now, self.max_attempts)
@@ -153,7 +155,7 @@ class FileQueue:
         Raises ``ClaimError``, changing nothing, if the item was delivered again after this
         claim's lease ended, or was acknowledged, given back or dead-lettered already.
         """
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             entry = self._held_entry(self._settled_ledger(), claim, "acknowledge")
             self._ledger.append({"op": "remove", "order": entry.order})
 
@@ -161,7 +163,7 @@ class FileQueue:
         """Give ``claim``'s item back at its place in the queue, visible again after ``delay``
         seconds. Raises ``ClaimError`` like ``ack``."""
         _check_seconds("delay", delay, positive=False)
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             entry = self._held_entry(self._settled_ledger(), claim, "give back")
             self._ledger.append({"op": "nack", "order": entry.order,
                                  "until": self._clock() + delay})
@@ -170,7 +172,7 @@ class FileQueue:
         """Hold ``claim``'s item for ``lease`` more seconds from now; the renewed claim.
         Raises ``ClaimError`` like ``ack``."""
         _check_seconds("lease", lease, positive=True)
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             entry = self._held_entry(self._settled_ledger(), claim, "extend")
             until = self._clock() + lease
             self._ledger.append({"op": "extend", "order": entry.order, "until": until})
@@ -178,7 +180,7 @@ class FileQueue:
 
     def dead(self) -> list[DeadLetter]:
         """The items that used up ``max_attempts`` deliveries, oldest death first."""
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             state = self._settled_ledger()
             if state is None:
                 return []
@@ -189,7 +191,7 @@ class FileQueue:
     def requeue_dead(self) -> int:
         """Put every dead letter back at its place in the queue with a fresh count of
         attempts; how many were put back."""
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             state = self._settled_ledger()
             if state is None:
                 return 0
@@ -200,7 +202,7 @@ class FileQueue:
 
     def stats(self) -> QueueStats:
         """Waiting, in-flight, delayed and dead items, and the oldest waiting item's age."""
-        with self._lock.exclusive(), self._errors:
+        with self._locked:
             return self._stats_locked()
 
     def close(self) -> None:
@@ -224,7 +226,8 @@ class FileQueue:
             return self._lock.flag_raised()
 
     def _settled_ledger(self) -> LedgerState | None:
-        """The ledger, after finishing a move out of the storage that a crash cut short."""
+        """The ledger (``None`` before the first claim), after finishing a move out of the
+        storage that a crash cut short."""
         if not self._lock.flag_raised():
             return None
         state = self._ledger.load()
@@ -315,6 +318,23 @@ def encode_item(item: Any) -> str:
 def _make_directory(directory: Path) -> None:
     with _DirectoryErrors(directory):
         directory.mkdir(parents=True, exist_ok=True)
+
+
+class _Locked:
+    """``with``: the queue's exclusive lock, and ``_DirectoryErrors`` inside it, in one step."""
+
+    __slots__ = ("errors", "lock")
+
+    def __init__(self, lock: FileLock, errors: _DirectoryErrors) -> None:
+        self.lock = lock
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        self.lock.acquire(fcntl.LOCK_EX)
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        self.lock.release()
+        self.errors.__exit__(kind, error, tb)
 
 
 class _DirectoryErrors:
