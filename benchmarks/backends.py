@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import json
 import multiprocessing
+import os
 import queue as stdlib_queue
 import shutil
 from collections.abc import Callable
@@ -175,8 +176,8 @@ class _MultiprocessingQueue(Adapter):
 
     def __init__(self, path: Path) -> None:
         if path not in self._by_path:
-            self._by_path[path] = multiprocessing.get_context("fork").Queue()
-        self.queue = self._by_path[path]
+            self._by_path[path] = (multiprocessing.get_context("fork").Queue(), os.getpid())
+        self.queue, self.creator = self._by_path[path]
         self.has_put = False
 
     def put(self, item: Any) -> None:
@@ -191,9 +192,10 @@ class _MultiprocessingQueue(Adapter):
             return None
 
     def close(self) -> None:
-        if self.has_put:
-            # Items put wait in a feeder thread's buffer: a producer that exits without
-            # flushing it loses them.
+        if self.has_put and os.getpid() != self.creator:
+            # A forked producer's items wait in its feeder thread's buffer: exiting without
+            # flushing it to the consumers' pipe loses them. (In the creating process nobody
+            # may be left to read, and the flush would wait forever.)
             self.queue.close()
             self.queue.join_thread()
         else:
