@@ -116,15 +116,17 @@ def plots(rows: list[dict[str, Any]], out: Path) -> list[Path]:
     ):
         series: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for r in rows:
-            if pick(r) and not r.get("error"):
+            if pick(r) and not (r.get("error") or r.get("lost") or r.get("duplicated")):
                 series[r["backend"]].append((r[key], r["items_per_second"]))
         if not series:
             continue
         figure, axes = plt.subplots(figsize=(8, 5))
-        for backend, points in sorted(series.items()):
+        colors = plt.get_cmap("tab20").colors
+        for n, (backend, points) in enumerate(sorted(series.items())):
             points.sort()
             xs = [max(x, 1) if key == "backlog" else x for x, _ in points]
             axes.plot(xs, [y for _, y in points], marker="o", label=backend,
+                      color=colors[(2 * n) % 20 + (2 * n) // 20],
                       linewidth=2.5 if backend.startswith("filequeue-journal") else 1.2)
         if key == "backlog":
             axes.set_xscale("log")
