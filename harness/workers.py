@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import threading
 import time
 from collections import Counter
@@ -101,6 +102,7 @@ class _Collector(threading.Thread):
         self.seen_values: set[Any] = set()
         self.live_violations = 0
         self.lock = threading.Lock()
+        self._caught_up = threading.Event()
 
     def run(self) -> None:
         buffered = b""
@@ -112,8 +114,18 @@ class _Collector(threading.Thread):
                     self._handle(line.decode())
         os.close(self.read_fd)
 
+    def catch_up(self, write_fd: int) -> None:
+        """Return once every report written to the pipe before this call is handled."""
+        self._caught_up.clear()
+        os.write(write_fd, b"F\t0\n")
+        if not self._caught_up.wait(timeout=10):
+            log.warning("the history collector did not catch up within 10 s")
+
     def _handle(self, line: str) -> None:
         kind, pid_text, *rest = line.split("\t")
+        if kind == "F":
+            self._caught_up.set()
+            return
         pid = int(pid_text)
         if kind == "I":
             op, call, value = rest
@@ -253,7 +265,8 @@ def run_stress(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     queue_path = workdir / "queue" / "tasks.json"
-    queue_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(queue_path.parent, ignore_errors=True)  # a queue left by an earlier run
+    queue_path.parent.mkdir(parents=True)
     markers = {"stop": workdir / "stop-producing", "done": workdir / "producers-done"}
     for marker in markers.values():
         marker.unlink(missing_ok=True)
@@ -296,8 +309,8 @@ def run_stress(
         start_at = time.monotonic_ns() + 20_000_000
         os.write(go_write, start_at.to_bytes(8, "big") * len(alive))
         started = start_at / 1e9  # the same clock as time.monotonic(), in seconds
-        _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, slot_pids,
-                   rng, started, progress)
+        _supervise(config, alive, spawn, markers, deaths, run, collector, report_fd, quotas,
+                   slot_pids, rng, started, progress)
     finally:
         for worker in alive.values():
             worker.process.kill()
@@ -317,8 +330,8 @@ def run_stress(
     return run
 
 
-def _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, slot_pids,
-               rng, started, progress) -> None:
+def _supervise(config, alive, spawn, markers, deaths, run, collector, report_fd, quotas,
+               slot_pids, rng, started, progress) -> None:
     kill_gap = None if config.kill_every_ms is None else config.kill_every_ms / 1000
     next_kill = None if kill_gap is None else started + rng.uniform(0.5, 1.5) * kill_gap
     next_progress = started + 0.5
@@ -353,6 +366,7 @@ def _supervise(config, alive, spawn, markers, deaths, run, collector, quotas, sl
                 run.kills += 1
                 quota = 0
                 if victim.role == "producer":
+                    collector.catch_up(report_fd)  # count every put the victim began
                     with collector.lock:
                         used = sum(collector.invoked_by[p] - 1 for p in slot_pids[victim.slot])
                     quota = max(0, quotas[victim.slot] - used)

@@ -41,6 +41,8 @@ def test_stress_with_kills_stays_valid_and_records_crashed_operations(tmp_path, 
     assert report["run"]["kills"] > 0
     assert report["counts"]["crashed"] > 0
     assert report["counts"]["lost"] == 0
+    puts = [op for op in read_history(out / "history.jsonl") if op["op"] == "put"]
+    assert len(puts) == 6000, "replacement producers put only what their victims had not begun"
 
 
 def test_at_least_once_stress_with_kills_loses_nothing_and_explains_redeliveries(tmp_path,
@@ -65,6 +67,16 @@ def test_at_least_once_needs_a_backend_with_claims(tmp_path, capsys):
                  "--out", str(tmp_path)])
     assert code == 2
     assert "has no claim/ack" in capsys.readouterr().err
+
+
+def test_a_second_stress_into_the_same_directory_starts_from_a_new_queue(tmp_path, capsys):
+    argv = ["stress", "--producers", "1", "--consumers", "1", "--items", "50", "--seed", "5",
+            "--out", str(tmp_path / "run"), "--json"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    (tmp_path / "run" / "work" / "queue" / "tasks.json").write_text("left over")
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["put_ok"] == 50
 
 
 def test_stress_on_a_broken_queue_exits_1_and_names_the_violation(tmp_path, capsys):
@@ -168,3 +180,20 @@ def test_pod_command_checks_the_local_pod(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: VALID" in done.stdout
     assert "monitor: queue=" in done.stdout
+
+
+def test_the_history_collector_catches_up_with_every_report_written_before():
+    import os
+
+    from harness.workers import _Collector
+
+    read_fd, write_fd = os.pipe()
+    collector = _Collector(read_fd)
+    collector.start()
+    for n in range(5000):
+        os.write(write_fd, f'I\t7\tput\t{n}\t"v{n}"\n'.encode())
+    collector.catch_up(write_fd)
+    with collector.lock:
+        assert collector.invoked_by[7] == 5000
+    os.close(write_fd)
+    collector.join()
