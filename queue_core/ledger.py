@@ -39,6 +39,8 @@ class Ledger:
         self.fsync = fsync
         self._fd: int | None = None
         self._offset = 0
+        #: The file's size at the last ``load``; beyond ``_offset`` lies a torn record.
+        self._size = 0
         self._records = 0
         self._state = LedgerState()
 
@@ -48,10 +50,11 @@ class Ledger:
         The state is this object's own: read it, and change it only through ``append``.
         ``CorruptQueueError`` if the file cannot be replayed; it is left as it is.
         """
-        fd = self._descriptor()
-        if fd is None:
+        opened = self._descriptor()
+        if opened is None:
             return None
-        size = os.fstat(fd).st_size
+        fd, size = opened
+        self._size = size
         if size > self._offset:
             data = os.pread(fd, size - self._offset, self._offset)
             complete = data.rfind(b"\n") + 1
@@ -68,13 +71,14 @@ class Ledger:
             write_atomic(self.path, _header(), fsync=self.fsync)
             self.load()
         fd = self._fd
-        if os.fstat(fd).st_size > self._offset:
+        if self._size > self._offset:
             os.ftruncate(fd, self._offset)  # the half-written record of a crashed change
         data = "".join(_ENCODER.encode(r) + "\n" for r in records).encode()
         os.write(fd, data)
         if self.fsync:
             os.fsync(fd)
         self._offset += len(data)
+        self._size = self._offset
         for record in records:
             self._state.apply(record)
             self._records += 1
@@ -90,22 +94,25 @@ class Ledger:
             fsync_directory(self.path.parent)
         self._forget()
 
-    def _descriptor(self) -> int | None:
-        """The open log, reopened (and replayed from the start) after a compaction."""
-        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+    def _descriptor(self) -> tuple[int, int] | None:
+        """The open log and its size, reopened (and replayed from the start) after a
+        compaction; one ``fstat`` while nothing was replaced."""
+        if self._fd is not None:
+            status = os.fstat(self._fd)
+            if status.st_nlink:
+                return self._fd, status.st_size
             self._forget()
-        if self._fd is None:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return None
-            header = os.pread(fd, len(_header()), 0)
-            if header != _header():
-                os.close(fd)
-                raise CorruptQueueError(self.path, f"its first line is not a {MAGIC} "
-                                        f"version {VERSION} header")
-            self._fd, self._offset = fd, len(header)
-        return self._fd
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        header = os.pread(fd, len(_header()), 0)
+        if header != _header():
+            os.close(fd)
+            raise CorruptQueueError(self.path, f"its first line is not a {MAGIC} "
+                                    f"version {VERSION} header")
+        self._fd, self._offset = fd, len(header)
+        return fd, os.fstat(fd).st_size
 
     def _replay(self, line: bytes) -> None:
         try:
@@ -121,7 +128,8 @@ class Ledger:
     def _forget(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
-        self._fd, self._offset, self._records, self._state = None, 0, 0, LedgerState()
+        self._fd, self._offset, self._size, self._records = None, 0, 0, 0
+        self._state = LedgerState()
 
     def close(self) -> None:
         """Release the descriptor; the file stays."""
