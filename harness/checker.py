@@ -153,7 +153,7 @@ class _Facts:
                 if kind == "fail":
                     self.failed.append(index)
             if name == "put":
-                key = value if type(value) is str else _key(value)
+                key = value if type(value) is str else item_key(value)
                 if key in put_of:
                     raise HistoryValueError(
                         f"put values must be unique, but {value!r} was put twice "
@@ -167,7 +167,7 @@ class _Facts:
                 elif value is None:
                     self.empty_gets.append(index)
                 else:
-                    key = value if type(value) is str else _key(value)
+                    key = value if type(value) is str else item_key(value)
                     if key in get_of:
                         dup_gets.setdefault(key, [get_of[key]]).append(index)
                     else:
@@ -243,8 +243,8 @@ class _Facts:
         if op["op"] == "get":
             if op["type"] != "ok":
                 return "get"
-            return "get→empty" if op["value"] is None else f"get→{_show(op['value'])}"
-        return f"{op['op']}({_show(op['value'])})"
+            return "get→empty" if op["value"] is None else f"get→{show_value(op['value'])}"
+        return f"{op['op']}({show_value(op['value'])})"
 
 
 def _check_counts(f: _Facts) -> CheckerResult:
@@ -257,7 +257,7 @@ def _check_counts(f: _Facts) -> CheckerResult:
             "never got, not even by the final drain", [i], h[i]["return"]))
     for gets in f.dup_gets.values():
         found.append(Violation(
-            "duplicated", f"duplicated: {_show(h[gets[0]]['value'])} was got {len(gets)} "
+            "duplicated", f"duplicated: {show_value(h[gets[0]]['value'])} was got {len(gets)} "
             f"times, at {', '.join(f.t(h[g]['return']) for g in gets[:4])}",
             gets[:4], sorted(h[g]["return"] for g in gets)[1]))
     for k, g in f.get_of.items():
@@ -355,7 +355,7 @@ def _order_violation(f: _Facts, a: Any, b: Any) -> Violation:
         ga = f.first_get_of[a]
         return Violation("order", f"{head} before {f.name(ga)} was called at "
                          f"{f.t(h[ga]['call'])}", [pa, pb, gb, ga], h[ga]["call"])
-    return Violation("order", f"{head} while {_show(h[pa]['value'])} was never got",
+    return Violation("order", f"{head} while {show_value(h[pa]['value'])} was never got",
                      [pa, pb, gb], h[gb]["return"])
 
 
@@ -417,7 +417,7 @@ def _empty_violation(f: _Facts, g: int, intervals: list[tuple[float, float, Any]
     for start, end, key in intervals:
         if start < call and ret < end and key is not None:
             p, got = f.put_of[key], f.first_get_of[key]
-            return Violation("empty", head + f"{_show(h[p]['value'])} all that time: "
+            return Violation("empty", head + f"{show_value(h[p]['value'])} all that time: "
                              f"{f.name(p)} returned at {f.t(start)} and {f.name(got)} was "
                              f"called at {f.t(end)}", [g, p, got], ret)
     return Violation("empty", head + "at least one item at every instant of it", [g], ret)
@@ -428,12 +428,14 @@ def _result(name: str, found: list[Violation]) -> CheckerResult:
     return CheckerResult(name, not found, len(found), found[:KEEP])
 
 
-def _key(value: Any) -> Any:
+def item_key(value: Any) -> Any:
+    """A hashable key that tells one JSON item from another."""
     if type(value) is str:
         return value
     return value if isinstance(value, int | float) else json.dumps(value, sort_keys=True)
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """An item as a violation message shows it: at most 40 characters."""
     text = value if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."

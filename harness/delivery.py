@@ -27,12 +27,11 @@ item, a claim killed in flight, or a lease that ended while its holder was still
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .checker import INF, KEEP, CheckerResult, CheckReport, Violation
+from .checker import INF, KEEP, CheckerResult, CheckReport, Violation, item_key, show_value
 
 CLAIM_OPS = frozenset({"claim", "ack", "nack"})
 
@@ -91,7 +90,7 @@ class _Facts:
         self.dead: set[Any] = set()
         self.killed_at: dict[Any, int] = {}
         self.failed: list[int] = []
-        self.ops: Counter[str] = Counter()
+        self.crashed = 0
         for index, op in enumerate(history):
             self._index(index, op)
         for items in self.deliveries.values():
@@ -99,25 +98,24 @@ class _Facts:
 
     def _index(self, index: int, op: dict[str, Any]) -> None:
         name, kind, value = op["op"], op["type"], op["value"]
-        self.ops[name] += 1
         if kind == "fail":
             self.failed.append(index)
             return
         if kind == "info":
-            self.ops["crashed"] += 1
+            self.crashed += 1
         if name == "put":
-            (self.put_ok if kind == "ok" else self.put_maybe)[_key(value)] = index
+            (self.put_ok if kind == "ok" else self.put_maybe)[item_key(value)] = index
         elif name == "claim":
             if kind != "ok":
                 self.crashed_claims += 1
             elif value is not None:
-                delivery = _Delivery(index, _key(value["item"]), str(value["id"]),
+                delivery = _Delivery(index, item_key(value["item"]), str(value["id"]),
                                      int(value["attempt"]), float(value["at"]),
                                      float(value["until"]), op["process"])
                 self.deliveries.setdefault(delivery.item, []).append(delivery)
                 self.by_id.setdefault(delivery.id, []).append(delivery)
         elif name == "ack":
-            item = _key(value["item"])
+            item = item_key(value["item"])
             if kind != "ok":
                 self.acks_maybe.setdefault(item, []).append(index)
             elif value.get("ended"):
@@ -127,7 +125,7 @@ class _Facts:
         elif name == "nack" and not value.get("ended"):
             self.nacks.setdefault(str(value["id"]), []).append(index)
         elif name == "dead" and kind == "ok":
-            self.dead.update(_key(item) for item in value)
+            self.dead.update(item_key(item) for item in value)
         elif name == "killed":
             self.killed_at[op["process"]] = op["call"]
 
@@ -148,7 +146,7 @@ class _Facts:
             "acked": len(set(self.acks_ok) | set(self.acks_maybe)),
             "dead": len(self.dead),
             "acks_refused": len(self.acks_refused),
-            "crashed": self.ops["crashed"],
+            "crashed": self.crashed,
             "failed": len(self.failed),
             "killed": len(self.killed_at),
         }
@@ -172,7 +170,7 @@ def _check_delivery(f: _Facts) -> tuple[CheckerResult, dict[str, int]]:
     for item, deliveries in f.deliveries.items():
         if item not in f.put_ok and item not in f.put_maybe:
             d = deliveries[0]
-            found.append(_violation(f, "unexpected", f"{f.name(d)} returned {_show(item)}, "
+            found.append(_violation(f, "unexpected", f"{f.name(d)} returned {show_value(item)}, "
                                     "which was never put", [d.index]))
         unobserved += deliveries[0].attempt - 1
         reasons["killed during claim"] += deliveries[0].attempt - 1
@@ -181,7 +179,7 @@ def _check_delivery(f: _Facts) -> tuple[CheckerResult, dict[str, int]]:
             if later.attempt == earlier.attempt:
                 found.append(_violation(f, "same delivery twice",
                                         f"{f.name(earlier)} and {f.name(later)} both hold "
-                                        f"delivery {later.id} of {_show(item)}",
+                                        f"delivery {later.id} of {show_value(item)}",
                                         [earlier.index, later.index]))
                 continue
             gap = later.attempt - earlier.attempt - 1
@@ -189,8 +187,9 @@ def _check_delivery(f: _Facts) -> tuple[CheckerResult, dict[str, int]]:
             reasons["killed during claim"] += gap
             if earlier.id in acked_ids:
                 found.append(_violation(f, "delivered after ack",
-                                        f"{_show(item)} was acknowledged after {f.name(earlier)}"
-                                        f", yet delivered again by {f.name(later)}",
+                                        f"{show_value(item)} was acknowledged after "
+                                        f"{f.name(earlier)}, yet delivered again by "
+                                        f"{f.name(later)}",
                                         [earlier.index, later.index]))
             elif f.nacked_before(earlier, later):
                 reasons["nack"] += 1
@@ -199,7 +198,7 @@ def _check_delivery(f: _Facts) -> tuple[CheckerResult, dict[str, int]]:
             else:
                 found.append(_violation(
                     f, "two live claims",
-                    f"{_show(item)} was held by two live claims at once: {f.name(later)} "
+                    f"{show_value(item)} was held by two live claims at once: {f.name(later)} "
                     f"took it {earlier.until - later.at:.6f} s before the lease of "
                     f"{f.name(earlier)} ended, and it was not given back",
                     [earlier.index, later.index]))
@@ -210,21 +209,21 @@ def _check_delivery(f: _Facts) -> tuple[CheckerResult, dict[str, int]]:
                                 "flight", []))
     for item, acks in f.acks_ok.items():
         if len(acks) > 1:
-            found.append(_violation(f, "acked twice", f"{_show(item)} was acknowledged "
+            found.append(_violation(f, "acked twice", f"{show_value(item)} was acknowledged "
                                     f"{len(acks)} times (operations {acks[:5]})", acks[:5]))
     for index in f.acks_refused:
         value = f.history[index]["value"]
-        item, attempt = _key(value["item"]), _attempt_of(value["id"])
+        item, attempt = item_key(value["item"]), _attempt_of(value["id"])
         later = [d for d in f.deliveries.get(item, ()) if d.attempt > attempt]
         if not later and item not in f.dead:
             found.append(_violation(f, "refused ack",
-                                    f"ack #{index} of delivery {value['id']} of {_show(item)} "
+                                    f"ack #{index} of delivery {value['id']} of {show_value(item)} "
                                     "was refused as ended, but the item was never delivered "
                                     "again nor dead-lettered", [index]))
     lost = [k for k in [*f.put_ok, *f.deliveries] if _lost(f, k)]
     for item in dict.fromkeys(lost):
         put = f.put_ok.get(item, f.put_maybe.get(item))
-        found.append(_violation(f, "lost", f"{_show(item)} was put (operation {put}) and "
+        found.append(_violation(f, "lost", f"{show_value(item)} was put (operation {put}) and "
                                 "never acknowledged nor dead-lettered", [] if put is None
                                 else [put]))
     counts = {"lost": len(dict.fromkeys(lost)), "redelivered": sum(reasons.values())}
@@ -254,12 +253,3 @@ def _violation(f: _Facts, kind: str, message: str, ops: list[int]) -> Violation:
 
 def _attempt_of(delivery_id: str) -> int:
     return int(str(delivery_id).rpartition(".")[2])
-
-
-def _key(value: Any) -> Any:
-    return value if isinstance(value, str | int | float) else json.dumps(value, sort_keys=True)
-
-
-def _show(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
