@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from queue_core import consumer, monitor, producer
+from queue_core.contracts import TASK_COMPLETED, TASK_PUT
 from queue_core.results import summarize_results
-
-_PUT = re.compile(r"\bput task id=(\S+)")
-_COMPLETED = re.compile(r"\bcompleted task id=(\S+)")
+from queue_core.settings import environment_name
 
 
 @dataclass
@@ -71,16 +70,16 @@ class LocalPod:
     def role_environment(self, name: str) -> dict[str, str]:
         """The environment the role ``name`` runs with."""
         env = dict(os.environ)
-        env.update(
-            QUEUE_FILE=str(self.queue_file),
-            RESULTS_DIR=str(self.results_dir),
-            TIME_SCALE=str(self.time_scale),
-            PYTHONUNBUFFERED="1",
-            MONITOR_JSON="1",
-        )
+        env.update({
+            environment_name(producer.SETTINGS, "--queue-file"): str(self.queue_file),
+            environment_name(consumer.SETTINGS, "--results-dir"): str(self.results_dir),
+            environment_name(producer.SETTINGS, "--time-scale"): str(self.time_scale),
+            environment_name(monitor.SETTINGS, "--json"): "1",
+            "PYTHONUNBUFFERED": "1",
+        })
         env.update(self.extra_env)
         if name.startswith("consumer"):
-            env["WORKER_ID"] = name
+            env[environment_name(consumer.SETTINGS, "--worker-id")] = name
         if name == "producer":
             env.update(self.producer_env)
         return env
@@ -150,10 +149,10 @@ class LocalPod:
             self.reports.append(report)
             if self.on_report is not None:
                 self.on_report(report)
-        elif role.name == "producer" and (match := _PUT.search(line)):
-            self.produced.append(match.group(1))
-        elif role.name.startswith("consumer") and (match := _COMPLETED.search(line)):
-            self.completed[match.group(1)] += 1
+        elif role.name == "producer" and (event := TASK_PUT.parse(line)):
+            self.produced.append(event["id"])
+        elif role.name.startswith("consumer") and (event := TASK_COMPLETED.parse(line)):
+            self.completed[event["id"]] += 1
 
 
 @dataclass
@@ -230,12 +229,12 @@ def run_pod(
             print("monitor: " + format_report(report), file=out, flush=True)
 
     pod = LocalPod(workdir, consumers=consumers, time_scale=time_scale,
-                   producer_env={"DURATION": str(duration)}, on_report=show)
+                   producer_env={environment_name(producer.SETTINGS, "--duration"): str(duration)},
+                   on_report=show)
     pod.start()
     try:
-        producer = pod.roles["producer"].process
         with contextlib.suppress(subprocess.TimeoutExpired):
-            producer.wait(duration + 10.0)
+            pod.roles["producer"].process.wait(duration + 10.0)
         codes = pod.stop(["producer"])
         pod.wait_until(pod.all_produced_completed, drain_timeout)
         codes.update(pod.stop())

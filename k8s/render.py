@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 
 import queue_core
+from queue_core import consumer, monitor, producer
+from queue_core.contracts import AT_LEAST_ONCE
+from queue_core.settings import environment_name
 
 POD_NAME = "queue-communication"
 CONFIGMAP_NAME = "queue-scripts"
@@ -133,17 +136,18 @@ def _container(role: str, options: PodOptions) -> dict[str, Any]:
         "PYTHONPATH": CODE_MOUNT,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "QUEUE_FILE": f"{QUEUE_MOUNT}/tasks.json",
-        "RESULTS_DIR": RESULTS_MOUNT,
-        "TIME_SCALE": f"{options.time_scale:g}",
+        environment_name(producer.SETTINGS, "--queue-file"): f"{QUEUE_MOUNT}/tasks.json",
+        environment_name(consumer.SETTINGS, "--results-dir"): RESULTS_MOUNT,
+        environment_name(producer.SETTINGS, "--time-scale"): f"{options.time_scale:g}",
     }
     if module == "consumer":
-        env["WORKER_ID"] = role
-        env["DELIVERY"] = "at-least-once"  # the default, spelled out: claim, work, ack
+        env[environment_name(consumer.SETTINGS, "--worker-id")] = role
+        # The default, spelled out: claim, work, ack.
+        env[environment_name(consumer.SETTINGS, "--delivery")] = AT_LEAST_ONCE
     if module == "monitor" and options.monitor_json:
-        env["MONITOR_JSON"] = "1"
+        env[environment_name(monitor.SETTINGS, "--json")] = "1"
     if module == "producer" and options.max_tasks is not None:
-        env["MAX_TASKS"] = str(options.max_tasks)
+        env[environment_name(producer.SETTINGS, "--max-tasks")] = str(options.max_tasks)
     env.update(options.env)
     mounts = [{"name": "queue-code", "mountPath": CODE_MOUNT, "readOnly": True},
               {"name": "shared-queue", "mountPath": QUEUE_MOUNT}]

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .claims import Claim
-from .errors import ClaimError, QueueError
-from .lifecycle import Lifecycle, configure_logging
+from .contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES, TASK_COMPLETED
+from .errors import ClaimError
+from .lifecycle import Lifecycle, run_role
 from .queue import FileQueue
 from .results import write_result
 from .settings import (
@@ -42,11 +43,6 @@ from .settings import (
 from .tasks import DEFAULT_OTHER_WORK_TIME, DEFAULT_WORK_TIMES, task_problem, work_seconds
 
 log = logging.getLogger("queue_core.consumer")
-
-AT_LEAST_ONCE = "at-least-once"
-AT_MOST_ONCE = "at-most-once"
-DELIVERY_MODES = (AT_LEAST_ONCE, AT_MOST_ONCE)
-
 
 def delivery_mode(text: str) -> str:
     """``at-least-once`` or ``at-most-once``."""
@@ -73,8 +69,8 @@ SETTINGS = (
             "the name written as processed_by (default: $WORKER_ID, else the host name)", "NAME"),
     Setting("--seed", "SEED", None, integer, "seed for the simulated work times", "N"),
     Setting("--delivery", "DELIVERY", AT_LEAST_ONCE, delivery_mode,
-            "at-least-once: claim, work, ack (a task of a killed consumer is done again); "
-            "at-most-once: get, work (it is lost)", "MODE"),
+            f"{AT_LEAST_ONCE}: claim, work, ack (a task of a killed consumer is done again); "
+            f"{AT_MOST_ONCE}: get, work (it is lost)", "MODE"),
     Setting("--lease", "LEASE", 30.0, positive_float,
             "seconds a claim hides a task from other consumers; renewed during the work "
             "(real seconds, not scaled)", "S"),
@@ -106,11 +102,7 @@ def consume(
     completed = 0
     idle = False
     while not life.stopping and (max_tasks is None or completed < max_tasks):
-        if delivery == AT_LEAST_ONCE:
-            claim = queue.claim(lease)
-            task = None if claim is None else claim.item
-        else:
-            claim, task = None, queue.get()
+        claim, task = _take(queue, delivery, lease)
         if task is None:
             if not idle:
                 log.info("queue empty, waiting for tasks")
@@ -130,20 +122,39 @@ def consume(
         seconds = work_seconds(task["type"], rng, work_times, other_work_time) * time_scale
         outcome, claim = _work(queue, claim, life, seconds, lease)
         if outcome == "stopped":
-            if claim is None:
-                queue.put(task)
-                log.warning("stopped during task id=%s; put it back on the queue", task["id"])
-            elif _settle(queue.nack, claim):
-                log.warning("stopped during task id=%s; gave it back at its place", task["id"])
+            _give_back(queue, claim, task)
             break
-        if outcome == "lost":
-            continue
-        write_result(results_dir, _result(task, worker, time.monotonic() - started), fsync=fsync)
-        if claim is not None:
-            _settle(queue.ack, claim)
-        completed += 1
-        log.info("completed task id=%s", task["id"])
+        if outcome == "done":
+            _finish(queue, claim, task, results_dir,
+                    _result(task, worker, time.monotonic() - started), fsync)
+            completed += 1
     return completed
+
+
+def _take(queue: FileQueue, delivery: str, lease: float) -> tuple[Claim | None, Any]:
+    """The next task, with its claim under at-least-once delivery: (claim, task or None)."""
+    if delivery == AT_LEAST_ONCE:
+        claim = queue.claim(lease)
+        return claim, None if claim is None else claim.item
+    return None, queue.get()
+
+
+def _finish(queue: FileQueue, claim: Claim | None, task: dict[str, Any], results_dir: Path,
+            result: dict[str, Any], fsync: bool) -> None:
+    """Write the task's result, then acknowledge its claim."""
+    write_result(results_dir, result, fsync=fsync)
+    if claim is not None:
+        _settle(queue.ack, claim)
+    log.info("%s", TASK_COMPLETED.format(id=task["id"]))
+
+
+def _give_back(queue: FileQueue, claim: Claim | None, task: dict[str, Any]) -> None:
+    """Return a task whose work a stop interrupted: at its place with a claim, else at the tail."""
+    if claim is None:
+        queue.put(task)
+        log.warning("stopped during task id=%s; put it back on the queue", task["id"])
+    elif _settle(queue.nack, claim):
+        log.warning("stopped during task id=%s; gave it back at its place", task["id"])
 
 
 def _work(
@@ -190,30 +201,26 @@ def _result(task: dict[str, Any], worker: str, processing_time: float) -> dict[s
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the consumer; exit code 0 after a clean stop, 1 if the queue cannot be used."""
+    """Run the consumer; exit code 0 after a clean stop, 1 if the queue or the results
+    directory cannot be used."""
     parser = build_parser("queue-consumer", __doc__, SETTINGS, environ)
-    args = parser.parse_args(argv)
-    configure_logging("consumer")
-    life = Lifecycle(args.duration)
-    life.handle_signals()
-    worker = args.worker_id or worker_name(environ)
-    try:
-        queue = open_queue(args)
-        log.info("started as %s: queue %s, results in %s, %s delivery",
-                 worker, args.queue_file, args.results_dir, args.delivery)
-        completed = consume(
-            queue, life, random.Random(args.seed),
-            results_dir=args.results_dir, worker=worker,
-            work_times={**DEFAULT_WORK_TIMES, **args.work_times},
-            other_work_time=args.other_work_time, idle_sleep=args.idle_sleep,
-            time_scale=args.time_scale, max_tasks=args.max_tasks, fsync=args.fsync,
-            delivery=args.delivery, lease=args.lease,
-        )
-    except (QueueError, OSError) as error:
-        log.error("%s", error)
-        return 1
-    log.info("stopped (%s) after completing %d tasks", life.stop_reason or "max tasks", completed)
-    return 0
+    return run_role("consumer", parser, argv,
+                    lambda args, life: _run(args, life, args.worker_id or worker_name(environ)))
+
+
+def _run(args: argparse.Namespace, life: Lifecycle, worker: str) -> str:
+    queue = open_queue(args)
+    log.info("started as %s: queue %s, results in %s, %s delivery",
+             worker, args.queue_file, args.results_dir, args.delivery)
+    completed = consume(
+        queue, life, random.Random(args.seed),
+        results_dir=args.results_dir, worker=worker,
+        work_times={**DEFAULT_WORK_TIMES, **args.work_times},
+        other_work_time=args.other_work_time, idle_sleep=args.idle_sleep,
+        time_scale=args.time_scale, max_tasks=args.max_tasks, fsync=args.fsync,
+        delivery=args.delivery, lease=args.lease,
+    )
+    return f"stopped ({life.stop_reason or 'max tasks'}) after completing {completed} tasks"
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
-"""When a role's loop must stop: a signal, or the end of its time budget."""
+"""How a role runs: its one runner (flags, logging, signals, errors) and its stop conditions."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
+
+from .errors import QueueError
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +69,30 @@ def configure_logging(role: str) -> None:
         logging.Formatter(f"%(asctime)s %(levelname)s {role}: %(message)s")
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+#: A role's work: given its parsed flags and its lifecycle, run until stopped; return the
+#: line to log when it ends (``None`` for nothing).
+RoleBody = Callable[[argparse.Namespace, "Lifecycle"], "str | None"]
+
+
+def run_role(
+    role: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None, body: RoleBody
+) -> int:
+    """Run one role: parse ``argv``, log to stdout, stop on SIGTERM or SIGINT, run ``body``.
+
+    Exit code 0 after a clean stop; 1, with one logged line and no traceback, when the queue
+    or one of the role's files cannot be used (``QueueError`` or ``OSError``); 2 for bad flags.
+    """
+    args = parser.parse_args(argv)
+    configure_logging(role)
+    life = Lifecycle(getattr(args, "duration", None))
+    life.handle_signals()
+    try:
+        ending = body(args, life)
+    except (QueueError, OSError) as error:
+        log.error("%s", error)
+        return 1
+    if ending is not None:
+        log.info("%s", ending)
+    return 0

@@ -3,6 +3,7 @@ the completed results at a steady interval."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .claims import QueueStats
+from .contracts import DEFAULT_MAX_ATTEMPTS
 from .errors import QueueError
-from .lifecycle import Lifecycle, configure_logging
+from .lifecycle import Lifecycle, run_role
 from .queue import FileQueue
 from .results import summarize_results
 from .settings import (
@@ -45,7 +47,8 @@ SETTINGS = (
 class QueueProbe:
     """Reads the queue's figures for reports, turning every queue problem into a message."""
 
-    def __init__(self, path: Path, queue_format: str, max_attempts: int = 5) -> None:
+    def __init__(self, path: Path, queue_format: str,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
         self._path = path
         self._format = queue_format
         self._max_attempts = max_attempts
@@ -119,22 +122,21 @@ def emit(report: dict[str, Any], as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the monitor; exit code 0 after a clean stop or a single report."""
-    parser = build_parser("queue-monitor", __doc__, SETTINGS, environ)
-    args = parser.parse_args(argv)
-    configure_logging("monitor")
+    return run_role("monitor", build_parser("queue-monitor", __doc__, SETTINGS, environ),
+                    argv, _run)
+
+
+def _run(args: argparse.Namespace, life: Lifecycle) -> str | None:
     probe = QueueProbe(args.queue_file, args.queue_format, args.max_attempts)
     if args.once:
         emit(build_report(probe, args.results_dir), args.json)
-        return 0
-    life = Lifecycle(args.duration)
-    life.handle_signals()
+        return None
     log.info("started: queue %s, results in %s", args.queue_file, args.results_dir)
     pause = args.initial_delay * args.time_scale
     while life.sleep(pause):
         emit(build_report(probe, args.results_dir), args.json)
         pause = args.interval * args.time_scale
-    log.info("stopped (%s)", life.stop_reason)
-    return 0
+    return f"stopped ({life.stop_reason})"
 
 
 if __name__ == "__main__":

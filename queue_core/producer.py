@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import random
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import QueueError
-from .lifecycle import Lifecycle, configure_logging
+from .contracts import TASK_PUT
+from .lifecycle import Lifecycle, run_role
 from .queue import FileQueue
 from .sequence import IdSequence
 from .settings import (
@@ -55,7 +56,7 @@ def produce(
         task = make_task(ids.next(), rng)
         queue.put(task)
         produced += 1
-        log.info("put task id=%s type=%s priority=%s", task["id"], task["type"], task["priority"])
+        log.info("%s", TASK_PUT.format(id=task["id"], type=task["type"], priority=task["priority"]))
         if max_tasks is not None and produced >= max_tasks:
             break
         life.sleep(rng.uniform(*interval) * time_scale)
@@ -63,26 +64,22 @@ def produce(
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the producer; exit code 0 after a clean stop, 1 if the queue cannot be used."""
-    parser = build_parser("queue-producer", __doc__, SETTINGS, environ)
-    args = parser.parse_args(argv)
-    configure_logging("producer")
-    life = Lifecycle(args.duration)
-    life.handle_signals()
+    """Run the producer; exit code 0 after a clean stop, 1 if the queue or its ids file
+    cannot be used."""
+    return run_role("producer", build_parser("queue-producer", __doc__, SETTINGS, environ),
+                    argv, _run)
+
+
+def _run(args: argparse.Namespace, life: Lifecycle) -> str:
     id_file = args.id_file or args.queue_file.with_name(args.queue_file.name + ".ids")
-    try:
-        queue = open_queue(args)
-        ids = IdSequence(id_file, fsync=args.fsync)
-        log.info("started: queue %s, ids from %s", args.queue_file, id_file)
-        produced = produce(
-            queue, ids, life, random.Random(args.seed),
-            interval=args.interval, time_scale=args.time_scale, max_tasks=args.max_tasks,
-        )
-    except QueueError as error:
-        log.error("%s", error)
-        return 1
-    log.info("stopped (%s) after producing %d tasks", life.stop_reason or "max tasks", produced)
-    return 0
+    queue = open_queue(args)
+    ids = IdSequence(id_file, fsync=args.fsync)
+    log.info("started: queue %s, ids from %s", args.queue_file, id_file)
+    produced = produce(
+        queue, ids, life, random.Random(args.seed),
+        interval=args.interval, time_scale=args.time_scale, max_tasks=args.max_tasks,
+    )
+    return f"stopped ({life.stop_reason or 'max tasks'}) after producing {produced} tasks"
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 
 from .atomic import remove_stale_temp_files
 from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
+from .contracts import DEFAULT_MAX_ATTEMPTS
 from .errors import ClaimError, InvalidItemError, QueueDirectoryError
 from .ledger import Ledger
 from .locking import FileLock
@@ -51,7 +52,7 @@ class FileQueue:
         *,
         fsync: bool = False,
         format: str = DEFAULT_FORMAT,
-        max_attempts: int = 5,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if format not in FORMATS:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .contracts import DEFAULT_MAX_ATTEMPTS
 from .queue import FileQueue
 from .storage import DEFAULT_FORMAT, FORMATS
 
@@ -119,7 +120,7 @@ QUEUE_SETTINGS = (
             "the queue's storage format", "NAME"),
     Setting("--fsync", "QUEUE_FSYNC", False, boolean,
             "flush every queue change to disk before going on"),
-    Setting("--max-attempts", "QUEUE_MAX_ATTEMPTS", 5, positive_int,
+    Setting("--max-attempts", "QUEUE_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, positive_int,
             "deliveries of a claimed item without an ack before it goes to the dead letters",
             "N"),
 )
@@ -182,3 +183,11 @@ def open_queue(args: argparse.Namespace) -> FileQueue:
     """The queue that ``QUEUE_SETTINGS`` name."""
     return FileQueue(args.queue_file, fsync=args.fsync, format=args.queue_format,
                      max_attempts=args.max_attempts)
+
+
+def environment_name(settings: Sequence[Setting], flag: str) -> str:
+    """The environment variable of the setting whose flag is ``flag``; ``KeyError`` if none."""
+    for setting in settings:
+        if setting.flag == flag:
+            return setting.env
+    raise KeyError(f"no setting with the flag {flag}")

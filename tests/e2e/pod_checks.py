@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from k8s.render import PodOptions
+from queue_core.contracts import TASK_COMPLETED, TASK_PUT
 
 TASKS = 30
 TIME_SCALE = 0.01
@@ -49,12 +49,12 @@ def reports_until_done(lines: Iterable[str], tasks: int, deadline: float) -> lis
 
 def produced_ids(producer_log: str) -> list[str]:
     """The ids of the tasks the producer says it put."""
-    return re.findall(r"put task id=(\S+)", producer_log)
+    return TASK_PUT.find_all(producer_log, "id")
 
 
 def completions(consumer_logs: Iterable[str]) -> Counter[str]:
     """How often each task id was completed, across the consumers' logs."""
-    return Counter(i for log in consumer_logs for i in re.findall(r"completed task id=(\S+)", log))
+    return Counter(i for log in consumer_logs for i in TASK_COMPLETED.find_all(log, "id"))
 
 
 def assert_one_result_per_task(produced: list[str], results: list[dict[str, Any]],

@@ -150,3 +150,21 @@ def test_monitor_once_json_prints_one_report_line(tmp_path, capsys):
 def test_summaries_of_a_missing_directory_are_empty(tmp_path):
     summary = summarize_results(tmp_path / "absent")
     assert (summary.completed, summary.unreadable, summary.average_processing_time) == (0, 0, None)
+
+
+def test_every_role_ends_with_exit_code_1_and_one_line_when_a_file_is_unusable(tmp_path, capsys):
+    from queue_core import consumer, producer
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    queue_file = str(tmp_path / "q" / "tasks.json")
+    (tmp_path / "q").mkdir()
+    code = producer.main(["--queue-file", queue_file, "--id-file", str(tmp_path),
+                          "--max-tasks", "1", "--interval", "0:0"], environ={})
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Traceback" not in out and str(tmp_path) in out
+    code = consumer.main(["--queue-file", queue_file, "--results-dir", str(blocker / "r"),
+                          "--max-tasks", "1"], environ={})
+    assert code == 1
+    assert "Traceback" not in capsys.readouterr().out
