@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.checker import check
+from harness.checkers import check
 
 from .backends import Backend
 

@@ -130,9 +130,9 @@ def _exit_code(valid: bool | None) -> int:
 def _run_stress(args: argparse.Namespace) -> int:
     from . import report as reporting
     from . import timeline
-    from .checker import check
+    from .checkers import check
     from .history import write_history
-    from .workers import StressConfig, run_stress
+    from .run import StressConfig, run_stress
 
     if args.readers < 0:
         return _fail("--readers must be 0 or more")
@@ -171,7 +171,7 @@ def _run_stress(args: argparse.Namespace) -> int:
 def _run_check(args: argparse.Namespace) -> int:
     from . import report as reporting
     from . import timeline
-    from .checker import check
+    from .checkers import check
     from .history import HistoryError, read_history
 
     try:

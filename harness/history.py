@@ -5,7 +5,7 @@
 - ``process``: an int or a string naming the process (a replacement after a kill gets a new one);
 - ``op``: ``"put"`` or ``"get"`` (other ops, such as ``"size"`` or ``"killed"``, are kept and
   ignored by the FIFO checks); a claim/ack history has ``"claim"``, ``"ack"``, ``"nack"`` and
-  ``"dead"`` instead of ``"get"`` (their values are described in ``harness.delivery``);
+  ``"dead"`` instead of ``"get"`` (their values are described in ``harness.checkers.delivery``);
 - ``value``: what was put, or what the get returned (``null`` for a get that found the queue
   empty, or whose outcome is unknown); every put value is unique in a history;
 - ``type``: ``"ok"`` (it happened), ``"fail"`` (it raised; ``error`` says what) or ``"info"``

@@ -6,8 +6,8 @@ import dataclasses
 from collections import defaultdict
 from typing import Any
 
-from .checker import CheckReport
-from .workers import StressRun
+from .checkers import CheckReport
+from .run import StressRun
 
 VERDICTS = {True: "VALID", False: "INVALID", None: "UNKNOWN"}
 

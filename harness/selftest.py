@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .checker import check
-from .workers import StressConfig, run_stress
+from .checkers import check
+from .run import StressConfig, run_stress
 
 #: Seconds of stress each mutant gets before it counts as missed.
 BUDGET = 30.0

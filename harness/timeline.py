@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .checker import CheckReport
+from .checkers import CheckReport
 
 #: Above this many operations, only the violating ones and an even sample of the rest are drawn.
 MAX_DRAWN = 200_000

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harness.checker import check
+from harness.checkers import check
 from harness.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

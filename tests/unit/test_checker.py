@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness import checker
-from harness.checker import check
+from harness import checkers
+from harness.checkers import check
 
 S = 1_000_000_000  # one second in ns; times below are offsets from a start at 10 s
 
@@ -160,7 +160,7 @@ def test_a_checker_that_breaks_makes_the_verdict_unknown(monkeypatch):
     def broken(_facts):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(checker, "_check_fifo", broken)
+    monkeypatch.setattr(checkers, "check_fifo", broken)
     report = check([op(1, "put", "a", 0, 1), op(2, "get", "a", 2, 3)])
     assert report.checkers["queue"].valid is True
     assert report.valid is None

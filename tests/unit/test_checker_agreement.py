@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from harness.checker import check
+from harness.checkers import check
 from harness.search import linearizable
 
 

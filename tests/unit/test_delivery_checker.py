@@ -1,6 +1,6 @@
 """The at-least-once checker on hand-written claim/ack histories: one per rule."""
 
-from harness.checker import check
+from harness.checkers import check
 
 S = 1_000_000_000
 T0 = 5000.0  # the queue clock's seconds at the history's start

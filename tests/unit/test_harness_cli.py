@@ -185,10 +185,10 @@ def test_pod_command_checks_the_local_pod(tmp_path):
 def test_the_history_collector_catches_up_with_every_report_written_before():
     import os
 
-    from harness.workers import _Collector
+    from harness.collector import Collector
 
     read_fd, write_fd = os.pipe()
-    collector = _Collector(read_fd)
+    collector = Collector(read_fd)
     collector.start()
     for n in range(5000):
         os.write(write_fd, f'I\t7\tput\t{n}\t"v{n}"\n'.encode())

@@ -1,0 +1,353 @@
+"""The FIFO checkers of a put/get history: ``queue`` (what happened to every item) and ``fifo``
+(is the history linearizable for a FIFO queue). Pure functions, O(n log n), never a search.
+
+- ``queue`` counts, as Jepsen's total-queue does: ``lost`` (put ok, never got),
+  ``duplicated``, ``unexpected`` (got, never put), ``recovered`` (put crashed, got anyway) and
+  ``taken_by_killed_gets`` (missing items that a get killed in flight may have taken: the
+  at-most-once contract allows one per killed get).
+- ``fifo`` looks for the four patterns that make a history with unique put values
+  non-linearizable for a FIFO queue, one function each:
+  (a) ``fresh_values``: a get returns a value never put, or returns before that put was called;
+  (b) ``repeated_values``: two gets return the same value;
+  (c) ``order``: put(a) returned before put(b) was called, but get→b returned before get→a
+      was called (or a was never got while b was);
+  (d) ``empty_gets``: a get returns empty although at every instant of its duration at least
+      one item was certainly in the queue.
+
+Crashed operations are handled soundly: an ``info`` (or ``fail``) put whose value never appears
+is dropped, one whose value appears counts as returned at infinity; an ``info`` get may have
+taken one item at any time after its call. No violation is reported that some outcome of the
+crashed operations would explain.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from typing import Any
+
+from .base import (
+    INF,
+    CheckerResult,
+    Clock,
+    History,
+    HistoryValueError,
+    Violation,
+    describe,
+    item_key,
+    show_value,
+    verdict,
+)
+
+
+class FifoFacts:
+    """What the FIFO checkers need, indexed once: puts by value, gets by value, crashed gets."""
+
+    def __init__(self, history: History, clock: Clock) -> None:
+        self.history = history
+        self.clock = clock
+        self.put_of: dict[Any, int] = {}
+        self.get_of: dict[Any, int] = {}
+        self.dup_gets: dict[Any, list[int]] = {}
+        self.put_ret: dict[Any, float] = {}
+        self.empty_gets: list[int] = []
+        self.uncertain_gets: list[int] = []
+        self.failed: list[int] = []
+        self.op_counts: Counter[str] = Counter()
+        for index, op in enumerate(history):
+            self._index(index, op)
+        self.first_get_of = dict(self.get_of)
+        self.earliest_get_of = dict(self.get_of)
+        for key, gets in self.dup_gets.items():
+            self.first_get_of[key] = min(gets, key=lambda i: history[i]["call"])
+            self.earliest_get_of[key] = min(gets, key=lambda i: history[i]["return"])
+        self._match_missing_items()
+
+    def _index(self, index: int, op: dict[str, Any]) -> None:
+        kind, name, value = op["type"], op["op"], op["value"]
+        self.op_counts[name] += 1
+        if kind != "ok":
+            self.op_counts[kind] += 1
+            if kind == "fail":
+                self.failed.append(index)
+        if name == "put":
+            key = value if type(value) is str else item_key(value)
+            if key in self.put_of:
+                raise HistoryValueError(
+                    f"put values must be unique, but {value!r} was put twice "
+                    f"(operations {self.put_of[key]} and {index})"
+                )
+            self.put_of[key] = index
+            self.put_ret[key] = op["return"] if kind == "ok" else INF
+        elif name == "get":
+            if kind != "ok":
+                self.uncertain_gets.append(index)
+            elif value is None:
+                self.empty_gets.append(index)
+            else:
+                key = value if type(value) is str else item_key(value)
+                if key in self.get_of:
+                    self.dup_gets.setdefault(key, [self.get_of[key]]).append(index)
+                else:
+                    self.get_of[key] = index
+
+    def gets(self, key: Any) -> list[int]:
+        """Every ok get that returned the item ``key``."""
+        return self.dup_gets.get(key) or [self.get_of[key]]
+
+    def when(self, ns: float) -> str:
+        """A time of the history as seconds since its start."""
+        return self.clock.since_start(ns)
+
+    def describe(self, index: int) -> str:
+        """Operation ``index`` as messages name it."""
+        return describe(self.history[index])
+
+    def _match_missing_items(self) -> None:
+        """Split items put ok but never got into those a killed get may have taken, and lost."""
+        history, put_of = self.history, self.put_of
+        later = sorted((history[put_of[key]]["call"], history[get]["return"])
+                       for key, get in self.earliest_get_of.items() if key in put_of)
+        later_calls = [call for call, _ in later]
+        suffix_min = [INF] * (len(later) + 1)
+        for i in range(len(later) - 1, -1, -1):
+            suffix_min[i] = min(later[i][1], suffix_min[i + 1])
+        self.missing = [
+            key for key, ret in self.put_ret.items() if ret != INF and key not in self.get_of
+        ]
+        # An item a must leave the queue before the first get of an item put after a returns.
+        deadline = {
+            key: suffix_min[bisect_right(later_calls, self.put_ret[key])] for key in self.missing
+        }
+        calls = sorted(history[i]["call"] for i in self.uncertain_gets)
+        self.explained: set[Any] = set()
+        self.lost: list[Any] = []
+        used = 0
+        for key in sorted(self.missing, key=lambda key: deadline[key]):
+            if used < len(calls) and calls[used] < deadline[key]:
+                self.explained.add(key)
+                used += 1
+            else:
+                self.lost.append(key)
+
+    def counts(self) -> dict[str, int]:
+        """What happened to the items and operations, whatever the checkers decide."""
+        ops, put_ret = self.op_counts, self.put_ret
+        return {
+            "operations": len(self.history),
+            "puts": ops["put"],
+            "gets": ops["get"],
+            "put_ok": sum(ret != INF for ret in put_ret.values()),
+            "got": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values()),
+            "empty_gets": len(self.empty_gets),
+            "crashed": ops["info"],
+            "failed": len(self.failed),
+            "lost": len(self.lost),
+            "taken_by_killed_gets": len(self.explained),
+            "duplicated": len(self.dup_gets),
+            "unexpected": sum(key not in put_ret for key in self.get_of),
+            "recovered": sum(put_ret.get(key, 0) == INF for key in self.get_of),
+        }
+
+
+def check_queue(facts: FifoFacts) -> CheckerResult:
+    """The ``queue`` checker: lost, duplicated and unexpected items."""
+    return verdict("queue", [*lost_items(facts), *duplicated_items(facts),
+                             *unexpected_items(facts)])
+
+
+def check_fifo(facts: FifoFacts) -> CheckerResult:
+    """The ``fifo`` checker: the four patterns of a non-linearizable FIFO history."""
+    return verdict("fifo", [*fresh_values(facts), *repeated_values(facts), *order(facts),
+                            *empty_gets(facts)])
+
+
+def lost_items(facts: FifoFacts) -> list[Violation]:
+    """Items put ok and never got, not even by the drain, that no killed get explains."""
+    history = facts.history
+    found = []
+    for key in facts.lost:
+        put = facts.put_of[key]
+        found.append(Violation(
+            "lost", f"lost: {facts.describe(put)} returned at "
+            f"{facts.when(history[put]['return'])} but the item was never got, not even by "
+            "the final drain", [put], history[put]["return"]))
+    return found
+
+
+def duplicated_items(facts: FifoFacts) -> list[Violation]:
+    """Items got more than once."""
+    history = facts.history
+    found = []
+    for gets in facts.dup_gets.values():
+        times = ", ".join(facts.when(history[get]["return"]) for get in gets[:4])
+        found.append(Violation(
+            "duplicated", f"duplicated: {show_value(history[gets[0]]['value'])} was got "
+            f"{len(gets)} times, at {times}",
+            gets[:4], sorted(history[get]["return"] for get in gets)[1]))
+    return found
+
+
+def unexpected_items(facts: FifoFacts) -> list[Violation]:
+    """Items got that nobody put."""
+    history = facts.history
+    return [
+        Violation("unexpected", f"unexpected: {facts.describe(get)} returned at "
+                  f"{facts.when(history[get]['return'])} a value that was never put", [get],
+                  history[get]["return"])
+        for key, get in facts.get_of.items() if key not in facts.put_of
+    ]
+
+
+def fresh_values(facts: FifoFacts) -> list[Violation]:
+    """(a) gets of values never put, or that return before their put was called."""
+    history = facts.history
+    found = []
+    for key, get in facts.get_of.items():
+        if key not in facts.put_of:
+            found.append(Violation(
+                "fresh", f"FIFO violated: {facts.describe(get)} returned at "
+                f"{facts.when(history[get]['return'])} a value that was never put", [get],
+                history[get]["return"]))
+            continue
+        put = facts.put_of[key]
+        for get in facts.gets(key):
+            if history[get]["return"] < history[put]["call"]:
+                found.append(Violation(
+                    "fresh", f"FIFO violated: {facts.describe(get)} returned at "
+                    f"{facts.when(history[get]['return'])} before {facts.describe(put)} was "
+                    f"called at {facts.when(history[put]['call'])}",
+                    [put, get], history[put]["call"]))
+    return found
+
+
+def repeated_values(facts: FifoFacts) -> list[Violation]:
+    """(b) two gets of one value."""
+    history = facts.history
+    found = []
+    for gets in facts.dup_gets.values():
+        first, second = sorted(gets, key=lambda get: history[get]["return"])[:2]
+        found.append(Violation(
+            "repeated", f"FIFO violated: {facts.describe(first)} returned at "
+            f"{facts.when(history[first]['return'])} and again at "
+            f"{facts.when(history[second]['return'])}", [first, second],
+            history[second]["return"]))
+    return found
+
+
+def order(facts: FifoFacts) -> list[Violation]:
+    """(c) put(a) before put(b), but b out before a (or a never out while b is)."""
+    history = facts.history
+    # a: items certainly in the queue from their put's return; their get's call, or never.
+    firsts = []
+    for key, ret in facts.put_ret.items():
+        if ret == INF or key in facts.explained:
+            continue
+        get = facts.first_get_of.get(key)
+        firsts.append((ret, INF if get is None else history[get]["call"], key))
+    firsts.sort(key=lambda item: item[0])
+    # b: items that were got; their put's call and their earliest get's return.
+    seconds = sorted(
+        ((history[facts.put_of[key]]["call"], history[get]["return"], key)
+         for key, get in facts.earliest_get_of.items() if key in facts.put_of),
+        key=lambda item: item[0],
+    )
+    found = []
+    latest_out, latest_key, added = -INF, None, 0
+    for b_call, b_got, b in seconds:
+        while added < len(firsts) and firsts[added][0] < b_call:
+            if firsts[added][1] > latest_out:
+                latest_out, latest_key = firsts[added][1], firsts[added][2]
+            added += 1
+        if latest_out > b_got:
+            found.append(_order_violation(facts, latest_key, b))
+    return found
+
+
+def _order_violation(facts: FifoFacts, a: Any, b: Any) -> Violation:
+    history = facts.history
+    put_a, put_b = facts.put_of[a], facts.put_of[b]
+    get_b = facts.earliest_get_of[b]
+    head = (f"FIFO violated: {facts.describe(put_a)} returned at "
+            f"{facts.when(history[put_a]['return'])} before {facts.describe(put_b)} was called "
+            f"at {facts.when(history[put_b]['call'])}, but {facts.describe(get_b)} returned at "
+            f"{facts.when(history[get_b]['return'])}")
+    if a in facts.get_of:
+        get_a = facts.first_get_of[a]
+        return Violation("order", f"{head} before {facts.describe(get_a)} was called at "
+                         f"{facts.when(history[get_a]['call'])}", [put_a, put_b, get_b, get_a],
+                         history[get_a]["call"])
+    return Violation("order", f"{head} while {show_value(history[put_a]['value'])} was never "
+                     "got", [put_a, put_b, get_b], history[get_b]["return"])
+
+
+def empty_gets(facts: FifoFacts) -> list[Violation]:
+    """(d) a get found the queue empty while some item was certainly in it the whole time."""
+    history = facts.history
+    intervals = _certainly_present(facts)
+    segments = _merge_open(intervals)
+    starts = [start for start, _ in segments]
+    found = []
+    for get in facts.empty_gets:
+        call, ret = history[get]["call"], history[get]["return"]
+        at = bisect_left(starts, call) - 1
+        if at >= 0 and segments[at][1] > ret:
+            found.append(_empty_violation(facts, get, intervals))
+    return found
+
+
+def _certainly_present(facts: FifoFacts) -> list[tuple[float, float, Any]]:
+    """Open intervals in which some item was certainly in the queue, with that item if known."""
+    history = facts.history
+    intervals: list[tuple[float, float, Any]] = []
+    for key, get in facts.first_get_of.items():
+        if key in facts.put_ret:
+            start, end = facts.put_ret[key], history[get]["call"]
+            if start < end:
+                intervals.append((start, end, key))
+    # Items never got: certainly present while more of them had returned than killed gets
+    # had begun (each killed get may have taken one, at any time after its call).
+    events = sorted(
+        [(facts.put_ret[key], 1) for key in facts.missing]
+        + [(history[i]["call"], -1) for i in facts.uncertain_gets]
+    )
+    present, opened = 0, None
+    for index, (time, step) in enumerate(events):
+        present += step
+        if index + 1 < len(events) and events[index + 1][0] == time:
+            continue
+        if present >= 1 and opened is None:
+            opened = time
+        elif present < 1 and opened is not None:
+            intervals.append((opened, time, None))
+            opened = None
+    if opened is not None:
+        intervals.append((opened, INF, None))
+    return intervals
+
+
+def _merge_open(intervals: list[tuple[float, float, Any]]) -> list[tuple[float, float]]:
+    """Union of open intervals (s, e) as disjoint maximal ones, by start."""
+    merged: list[list[float]] = []
+    for start, end, _ in sorted(intervals, key=lambda x: x[0]):
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _empty_violation(facts: FifoFacts, get: int,
+                     intervals: list[tuple[float, float, Any]]) -> Violation:
+    history = facts.history
+    call, ret = history[get]["call"], history[get]["return"]
+    head = (f"FIFO violated: {facts.describe(get)} was called at {facts.when(call)} and "
+            f"returned at {facts.when(ret)}, but the queue certainly held ")
+    for start, end, key in intervals:
+        if start < call and ret < end and key is not None:
+            put, got = facts.put_of[key], facts.first_get_of[key]
+            return Violation("empty", head + f"{show_value(history[put]['value'])} all that "
+                             f"time: {facts.describe(put)} returned at {facts.when(start)} and "
+                             f"{facts.describe(got)} was called at {facts.when(end)}",
+                             [get, put, got], ret)
+    return Violation("empty", head + "at least one item at every instant of it", [get], ret)

@@ -1,0 +1,116 @@
+"""Recording operations: the one recorder, the history records it makes, and where it sends them.
+
+A ``Recorder`` times each call of one process with ``time.monotonic_ns()`` and reports it twice,
+before the call (invoked) and after it (completed), to a sink:
+
+- ``PipeSink`` writes each report as one line to a pipe, in a single ``write`` that a SIGKILL
+  cannot split (workers use it; ``harness.collector`` turns the lines back into records);
+- ``ListSink`` builds the records in memory (the drain, which runs in the harness itself).
+
+Both make the same records (see ``harness.history`` for the format). Standard library only: the
+same module runs wherever a worker runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+#: How much of an exception's text a ``fail`` record keeps.
+ERROR_CHARS = 300
+#: The line a collector answers once every line written before it is handled.
+FLUSH_LINE = "F\t0\n"
+
+
+class Sink(Protocol):
+    """Where a recorder's reports go."""
+
+    def invoked(self, process: Any, op: str, call: int, value: Any) -> None:
+        """``op`` was called at ``call`` with ``value`` (the value put, or ``None``)."""
+
+    def completed(self, process: Any, outcome: str, returned: int, value: Any,
+                  error: str | None) -> None:
+        """The operation ``process`` last invoked ended: ``ok`` with ``value``, or ``fail``."""
+
+
+class Recorder:
+    """Runs the operations of one process, recording each one with its times and outcome."""
+
+    def __init__(self, process: Any, sink: Sink) -> None:
+        self.process = process
+        self.sink = sink
+
+    def __call__(self, op: str, call: Callable[[], Any], value: Any = None,
+                 show: Callable[[Any], Any] | None = None) -> tuple[bool, Any]:
+        """Run ``call`` as the operation ``op``: (True, its result), or (False, None) if it raised.
+
+        ``value`` is what the operation sends (the item of a put); ``show`` turns the result
+        into the value recorded (default: the result itself; nothing for ``open``).
+        """
+        self.sink.invoked(self.process, op, time.monotonic_ns(), value)
+        try:
+            result = call()
+        except Exception as error:
+            self.sink.completed(self.process, "fail", time.monotonic_ns(), None,
+                                describe_error(error))
+            return False, None
+        shown = show(result) if show is not None else None if op == "open" else result
+        self.sink.completed(self.process, "ok", time.monotonic_ns(), shown, None)
+        return True, result
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception as a ``fail`` record's ``error``: its type and its text, shortened."""
+    return f"{type(error).__name__}: {error}"[:ERROR_CHARS]
+
+
+def operation(process: Any, op: str, sent: Any, outcome: str, call: int, returned: int | None,
+              value: Any = None, error: str | None = None) -> dict[str, Any]:
+    """The record of one operation: a put keeps the value it sent, others what they returned."""
+    record = {"process": process, "op": op, "value": sent if op == "put" else value,
+              "type": outcome, "call": call, "return": returned}
+    if error is not None:
+        record["error"] = error
+    return record
+
+
+def killed(process: Any, at: int) -> dict[str, Any]:
+    """The record of the harness killing ``process`` at ``at``."""
+    return {"process": process, "op": "killed", "value": None, "type": "ok", "call": at,
+            "return": at}
+
+
+class PipeSink:
+    """Reports as lines on a pipe: ``I`` (invoked) and ``C`` (completed), one ``write`` each."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def invoked(self, process: Any, op: str, call: int, value: Any) -> None:
+        os.write(self.fd, f"I\t{process}\t{op}\t{call}\t{json.dumps(value)}\n".encode())
+
+    def completed(self, process: Any, outcome: str, returned: int, value: Any,
+                  error: str | None) -> None:
+        os.write(self.fd, f"C\t{process}\t{outcome}\t{returned}\t{json.dumps(value)}\t"
+                          f"{json.dumps(error)}\n".encode())
+
+
+class ListSink:
+    """Records kept in memory, in the order the operations completed."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self._pending: tuple[str, int, Any] | None = None
+
+    def invoked(self, process: Any, op: str, call: int, value: Any) -> None:
+        self._pending = (op, call, value)
+
+    def completed(self, process: Any, outcome: str, returned: int, value: Any,
+                  error: str | None) -> None:
+        assert self._pending is not None, "completed without invoked"
+        op, call, sent = self._pending
+        self._pending = None
+        self.records.append(operation(process, op, sent, outcome, call, returned, value, error))

@@ -1,0 +1,135 @@
+"""The worker loops: what one producer, consumer or reader process does, one function per role.
+
+Every operation goes through a ``Recorder``. Producers put unique values until their quota is
+out or the stop marker appears; consumers take items until the producers are done and the
+queue is empty, with ``get()`` (at most once) or with ``claim()`` then ``ack()`` or now and
+then ``nack()`` (at least once); readers call ``size()`` as the Pod's monitor does.
+Standard library and ``queue_core`` only, so that the same loops can run in a container.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from queue_core import ClaimError
+from queue_core.contracts import AT_LEAST_ONCE
+
+from .record import Recorder
+
+#: A worker's exit codes: it finished, or one of its operations raised (recorded as ``fail``).
+FINISHED, OPERATION_FAILED = 0, 3
+#: Longest pause of a consumer that found the queue empty (a back-off, not a synchronisation).
+EMPTY_BACKOFF = 0.001
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker process does."""
+
+    role: str  # "producer", "consumer" or "reader"
+    process: int
+    seed: int
+    #: Producers: how many items to put.
+    quota: int = 0
+    delivery: str = "at-most-once"
+    lease: float = 0.5
+    nack_fraction: float = 0.02
+    #: Producers stop early once this file exists.
+    stop_marker: Path | None = None
+    #: Exists once every producer has finished: consumers and readers may then stop.
+    done_marker: Path | None = None
+
+    def producers_done(self) -> bool:
+        return self.done_marker is not None and self.done_marker.exists()
+
+
+def run_worker(plan: WorkerPlan, open_queue: Callable[[], Any], record: Recorder) -> int:
+    """Open the queue and run the plan's role; ``FINISHED``, or ``OPERATION_FAILED``."""
+    ok, queue = record("open", open_queue)
+    if not ok:
+        return OPERATION_FAILED
+    if plan.role == "producer":
+        loop = produce
+    elif plan.role == "reader":
+        loop = read_sizes
+    else:
+        loop = consume_claims if plan.delivery == AT_LEAST_ONCE else consume_gets
+    return FINISHED if loop(queue, plan, record) else OPERATION_FAILED
+
+
+def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
+    """Put ``w<process>:<n>`` for n below the quota; False once a put raised."""
+    for n in range(plan.quota):
+        if plan.stop_marker is not None and plan.stop_marker.exists():
+            break
+        value = f"w{plan.process}:{n}"
+        if not record("put", lambda v=value: queue.put(v), value)[0]:
+            return False
+    return True
+
+
+def consume_gets(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
+    """``get()`` until the producers are done and the queue is empty; False once a get raised."""
+    rng = random.Random(plan.seed)
+    while True:
+        producers_done = plan.producers_done()
+        ok, item = record("get", queue.get)
+        if not ok:
+            return False
+        if item is None:
+            if producers_done:
+                return True
+            time.sleep(rng.uniform(0, EMPTY_BACKOFF))
+
+
+def consume_claims(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
+    """``claim()`` then ``ack()`` (or ``nack()`` for a share of them) until the producers are
+    done and nothing is left to claim; False once an operation raised."""
+    rng = random.Random(plan.seed)
+    while True:
+        producers_done = plan.producers_done()
+        ok, claim = record("claim", lambda: queue.claim(plan.lease), show=claim_view)
+        if not ok:
+            return False
+        if claim is None:
+            if producers_done:
+                return True
+            time.sleep(rng.uniform(0, EMPTY_BACKOFF))
+            continue
+        op = "nack" if rng.random() < plan.nack_fraction else "ack"
+        settle = queue.nack if op == "nack" else queue.ack
+        sent = {"item": claim.item, "id": claim.id}
+        if not record(op, lambda c=claim, s=settle: settled(s, c), sent)[0]:
+            return False
+
+
+def read_sizes(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
+    """``size()`` every millisecond until the producers are done; False once it raised."""
+    while not plan.producers_done():
+        if not record("size", queue.size)[0]:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def claim_view(claim: Any) -> dict[str, Any] | None:
+    """A claim as the history records it."""
+    if claim is None:
+        return None
+    return {"item": claim.item, "id": claim.id, "attempt": claim.attempt,
+            "at": claim.claimed_at, "until": claim.until}
+
+
+def settled(action: Callable[[Any], None], claim: Any) -> dict[str, Any]:
+    """Ack or nack ``claim``: the history's value, with ``ended`` if the queue refused it."""
+    outcome = {"item": claim.item, "id": claim.id}
+    try:
+        action(claim)
+    except ClaimError:
+        outcome["ended"] = True
+    return outcome
