@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.mutants import OriginalQueue
-from queue_core import FileQueue
+from harness.backends import open_backend
 
 
 class Adapter:
@@ -57,21 +56,26 @@ class Backend:
         return None
 
 
-class _FileQueue(Adapter):
-    def __init__(self, path: Path, **options: Any) -> None:
-        self.queue = FileQueue(path / "tasks.json", **options)
+class _Registered(Adapter):
+    """A queue of the harness's registry (``harness.backends``), at ``path/tasks.json``."""
+
+    def __init__(self, path: Path, name: str, fsync: bool = False) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.queue = open_backend(name, path / "tasks.json", fsync)
         self.put = self.queue.put
         self.get = self.queue.get
 
     def close(self) -> None:
-        self.queue.close()
+        close = getattr(self.queue, "close", None)
+        if close is not None:
+            close()
 
 
-class _ClaimingFileQueue(_FileQueue):
-    """FileQueue taken at least once, claim then ack: the counterpart of the peers' ack queues."""
+class _Claiming(_Registered):
+    """A queue taken at least once, claim then ack: the counterpart of the peers' ack queues."""
 
-    def __init__(self, path: Path, **options: Any) -> None:
-        super().__init__(path, **options)
+    def __init__(self, path: Path, name: str, fsync: bool = False) -> None:
+        super().__init__(path, name, fsync)
         self.get = self._claim_and_ack
 
     def _claim_and_ack(self) -> Any | None:
@@ -80,14 +84,6 @@ class _ClaimingFileQueue(_FileQueue):
             return None
         self.queue.ack(claim)
         return claim.item
-
-
-class _Original(Adapter):
-    def __init__(self, path: Path, fsync: bool = False) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        self.queue = OriginalQueue(path / "tasks.json", fsync=fsync)
-        self.put = self.queue.put
-        self.get = self.queue.get
 
 
 class _PersistQueue(Adapter):
@@ -229,16 +225,17 @@ class _RedisList(Adapter):
 
 O_N = 1_000
 BACKENDS = [
-    Backend("filequeue-journal", "ours", lambda p: _FileQueue(p, format="journal")),
+    Backend("filequeue-journal", "ours", lambda p: _Registered(p, "filequeue-journal")),
     Backend("filequeue-journal-fsync", "ours",
-            lambda p: _FileQueue(p, format="journal", fsync=True)),
+            lambda p: _Registered(p, "filequeue-journal", fsync=True)),
     Backend("filequeue-journal-claims", "ours",
-            lambda p: _ClaimingFileQueue(p, format="journal")),
-    Backend("filequeue-json-array", "ours", lambda p: _FileQueue(p, format="json-array"),
+            lambda p: _Claiming(p, "filequeue-journal")),
+    Backend("filequeue-json-array", "ours", lambda p: _Registered(p, "filequeue-json-array"),
             max_backlog=O_N),
     Backend("filequeue-json-array-fsync", "ours",
-            lambda p: _FileQueue(p, format="json-array", fsync=True), max_backlog=O_N),
-    Backend("original", "original", _Original, max_backlog=O_N),
+            lambda p: _Registered(p, "filequeue-json-array", fsync=True), max_backlog=O_N),
+    Backend("original", "original", lambda p: _Registered(p, "mutant-original"),
+            max_backlog=O_N),
     Backend("persist-queue-file", "peer", _persist_file_queue, requires="persistqueue",
             single_process_only="persist-queue's file Queue is documented as thread-safe, "
             "not process-safe"),

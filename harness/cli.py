@@ -14,9 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from queue_core.contracts import AT_LEAST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BACKENDS, CLAIMING
+from .run import StressConfig
+
+DEFAULTS = StressConfig()
 
 EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
 
@@ -34,25 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
         "queue, record every operation, drain the queue, check the history, and write "
         "DIR/history.jsonl, DIR/report.json and DIR/timeline.html.",
     )
-    stress.add_argument("--producers", type=positive_int, default=4, metavar="P",
-                        help="producer processes (default 4)")
-    stress.add_argument("--consumers", type=positive_int, default=4, metavar="C",
-                        help="consumer processes (default 4)")
-    stress.add_argument("--readers", type=int, default=1, metavar="R",
-                        help="processes calling size() in a loop, as the monitor does (default 1)")
-    stress.add_argument("--items", type=positive_int, default=10_000, metavar="N",
-                        help="items to put, split among the producers (default 10000)")
+    stress.add_argument("--producers", type=positive_int, default=DEFAULTS.producers,
+                        metavar="P", help="producer processes (default %(default)s)")
+    stress.add_argument("--consumers", type=positive_int, default=DEFAULTS.consumers,
+                        metavar="C", help="consumer processes (default %(default)s)")
+    stress.add_argument("--readers", type=int, default=DEFAULTS.readers, metavar="R",
+                        help="processes calling size() in a loop, as the monitor does "
+                        "(default %(default)s)")
+    stress.add_argument("--items", type=positive_int, default=DEFAULTS.items, metavar="N",
+                        help="items to put, split among the producers (default %(default)s)")
     stress.add_argument("--duration", type=positive_float, default=None, metavar="S",
                         help="stop putting after S seconds even if N items are not out yet")
-    stress.add_argument("--backend", choices=sorted(BACKENDS), default="filequeue",
+    stress.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULTS.backend,
                         metavar="NAME", help="the queue to stress: " + ", ".join(sorted(BACKENDS)))
     stress.add_argument("--fsync", action="store_true", help="open the queue with fsync=True")
-    stress.add_argument("--delivery", choices=("at-most-once", "at-least-once"),
-                        default="at-most-once",
+    stress.add_argument("--delivery", choices=sorted(DELIVERY_MODES), default=DEFAULTS.delivery,
                         help="how consumers take items: get() (at-most-once, the default) or "
                         "claim() then ack(), with a few nack() (at-least-once)")
-    stress.add_argument("--lease", type=positive_float, default=0.5, metavar="S",
-                        help="at-least-once: the claims' lease in seconds (default 0.5)")
+    stress.add_argument("--lease", type=positive_float, default=DEFAULTS.lease, metavar="S",
+                        help="at-least-once: the claims' lease in seconds (default %(default)s)")
     stress.add_argument("--kill-every", type=positive_float, default=None, metavar="MS",
                         help="SIGKILL a random worker about every MS milliseconds and start a "
                         "replacement")
@@ -61,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "create it at once, which tests creation races)")
     stress.add_argument("--seed", type=int, default=None, metavar="K",
                         help="seed for every random choice (default: from the clock, printed)")
-    stress.add_argument("--timeout", type=positive_float, default=600.0, metavar="S",
-                        help="give up on a run that has not finished after S seconds")
+    stress.add_argument("--timeout", type=positive_float, default=DEFAULTS.timeout, metavar="S",
+                        help="give up on a run that has not finished after S seconds "
+                        "(default %(default)g)")
     stress.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="where to write the results (default harness-runs/<time>)")
     stress.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -82,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     selftest = commands.add_parser(
         "selftest", help="prove the harness catches every known-bad queue and passes the real one",
-        description="Stress each deliberately broken queue (harness/mutants.py) with the load "
-        "that exposes its defect until a violation is found (at most 30 s each), and the real "
+        description="Stress each deliberately broken queue (harness/backends/mutants.py) with "
+        "the load that exposes its defect until a violation is found (at most 30 s each), and "
+        "the real "
         "FileQueue with the same loads. Fails unless every mutant is caught and the real queue "
         "passes every run.",
     )
@@ -132,11 +138,11 @@ def _run_stress(args: argparse.Namespace) -> int:
     from . import timeline
     from .checkers import check
     from .history import write_history
-    from .run import StressConfig, run_stress
+    from .run import run_stress
 
     if args.readers < 0:
         return _fail("--readers must be 0 or more")
-    if args.delivery == "at-least-once" and args.backend not in CLAIMING:
+    if args.delivery == AT_LEAST_ONCE and args.backend not in CLAIMING:
         return _fail(f"backend {args.backend} has no claim/ack; at-least-once delivery needs "
                      f"one of {', '.join(sorted(CLAIMING))}")
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000

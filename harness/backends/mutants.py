@@ -1,7 +1,8 @@
 """Deliberately broken queues, each modelled on a defect of the original: for ``selftest`` only.
 
 None of this is product code. Each class keeps FileQueue's API (put, get, size) and breaks
-exactly one rule, so that a harness that misses it is shown to be blind to that defect.
+exactly one rule, so that a harness that misses it is shown to be blind to that defect. The
+original itself, which breaks several, is ``harness.backends.original``.
 """
 
 from __future__ import annotations
@@ -17,50 +18,6 @@ from typing import Any
 from queue_core import FileQueue
 from queue_core.atomic import write_atomic
 from queue_core.locking import FileLock
-
-
-class OriginalQueue:
-    """The original algorithm: flock on the data file itself, rewrite in place, unlocked size().
-
-    Defects 1, 2 and 3: non-exclusive creation, a size() that reads a half-written file, and a
-    rewrite that a SIGKILL leaves half done. Also the benchmarks' reference for the original.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
-        self.path = Path(path)
-        self.fsync = fsync
-        if not self.path.exists():
-            with open(self.path, "w") as handle:
-                json.dump([], handle)
-
-    def put(self, item: Any) -> None:
-        with open(self.path, "r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            items = json.load(handle)
-            items.append(item)
-            self._rewrite(handle, items)
-
-    def get(self) -> Any | None:
-        with open(self.path, "r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            items = json.load(handle)
-            if not items:
-                return None
-            head = items.pop(0)
-            self._rewrite(handle, items)
-            return head
-
-    def size(self) -> int:
-        with open(self.path) as handle:
-            return len(json.load(handle))
-
-    def _rewrite(self, handle: Any, items: list) -> None:
-        handle.seek(0)
-        json.dump(items, handle)
-        handle.truncate()
-        if self.fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 class _AtomicJsonQueue:
@@ -177,7 +134,11 @@ class SwappedOrderQueue(_RightLock):
 
 class ResetClaimsQueue(FileQueue):
     """Opening the queue makes every claimed item available again at once, as persist-queue's
-    ack queue does: a consumer that starts while others work hands their items out twice."""
+    ack queue does: a consumer that starts while others work hands their items out twice.
+
+    It writes to FileQueue's ledger directly, on purpose: no public call can free another
+    consumer's claims, and that is exactly the defect.
+    """
 
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
         super().__init__(path, **options)

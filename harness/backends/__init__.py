@@ -1,4 +1,5 @@
-"""The queues the harness can stress, by name: the product's formats and the mutants."""
+"""The registry of queues the harness can stress, by name: the product's formats, the original
+and the mutants."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from queue_core import FileQueue
 from queue_core.storage import DEFAULT_FORMAT, FORMATS
 
 from . import mutants
+from .original import OriginalQueue
 
 
 class QueueLike(Protocol):
@@ -34,7 +36,7 @@ PRODUCT: dict[str, Opener] = {
 MUTANTS: dict[str, Opener] = {
     "mutant-no-lock": lambda path, fsync: mutants.NoLockQueue(path, fsync=fsync),
     "mutant-replaced-lock": lambda path, fsync: mutants.ReplacedLockQueue(path, fsync=fsync),
-    "mutant-original": lambda path, fsync: mutants.OriginalQueue(path, fsync=fsync),
+    "mutant-original": lambda path, fsync: OriginalQueue(path, fsync=fsync),
     "mutant-racy-create": lambda path, fsync: mutants.RacyCreateQueue(path, fsync=fsync),
     "mutant-swapped-order": lambda path, fsync: mutants.SwappedOrderQueue(path, fsync=fsync),
     "mutant-reset-claims": lambda path, fsync, **options: mutants.ResetClaimsQueue(
