@@ -25,13 +25,21 @@ DEFAULTS = StressConfig()
 EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
 
 
+Subcommands = Any  # what ``ArgumentParser.add_subparsers`` returns
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog="harness", description="Stress and verify file-based multi-process task queues."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_stress, _add_check, _add_selftest, _add_pod):
+        add(commands)
+    return parser
 
+
+def _add_stress(commands: Subcommands) -> None:
     stress = commands.add_parser(
         "stress", help="run many processes on one queue, record a history and check it",
         description="Spawn producers, consumers and size() readers as OS processes on one new "
@@ -73,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument("--json", action="store_true", help="print the report as JSON")
     stress.set_defaults(run=_run_stress)
 
+
+def _add_check(commands: Subcommands) -> None:
     check = commands.add_parser(
         "check", help="check a saved history and print the same report",
         description="Check a history file (JSON lines, the format stress writes) for lost, "
@@ -85,19 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(run=_run_check)
 
+
+def _add_selftest(commands: Subcommands) -> None:
     selftest = commands.add_parser(
         "selftest", help="prove the harness catches every known-bad queue and passes the real one",
         description="Stress each deliberately broken queue (harness/backends/mutants.py) with "
         "the load that exposes its defect until a violation is found (at most 30 s each), and "
-        "the real "
-        "FileQueue with the same loads. Fails unless every mutant is caught and the real queue "
-        "passes every run.",
+        "the real FileQueue with the same loads. Fails unless every mutant is caught and the "
+        "real queue passes every run.",
     )
     selftest.add_argument("--seed", type=int, default=0, metavar="K", help="base seed (default 0)")
     selftest.add_argument("--out", type=Path, default=None, metavar="DIR",
                           help="keep the runs' queues here (default: a temporary directory)")
     selftest.set_defaults(run=_run_selftest)
 
+
+def _add_pod(commands: Subcommands) -> None:
     pod = commands.add_parser(
         "pod", help="run the Pod's roles as local processes and check their results",
         description="Run the producer, the consumers and the monitor as local processes on "
@@ -116,7 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
     pod.add_argument("--workdir", type=Path, default=None, metavar="DIR",
                      help="where the shared directories go (default: a new temporary directory)")
     pod.set_defaults(run=_run_pod)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,36 +75,37 @@ def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
 
 def consume_gets(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     """``get()`` until the producers are done and the queue is empty; False once a get raised."""
-    rng = random.Random(plan.seed)
-    while True:
-        producers_done = plan.producers_done()
-        ok, item = record("get", queue.get)
-        if not ok:
-            return False
-        if item is None:
-            if producers_done:
-                return True
-            time.sleep(rng.uniform(0, EMPTY_BACKOFF))
+    return _consume(plan, lambda: record("get", queue.get), lambda _item, _rng: True)
 
 
 def consume_claims(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     """``claim()`` then ``ack()`` (or ``nack()`` for a share of them) until the producers are
     done and nothing is left to claim; False once an operation raised."""
+
+    def settle(claim: Any, rng: random.Random) -> bool:
+        op = "nack" if rng.random() < plan.nack_fraction else "ack"
+        action = queue.nack if op == "nack" else queue.ack
+        return record(op, lambda: settled(action, claim), {"item": claim.item, "id": claim.id})[0]
+
+    return _consume(plan, lambda: record("claim", lambda: queue.claim(plan.lease),
+                                         show=claim_view), settle)
+
+
+def _consume(plan: WorkerPlan, take: Callable[[], tuple[bool, Any]],
+             handle: Callable[[Any, random.Random], bool]) -> bool:
+    """``take()`` and ``handle()`` what it took until the producers are done and nothing is
+    left; backs off an empty queue; False once an operation raised."""
     rng = random.Random(plan.seed)
     while True:
         producers_done = plan.producers_done()
-        ok, claim = record("claim", lambda: queue.claim(plan.lease), show=claim_view)
+        ok, taken = take()
         if not ok:
             return False
-        if claim is None:
+        if taken is None:
             if producers_done:
                 return True
-            time.sleep(rng.uniform(0, EMPTY_BACKOFF))
-            continue
-        op = "nack" if rng.random() < plan.nack_fraction else "ack"
-        settle = queue.nack if op == "nack" else queue.ack
-        sent = {"item": claim.item, "id": claim.id}
-        if not record(op, lambda c=claim, s=settle: settled(s, c), sent)[0]:
+            time.sleep(rng.uniform(0, EMPTY_BACKOFF))  # a back-off, not a synchronisation
+        elif not handle(taken, rng):
             return False
 
 

@@ -110,11 +110,7 @@ def consume(
             life.sleep(idle_sleep * time_scale)
             continue
         idle = False
-        problem = task_problem(task)
-        if problem is not None:
-            log.error("discarded malformed task %s: %s", json.dumps(task)[:500], problem)
-            if claim is not None:
-                _settle(queue.ack, claim)
+        if _discarded_as_malformed(queue, claim, task):
             continue
         log.info("processing task id=%s type=%s%s", task["id"], task["type"],
                  "" if claim is None or claim.attempt == 1 else f" (attempt {claim.attempt})")
@@ -129,6 +125,17 @@ def consume(
                     _result(task, worker, time.monotonic() - started), fsync)
             completed += 1
     return completed
+
+
+def _discarded_as_malformed(queue: FileQueue, claim: Claim | None, task: Any) -> bool:
+    """True if ``task`` is not a task the consumer can do: logged, and acked (dropped)."""
+    problem = task_problem(task)
+    if problem is None:
+        return False
+    log.error("discarded malformed task %s: %s", json.dumps(task)[:500], problem)
+    if claim is not None:
+        _settle(queue.ack, claim)
+    return True
 
 
 def _take(queue: FileQueue, delivery: str, lease: float) -> tuple[Claim | None, Any]:
