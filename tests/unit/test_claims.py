@@ -1,7 +1,6 @@
 """At-least-once delivery: claims, leases, ack, nack, extend, dead letters, stats."""
 
 import math
-import multiprocessing
 
 import pytest
 
@@ -234,25 +233,6 @@ def test_opening_the_queue_resets_no_claim(q, make_queue, clock):
     assert other.stats().in_flight == 2
     other.ack(claim)
     assert q.stats().in_flight == 1
-
-
-def _claim_and_vanish(path, fmt, now):
-    q = FileQueue(path, format=fmt, clock=lambda: now)
-    q.claim(lease=10)
-
-
-def test_a_claim_made_by_a_process_that_died_comes_back_after_its_lease(q, queue_path,
-                                                                       queue_format, clock):
-    fill(q, "a", "b")
-    child = multiprocessing.get_context("fork").Process(
-        target=_claim_and_vanish, args=(queue_path, queue_format, clock.now))
-    child.start()
-    child.join()
-    assert child.exitcode == 0
-    assert q.claim().item == "b"
-    clock.advance(10)
-    again = q.claim()
-    assert (again.item, again.attempt) == ("a", 2)
 
 
 def test_a_claim_is_accepted_by_the_same_queue_opened_through_another_path(

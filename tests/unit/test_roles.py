@@ -1,7 +1,6 @@
 """The producer, consumer and monitor loops, in-process."""
 
 import json
-import multiprocessing
 import random
 import threading
 
@@ -14,7 +13,6 @@ from queue_core.results import summarize_results, write_result
 from queue_core.sequence import IdSequence
 from queue_core.tasks import TASK_TYPES, task_problem
 
-fork = multiprocessing.get_context("fork")
 FAST = {"d": (0.0, 0.0)}
 
 
@@ -37,22 +35,6 @@ def test_task_ids_continue_after_a_producer_restart(queue, tmp_path):
         produce(queue, IdSequence(tmp_path / "ids"), Lifecycle(), random.Random(),
                 interval=(0, 0), time_scale=1.0, max_tasks=3)
     assert [queue.get()["id"] for _ in range(6)] == [1, 2, 3, 4, 5, 6]
-
-
-def _take_ids(path, count, out):
-    ids = IdSequence(path)
-    out.put([ids.next() for _ in range(count)])
-
-
-def test_task_ids_are_unique_across_concurrent_producers(tmp_path):
-    out = fork.Queue()
-    workers = [fork.Process(target=_take_ids, args=(tmp_path / "ids", 200, out)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    taken = [i for _ in workers for i in out.get(timeout=60)]
-    for worker in workers:
-        worker.join()
-    assert sorted(taken) == list(range(1, 801))
 
 
 def test_the_consumer_writes_one_result_per_task_named_after_the_worker(queue, tmp_path):
