@@ -1,3 +1,5 @@
+"""``python -m harness``: runs the command line of ``harness.cli``."""
+
 import sys
 
 from .cli import main
