@@ -1,12 +1,15 @@
 """``python -m harness``: stress, check, selftest and pod.
 
-Exit codes: 0 = valid, 1 = a violation was found, 2 = bad arguments or the run itself failed.
+Exit codes: 0 = valid, 1 = a violation was found, 2 = bad arguments or the run could not be
+done (one line says which flag or path and why), 130 / 143 = interrupted by SIGINT / SIGTERM
+(unless a violation was found before: then 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -14,15 +17,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from queue_core.contracts import AT_LEAST_ONCE, DELIVERY_MODES
+from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BACKENDS, CLAIMING
-from .run import StressConfig
+from .interrupt import StopRequest
+from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
+from .output import usable_directory as usable
+from .run import StressConfig, StressRun
 
 DEFAULTS = StressConfig()
 
 EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
+console = Console()
 
 
 Subcommands = Any  # what ``ArgumentParser.add_subparsers`` returns
@@ -63,8 +70,9 @@ def _add_stress(commands: Subcommands) -> None:
     stress.add_argument("--delivery", choices=sorted(DELIVERY_MODES), default=DEFAULTS.delivery,
                         help="how consumers take items: get() (at-most-once, the default) or "
                         "claim() then ack(), with a few nack() (at-least-once)")
-    stress.add_argument("--lease", type=positive_float, default=DEFAULTS.lease, metavar="S",
-                        help="at-least-once: the claims' lease in seconds (default %(default)s)")
+    stress.add_argument("--lease", type=positive_float, default=None, metavar="S",
+                        help=f"at-least-once: the claims' lease in seconds (default "
+                        f"{DEFAULTS.lease:g})")
     stress.add_argument("--kill-every", type=positive_float, default=None, metavar="MS",
                         help="SIGKILL a random worker about every MS milliseconds and start a "
                         "replacement")
@@ -79,6 +87,7 @@ def _add_stress(commands: Subcommands) -> None:
     stress.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="where to write the results (default harness-runs/<time>)")
     stress.add_argument("--json", action="store_true", help="print the report as JSON")
+    stress.add_argument("--quiet", action="store_true", help="no progress lines")
     stress.set_defaults(run=_run_stress)
 
 
@@ -93,6 +102,10 @@ def _add_check(commands: Subcommands) -> None:
     check.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="also write DIR/report.json and DIR/timeline.html")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--op-names", default="", metavar="OURS=THEIRS,...",
+                       help="read another tool's operation names as ours, e.g. "
+                       "put=enqueue,get=dequeue (ours: put, get, size, open, killed, drained, "
+                       "claim, ack, nack, extend, dead)")
     check.set_defaults(run=_run_check)
 
 
@@ -106,7 +119,10 @@ def _add_selftest(commands: Subcommands) -> None:
     )
     selftest.add_argument("--seed", type=int, default=0, metavar="K", help="base seed (default 0)")
     selftest.add_argument("--out", type=Path, default=None, metavar="DIR",
-                          help="keep the runs' queues here (default: a temporary directory)")
+                          help="keep the runs' queues here (default: a temporary directory, "
+                          "removed at the end unless --keep)")
+    selftest.add_argument("--keep", action="store_true",
+                          help="keep the temporary directory of the runs")
     selftest.set_defaults(run=_run_selftest)
 
 
@@ -127,7 +143,10 @@ def _add_pod(commands: Subcommands) -> None:
     pod.add_argument("--drain-timeout", type=non_negative_float, default=60.0, metavar="S",
                      help="seconds the consumers get to finish the backlog (default 60)")
     pod.add_argument("--workdir", type=Path, default=None, metavar="DIR",
-                     help="where the shared directories go (default: a new temporary directory)")
+                     help="where the shared directories go (default: a new temporary directory, "
+                     "removed at the end unless --keep)")
+    pod.add_argument("--keep", action="store_true",
+                     help="keep the temporary directory of the roles")
     pod.set_defaults(run=_run_pod)
 
 
@@ -136,74 +155,137 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except UsageError as error:
+        return _fail(str(error))
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        return _fail(f"cannot use{where}: {error.strerror or error}")
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_FAILED
+        print("harness: interrupted", file=sys.stderr)
+        return 130
 
 
 def _exit_code(valid: bool | None) -> int:
     return {True: EXIT_VALID, False: EXIT_VIOLATION, None: EXIT_FAILED}[valid]
 
 
-def _run_stress(args: argparse.Namespace) -> int:
-    from . import report as reporting
-    from . import timeline
-    from .checkers import check
-    from .history import write_history
-    from .run import run_stress
-
+def _stress_config(args: argparse.Namespace) -> StressConfig:
+    """The run the flags ask for; ``UsageError`` for flags that cannot work together."""
     if args.readers < 0:
-        return _fail("--readers must be 0 or more")
+        raise UsageError("--readers must be 0 or more")
     if args.delivery == AT_LEAST_ONCE and args.backend not in CLAIMING:
-        return _fail(f"backend {args.backend} has no claim/ack; at-least-once delivery needs "
-                     f"one of {', '.join(sorted(CLAIMING))}")
+        raise UsageError(f"--backend {args.backend} has no claim/ack; at-least-once delivery "
+                         f"needs one of {', '.join(sorted(CLAIMING))}")
+    if args.lease is not None and args.delivery == AT_MOST_ONCE:
+        raise UsageError("--lease applies only to --delivery at-least-once (at-most-once "
+                         "consumers take items with get(), which has no lease)")
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000
-    out = args.out or Path("harness-runs") / time.strftime("%Y%m%d-%H%M%S")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        return _fail(f"cannot create the output directory {out}: {error.strerror}")
-    config = StressConfig(
+    return StressConfig(
         producers=args.producers, consumers=args.consumers, readers=args.readers,
         items=args.items, duration=args.duration, backend=args.backend, fsync=args.fsync,
         kill_every_ms=args.kill_every, seed=seed, timeout=args.timeout, precreate=args.precreate,
-        delivery=args.delivery, lease=args.lease,
+        delivery=args.delivery, lease=DEFAULTS.lease if args.lease is None else args.lease,
     )
+
+
+def rerun_command(config: StressConfig) -> str:
+    """The command line that runs ``config`` again, with its seed."""
+    parts = ["python -m harness stress", f"--producers {config.producers}",
+             f"--consumers {config.consumers}", f"--readers {config.readers}",
+             f"--items {config.items}", f"--backend {config.backend}",
+             f"--delivery {config.delivery}"]
+    if config.delivery == AT_LEAST_ONCE:
+        parts.append(f"--lease {config.lease:g}")
+    for flag, value in (("--duration", config.duration), ("--kill-every", config.kill_every_ms)):
+        if value is not None:
+            parts.append(f"{flag} {value:g}")
+    parts += [flag for flag, on in (("--fsync", config.fsync), ("--precreate", config.precreate))
+              if on]
+    parts += [f"--timeout {config.timeout:g}", f"--seed {config.seed}"]
+    return " ".join(parts)
+
+
+def _run_stress(args: argparse.Namespace) -> int:
+    from .run import run_stress
+
+    config = _stress_config(args)
+    out = usable(args.out, "--out") if args.out is not None else new_run_directory()
+    history_file = out / "history.jsonl"
+    history_file.write_text("")  # records are appended here as they arrive
     if not args.json:
-        print(f"stress: seed {seed}, results in {out}", flush=True)
-    progress = _Progress() if sys.stderr.isatty() else None
-    run = run_stress(config, out / "work", progress=progress)
-    if progress is not None:
+        console.say(f"stress: seed {config.seed}, results in {out}")
+    stop = StopRequest().install()
+    progress = ProgressLine(config.items, quiet=args.quiet)
+    try:
+        run = run_stress(config, usable(out / "work", "--out"), progress=progress, stop=stop,
+                         keep_history_in=history_file)
         progress.close()
-    write_history(out / "history.jsonl", run.history)
+        valid = _write_run(run, out, args.json)
+    finally:
+        stop.restore()
+    if run.stopped_by is not None:
+        return EXIT_VIOLATION if valid is False else stop.exit_code
+    if run.failure is not None:
+        return EXIT_VIOLATION if valid is False else EXIT_FAILED
+    return _exit_code(valid)
+
+
+def _write_run(run: StressRun, out: Path, as_json: bool) -> bool | None:
+    """Check the run's history, write the history, the report and the page, print the report;
+    the verdict."""
+    from . import report as reporting
+    from . import timeline
+    from .checkers import check
+    from .history import encode_lines
+
+    replace_file(out / "history.jsonl", "".join(encode_lines(run.history)))
     result = check(run.history)
     data = reporting.build(result, run.history, run)
-    (out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
-    timeline.write(out / "timeline.html", run.history, result, f"stress on {config.backend}")
-    _print(data, args.json, reporting.render_text)
-    if run.failure is not None:
-        return EXIT_FAILED
-    return _exit_code(result.valid)
+    data["partial"] = run.partial
+    data["partial_reason"] = run.failure
+    data["seed"] = run.config.seed
+    data["rerun"] = rerun_command(run.config)
+    replace_file(out / "report.json", json.dumps(data, indent=2) + "\n")
+    timeline.write(out / "timeline.html", run.history, result, f"stress on {run.config.backend}")
+    _print(data, as_json, reporting.render_text)
+    if run.partial and not as_json:
+        console.say(f"partial: {run.failure}; the verdict is on the history recorded until then")
+    return result.valid
 
 
 def _run_check(args: argparse.Namespace) -> int:
     from . import report as reporting
     from . import timeline
     from .checkers import check
-    from .history import HistoryError, read_history
+    from .history import (
+        HistoryError,
+        first_unknown_operation,
+        line_of,
+        parse_op_names,
+        read_history,
+        rename_operations,
+    )
 
     try:
+        names = parse_op_names(args.op_names)
         history = read_history(args.history)
     except HistoryError as error:
-        return _fail(str(error))
+        raise UsageError(str(error)) from error
     if not history:
-        return _fail(f"{args.history} holds no operations")
+        raise UsageError(f"{args.history} holds no operations")
+    rename_operations(history, names)
+    unknown = first_unknown_operation(history)
+    if unknown is not None:
+        raise UsageError(
+            f"{args.history}:{line_of(args.history, unknown)}: unknown operation "
+            f"{history[unknown]['op']!r}; map another tool's names to ours with --op-names "
+            "(e.g. --op-names put=enqueue,get=dequeue)")
+    out = None if args.out is None else usable(args.out, "--out")
     result = check(history)
     data = reporting.build(result, history)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.json").write_text(json.dumps(data, indent=2) + "\n")
-        timeline.write(args.out / "timeline.html", history, result, f"check of {args.history}")
+    if out is not None:
+        replace_file(out / "report.json", json.dumps(data, indent=2) + "\n")
+        timeline.write(out / "timeline.html", history, result, f"check of {args.history}")
     _print(data, args.json, reporting.render_text)
     return _exit_code(result.valid)
 
@@ -214,34 +296,30 @@ def _run_selftest(args: argparse.Namespace) -> int:
     def announce(outcome: Any) -> None:
         verdict = {True: "passed", False: "caught", None: "unknown"}[outcome.valid]
         mark = "ok  " if outcome.as_expected else "FAIL"
-        print(f"{mark} {outcome.scenario.name:17} {outcome.backend:21} {verdict:7} after "
-              f"{outcome.runs} run(s), {outcome.seconds:5.1f} s"
-              + (f": {outcome.first_violation}" if outcome.valid is False else ""), flush=True)
+        console.say(f"{mark} {outcome.scenario.name:17} {outcome.backend:21} {verdict:7} after "
+                    f"{outcome.runs} run(s), {outcome.seconds:5.1f} s"
+                    + (f": {outcome.first_violation}" if outcome.valid is False else ""))
 
-    outcomes = selftest(args.out, args.seed, announce)
+    root = usable(args.out, "--out") if args.out is not None else Path(
+        tempfile.mkdtemp(prefix="harness-selftest-"))
+    stop = StopRequest().install()
+    try:
+        outcomes = selftest(root, args.seed, announce, stop=stop)
+    finally:
+        stop.restore()
+        if args.out is None and not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     failed = [o for o in outcomes if not o.as_expected]
-    print(f"selftest: {len(outcomes) - len(failed)} of {len(outcomes)} as expected; "
-          + ("every mutant caught, the real queue passed" if not failed else "FAILED"))
+    if stop.requested:
+        console.say(f"selftest: {stop.reason} after {len(outcomes)} runs")
+        return EXIT_VIOLATION if failed else stop.exit_code
+    console.say(f"selftest: {len(outcomes) - len(failed)} of {len(outcomes)} as expected; "
+                + ("every mutant caught, the real queue passed" if not failed else "FAILED"))
     return EXIT_VALID if not failed else EXIT_VIOLATION
 
 
-class _Progress:
-    """A live line on the terminal: operations, rate, kills, violations so far."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def __call__(self, operations: int, kills: int, violations: int) -> None:
-        rate = operations / max(time.monotonic() - self.started, 1e-9)
-        print(f"\r{operations:>9} ops  {rate:>8.0f} ops/s  {kills:>5} kills  "
-              f"{violations} violations so far", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        print(file=sys.stderr, flush=True)
-
-
 def _print(data: dict[str, Any], as_json: bool, render: Any) -> None:
-    print(json.dumps(data, indent=2) if as_json else render(data), flush=True)
+    console.say(json.dumps(data, indent=2) if as_json else render(data))
 
 
 def _fail(reason: str) -> int:
@@ -252,10 +330,23 @@ def _fail(reason: str) -> int:
 def _run_pod(args: argparse.Namespace) -> int:
     from .pod import run_pod
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="queue-pod-"))
-    print(f"running the Pod's roles in {workdir} for {args.duration:g} s "
-          f"at time scale {args.time_scale:g}", flush=True)
-    verdict = run_pod(workdir, duration=args.duration, time_scale=args.time_scale,
-                      consumers=args.consumers, drain_timeout=args.drain_timeout, out=sys.stdout)
-    print(verdict.describe(), flush=True)
+    temporary = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="queue-pod-")) if temporary else usable(
+        args.workdir, "--workdir")
+    for shared in ("shared-queue", "shared-results"):
+        usable(workdir / shared, "--workdir")
+    console.say(f"running the Pod's roles in {workdir} for {args.duration:g} s "
+                f"at time scale {args.time_scale:g}")
+    stop = StopRequest().install()
+    try:
+        verdict = run_pod(workdir, duration=args.duration, time_scale=args.time_scale,
+                          consumers=args.consumers, drain_timeout=args.drain_timeout,
+                          say=console.say, stop=stop)
+    finally:
+        stop.restore()
+        if temporary and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    console.say(verdict.describe())
+    if stop.requested:
+        return EXIT_VIOLATION if verdict.certain_violations else stop.exit_code
     return EXIT_VALID if verdict.valid else EXIT_VIOLATION

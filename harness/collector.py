@@ -3,13 +3,16 @@ records as they arrive, and keeps the live counts the supervisor needs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from .history import encode_lines
 from .record import FLUSH_LINE, operation
 
 log = logging.getLogger("harness.collector")
@@ -23,26 +26,56 @@ class Collector(threading.Thread):
     them while the thread runs.
     """
 
-    def __init__(self, read_fd: int) -> None:
+    def __init__(self, read_fd: int, keep_in: Path | None = None) -> None:
         super().__init__(name="history-collector", daemon=True)
         self.read_fd = read_fd
+        #: Where each record is appended as it arrives, so that a harness that dies keeps them.
+        self.keep_in = keep_in
+        #: Why the records could not be kept on disk, if they could not.
+        self.keep_error: str | None = None
         self.records: list[dict[str, Any]] = []
         self.pending: dict[int, tuple[str, int, Any]] = {}
         self.invoked_by: Counter[int] = Counter()
         self.seen_values: set[str] = set()
         self.live_violations = 0
+        #: Items taken so far: gets that returned one, acks the queue accepted.
+        self.taken = 0
         self.lock = threading.Lock()
         self._caught_up = threading.Event()
 
     def run(self) -> None:
-        buffered = b""
-        while chunk := os.read(self.read_fd, 1 << 16):
-            buffered += chunk
-            *lines, buffered = buffered.split(b"\n")
-            with self.lock:
-                for line in lines:
-                    self._handle(line.decode())
+        with contextlib.ExitStack() as stack:
+            kept = self._open_kept(stack)
+            buffered = b""
+            while chunk := os.read(self.read_fd, 1 << 16):
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                with self.lock:
+                    done = len(self.records)
+                    for line in lines:
+                        self._handle(line.decode())
+                    if kept is not None and not self._keep(kept, self.records[done:]):
+                        kept = None
         os.close(self.read_fd)
+
+    def _open_kept(self, stack: contextlib.ExitStack) -> Any:
+        if self.keep_in is None:
+            return None
+        try:
+            return stack.enter_context(open(self.keep_in, "a", encoding="utf-8"))
+        except OSError as error:
+            self.keep_error = f"cannot write {self.keep_in}: {error.strerror}"
+            return None
+
+    def _keep(self, kept: Any, records: list[dict[str, Any]]) -> bool:
+        """Append ``records`` to the kept file; False (and ``keep_error``) once that fails."""
+        try:
+            kept.writelines(encode_lines(records))
+            kept.flush()
+        except OSError as error:
+            self.keep_error = f"cannot write {self.keep_in}: {error.strerror}"
+            return False
+        return True
 
     def catch_up(self, write_fd: int) -> None:
         """Return once every report written to the pipe before this call is handled."""
@@ -75,11 +108,15 @@ class Collector(threading.Thread):
         self.records.append(record)
 
     def _count_live_violation(self, record: dict[str, Any]) -> None:
-        """Count what is certainly wrong already: a raised operation, a value got twice."""
+        """Count items taken, and what is certainly wrong already: a raised operation, a value
+        got twice."""
         if record["type"] == "fail":
             self.live_violations += 1
         elif record["op"] == "get" and record["value"] is not None:
+            self.taken += 1
             key = json.dumps(record["value"])
             if key in self.seen_values:
                 self.live_violations += 1
             self.seen_values.add(key)
+        elif record["op"] == "ack" and not record["value"].get("ended"):
+            self.taken += 1

@@ -1,6 +1,7 @@
 """The final drain: after the workers, the harness takes what is left in the queue and opens it
 afresh, recording both as operations of the process ``"drain"``, so that a queue left losing
-items or unreadable shows in the history."""
+items or unreadable shows in the history. Once it has seen the queue empty it records a
+``drained`` operation: the proof the checkers need to call an item that never came out lost."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .checkers.base import DRAINED
 from .record import ListSink, Recorder
 from .worker import claim_view, settled
 
@@ -30,6 +32,8 @@ def drain_gets(open_queue: Opener, limit: int) -> list[dict[str, Any]]:
             ok, item = record("get", queue.get)
             if not ok or item is None:
                 break
+        if ok and item is None:
+            record(DRAINED, lambda: None)
         record("open", open_queue)
     return sink.records
 
@@ -51,6 +55,8 @@ def drain_claims(open_queue: Opener, lease: float, limit: int) -> list[dict[str,
                 break
             record("ack", lambda c=claim: settled(queue.ack, c),
                    {"item": claim.item, "id": claim.id})
+        if ok and claim is None:
+            record(DRAINED, lambda: None)
         record("dead", lambda: [d.item for d in queue.dead()])
         record("open", reopen)
     return sink.records

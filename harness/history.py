@@ -3,9 +3,11 @@
     {"process": 3, "op": "put", "value": "w3:17", "type": "ok", "call": 120034, "return": 120877}
 
 - ``process``: an int or a string naming the process (a replacement after a kill gets a new one);
-- ``op``: ``"put"`` or ``"get"`` (other ops, such as ``"size"`` or ``"killed"``, are kept and
-  ignored by the FIFO checks); a claim/ack history has ``"claim"``, ``"ack"``, ``"nack"`` and
-  ``"dead"`` instead of ``"get"`` (their values are described in ``harness.checkers.delivery``);
+- ``op``: ``"put"`` or ``"get"`` (``"size"``, ``"open"`` and ``"killed"`` are kept and ignored
+  by the FIFO checks; ``"drained"`` is the drain's proof that it found the queue empty); a
+  claim/ack history has ``"claim"``, ``"ack"``, ``"nack"`` and ``"dead"`` instead of ``"get"``
+  (their values are described in ``harness.checkers.delivery``); any other name is an error
+  unless mapped (``KNOWN_OPS``, ``rename_operations``);
 - ``value``: what was put, or what the get returned (``null`` for a get that found the queue
   empty, or whose outcome is unknown); every put value is unique in a history;
 - ``type``: ``"ok"`` (it happened), ``"fail"`` (it raised; ``error`` says what) or ``"info"``
@@ -24,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 OPS = ("put", "get")
+#: Every operation name the checkers know; any other is an error of the history, unless
+#: mapped to one of these (``rename_operations``).
+KNOWN_OPS = ("put", "get", "size", "open", "killed", "drained", "claim", "ack", "nack",
+             "extend", "dead")
 TYPES = ("ok", "fail", "info")
 _TYPES_SET = frozenset(TYPES)
 
@@ -70,13 +76,18 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         records = json.loads("[" + ",".join(lines) + "]")
     except ValueError:
         records = None
-    if records is not None and len(records) == len(lines) and all(map(_is_plain_record, records)):
-        return records
-    # Slow path: line by line, so that the first bad line is the one reported.
-    return [
-        validate(_parse_line(path, number, line), f"{path}:{number}")
-        for number, line in _numbered(path)
-    ]
+    if records is None or len(records) != len(lines):
+        # Slow path: line by line, so that the first bad line is the one reported.
+        return [
+            validate(_parse_line(path, number, line), f"{path}:{number}")
+            for number, line in _numbered(path)
+        ]
+    unusual = [index for index, record in enumerate(records) if not _is_plain_record(record)]
+    if unusual:
+        numbers = [number for number, _ in _numbered(path)]
+        for index in unusual:
+            validate(records[index], f"{path}:{numbers[index]}")
+    return records
 
 
 def _numbered(path: Path) -> list[tuple[int, str]]:
@@ -113,6 +124,38 @@ def _is_plain_record(record: Any) -> bool:
         )
     except (KeyError, TypeError):
         return False
+
+
+def parse_op_names(text: str) -> dict[str, str]:
+    """``put=enqueue,get=dequeue`` as {their name: ours}; ``HistoryError`` says what is wrong."""
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        ours, sep, theirs = (side.strip() for side in part.partition("="))
+        if not sep or not ours or not theirs:
+            raise HistoryError(f"--op-names: {part!r} is not OURS=THEIRS (e.g. put=enqueue)")
+        if ours not in KNOWN_OPS:
+            raise HistoryError(f"--op-names: {ours!r} is not an operation the checkers know "
+                               f"({', '.join(KNOWN_OPS)})")
+        mapping[theirs] = ours
+    return mapping
+
+
+def rename_operations(history: list[dict[str, Any]], mapping: dict[str, str]) -> None:
+    """Give the operations named in ``mapping`` (their name: ours) the checkers' names."""
+    if mapping:
+        for record in history:
+            record["op"] = mapping.get(record["op"], record["op"])
+
+
+def first_unknown_operation(history: list[dict[str, Any]]) -> int | None:
+    """The index of the first record whose operation the checkers do not know, or None."""
+    known = frozenset(KNOWN_OPS)
+    return next((i for i, record in enumerate(history) if record["op"] not in known), None)
+
+
+def line_of(path: Path, index: int) -> int:
+    """The line number in ``path`` of the ``index``-th record (blank lines are skipped)."""
+    return _numbered(path)[index][0]
 
 
 def write_history(path: Path, records: Iterable[dict[str, Any]]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -14,12 +13,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from queue_core import consumer, monitor, producer
 from queue_core.contracts import TASK_COMPLETED, TASK_PUT
 from queue_core.results import summarize_results
 from queue_core.settings import environment_name
+
+from .interrupt import StopRequest
+
+#: How many of a failed role's last lines a verdict shows.
+LAST_LINES = 5
 
 
 @dataclass
@@ -107,6 +111,10 @@ class LocalPod:
         with self._changed:
             return self._changed.wait_for(condition, timeout)
 
+    def failed_roles(self) -> list[str]:
+        """The roles that have exited with a code other than 0."""
+        return [r.name for r in self.roles.values() if r.process.poll() not in (None, 0)]
+
     def all_produced_completed(self) -> bool:
         """True when every task put so far has been completed at least once."""
         return bool(self.produced) and all(self.completed[i] for i in self.produced)
@@ -167,6 +175,14 @@ class PodVerdict:
     unreadable: int
     by_worker: dict[str, int]
     exit_codes: dict[str, int | None]
+    #: The last lines of each role that did not exit 0: its own words on what went wrong.
+    role_output: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def certain_violations(self) -> bool:
+        """True for what no interruption explains: a task done twice, results never asked for,
+        unreadable results."""
+        return bool(self.duplicated or self.unexpected or self.unreadable)
 
     @property
     def valid(self) -> bool:
@@ -191,6 +207,8 @@ class PodVerdict:
         if bad:
             lines.append("roles that did not exit 0 on SIGTERM: "
                          + ", ".join(f"{n} ({c})" for n, c in sorted(bad.items())))
+        for name, output in sorted(self.role_output.items()):
+            lines.extend(f"  {name}: {line}" for line in output)
         lines.append("verdict: " + ("VALID" if self.valid else "INVALID"))
         return "\n".join(lines)
 
@@ -209,6 +227,8 @@ def verify_pod(pod: LocalPod, exit_codes: dict[str, int | None]) -> PodVerdict:
         unreadable=summary.unreadable,
         by_worker=dict(summary.by_worker),
         exit_codes=exit_codes,
+        role_output={name: pod.roles[name].lines[-LAST_LINES:]
+                     for name, code in exit_codes.items() if code != 0},
     )
 
 
@@ -219,28 +239,49 @@ def run_pod(
     time_scale: float,
     consumers: int = 2,
     drain_timeout: float = 60.0,
-    out: TextIO | None = None,
+    say: Callable[[str], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> PodVerdict:
-    """Run the Pod for ``duration`` s, let the consumers finish the backlog, stop it, check it."""
+    """Run the Pod for ``duration`` s, let the consumers finish the backlog, stop it, check it.
+
+    A role that fails ends the run at once; so does a ``stop`` request. Every role is stopped
+    with SIGTERM before this returns, whatever happens.
+    """
     from queue_core.monitor import format_report
 
     def show(report: dict[str, Any]) -> None:
-        if out is not None:
-            print("monitor: " + format_report(report), file=out, flush=True)
+        if say is not None:
+            say("monitor: " + format_report(report))
+
+    def ended() -> bool:
+        return bool(pod.failed_roles()) or (stop is not None and stop.requested)
 
     pod = LocalPod(workdir, consumers=consumers, time_scale=time_scale,
                    producer_env={environment_name(producer.SETTINGS, "--duration"): str(duration)},
                    on_report=show)
     pod.start()
     try:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            pod.roles["producer"].process.wait(duration + 10.0)
+        producer_done = pod.roles["producer"].process.poll
+        _wait(pod, lambda: producer_done() is not None or ended(), duration + 10.0)
         codes = pod.stop(["producer"])
-        pod.wait_until(pod.all_produced_completed, drain_timeout)
+        if not ended():
+            _wait(pod, lambda: pod.all_produced_completed() or ended(), drain_timeout)
         codes.update(pod.stop())
     finally:
         pod.stop()
     return verify_pod(pod, codes)
+
+
+def _wait(pod: LocalPod, condition: Callable[[], bool], timeout: float) -> bool:
+    """Wait until ``condition()`` holds or ``timeout`` passes, looking at least every 0.1 s
+    (a signal or an exit prints no line)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        pod.wait_until(condition, min(left, 0.1))
+    return True
 
 
 def _id_order(task_id: str) -> tuple[int, str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-import random
-import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,16 @@ from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 from .backends import CLAIMING, open_backend
 from .collector import Collector
 from .drain import drain_claims, drain_gets
-from .supervisor import Crew, Limits, Progress, Supervisor, gathered_worker_logs, split_quota
+from .interrupt import StopRequest
+from .supervisor import (
+    Choices,
+    Crew,
+    Limits,
+    Progress,
+    Supervisor,
+    gathered_worker_logs,
+    split_quota,
+)
 from .worker import WorkerPlan
 
 
@@ -64,54 +72,64 @@ class StressRun:
     wall_seconds: float
     kills: int = 0
     worker_failures: list[str] = field(default_factory=list)
+    #: Why the run ended before its workers finished (a timeout, a signal), if it did: its
+    #: history is then partial.
     failure: str | None = None
+    #: The stop signal that ended the run, if one did.
+    stopped_by: int | None = None
+    #: Each kill: seconds since the start, and the role, slot and process it hit.
+    kill_log: list[dict[str, Any]] = field(default_factory=list)
+    #: The directory of this run's queue and markers, made for it alone.
+    run_dir: Path | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when the workers did not all finish: the history stops where the run did."""
+        return self.failure is not None
 
 
-def run_stress(config: StressConfig, workdir: Path,
-               progress: Progress | None = None) -> StressRun:
-    """Run ``config`` against a new queue in ``workdir``; the history, drained at the end.
+def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = None,
+               stop: StopRequest | None = None, keep_history_in: Path | None = None
+               ) -> StressRun:
+    """Run ``config`` against a new queue in a new directory under ``workdir``; the history,
+    drained at the end. Nothing that the run did not create is changed or removed.
 
-    ``progress(operations, kills, violations_so_far)`` is called about twice a second.
+    ``progress`` is called about twice a second; a ``stop`` request ends the run early (the
+    workers are stopped, the queue drained, the history marked partial). Records are appended
+    to ``keep_history_in`` as they arrive, so a harness that dies keeps them.
     """
-    queue_path = _new_queue_directory(workdir) / "tasks.json"
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
+    queue_path = run_dir / "queue" / "tasks.json"
+    queue_path.parent.mkdir()
     open_queue = functools.partial(open_backend, config.backend, queue_path, config.fsync)
     if config.precreate:
         open_queue()
     limits = Limits(config.timeout, config.duration,
                     None if config.kill_every_ms is None else config.kill_every_ms / 1000,
-                    workdir / "stop-producing", workdir / "producers-done")
-    for marker in (limits.stop_marker, limits.done_marker):
-        marker.unlink(missing_ok=True)
+                    run_dir / "stop-producing", run_dir / "producers-done")
     plan = functools.partial(_plan, config, limits)
     crew = Crew(split_quota(config.items, config.producers), config.consumers, config.readers)
     read_fd, report_fd = os.pipe()
-    collector = Collector(read_fd)
+    collector = Collector(read_fd, keep_history_in)
     collector.start()
-    supervisor = Supervisor(crew, plan, open_queue, collector, report_fd,
-                            random.Random(config.seed))
-    run = StressRun(config, [], 0.0)
+    supervisor = Supervisor(crew, plan, open_queue, collector, report_fd, Choices(config.seed))
+    run = StressRun(config, [], 0.0, run_dir=run_dir)
     started = time.monotonic()
     try:
         with gathered_worker_logs(enabled=config.kill_every_ms is None):
             started = supervisor.start()
-            run.failure = supervisor.supervise(started, limits, progress)
+            run.failure = supervisor.supervise(started, limits, progress, stop)
     finally:
         supervisor.stop()
         os.close(report_fd)
         collector.join()
     run.wall_seconds = time.monotonic() - started
     run.kills, run.worker_failures = supervisor.kills, supervisor.failures
+    run.kill_log = supervisor.kill_log
+    run.stopped_by = None if stop is None else stop.signum
     run.history = _history(config, open_queue, collector, supervisor)
     return run
-
-
-def _new_queue_directory(workdir: Path) -> Path:
-    """An empty ``workdir/queue``, whatever an earlier run left there."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    directory = workdir / "queue"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    return directory
 
 
 def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: int,

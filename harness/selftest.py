@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkers import check
+from .interrupt import StopRequest
 from .run import StressConfig, run_stress
 
 #: Seconds of stress each mutant gets before it counts as missed.
@@ -67,35 +68,40 @@ class Outcome:
 
 
 def run_scenario(scenario: Scenario, backend: str, workdir: Path, *, until_caught: bool,
-                 seed: int = 0, budget: float = BUDGET, runs_wanted: int = 1) -> Outcome:
+                 seed: int = 0, budget: float = BUDGET, runs_wanted: int = 1,
+                 stop: StopRequest | None = None) -> Outcome:
     """Stress ``backend`` with the scenario's load: until a violation or the budget is spent
-    (``until_caught``), or ``runs_wanted`` times unless a violation comes first."""
+    (``until_caught``), or ``runs_wanted`` times unless a violation comes first (or a stop)."""
     started = time.monotonic()
     runs = 0
     while True:
         runs += 1
         config = replace(scenario.config, backend=backend, seed=seed + runs, timeout=budget)
-        run = run_stress(config, workdir / f"{scenario.name}-{backend}-{runs}")
+        run = run_stress(config, workdir / f"{scenario.name}-{backend}-{runs}", stop=stop)
         report = check(run.history)
         valid = report.valid if run.failure is None else None
         elapsed = time.monotonic() - started
         first = report.first_violation.message if report.first_violation else run.failure
         finished = elapsed >= budget if until_caught else runs >= runs_wanted
-        if valid is not True or finished:
+        if valid is not True or finished or (stop is not None and stop.requested):
             return Outcome(scenario, backend, valid, runs, elapsed, first)
 
 
 def selftest(workdir: Path | None = None, seed: int = 0,
-             announce: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+             announce: Callable[[Outcome], None] | None = None,
+             stop: StopRequest | None = None) -> list[Outcome]:
     """Every scenario against its mutant until caught, then against the real queue for as
-    many runs as the mutant needed."""
+    many runs as the mutant needed; a stop request ends it after the current run (the
+    interrupted run's outcome is not counted)."""
     root = workdir or Path(tempfile.mkdtemp(prefix="harness-selftest-"))
     outcomes = []
     for scenario in SCENARIOS:
-        caught = run_scenario(scenario, scenario.mutant, root, until_caught=True, seed=seed)
-        real = run_scenario(scenario, "filequeue", root, until_caught=False, seed=seed,
-                            runs_wanted=caught.runs)
-        for outcome in (caught, real):
+        for backend in (scenario.mutant, "filequeue"):
+            outcome = run_scenario(scenario, backend, root, until_caught=backend != "filequeue",
+                                   seed=seed, runs_wanted=outcomes[-1].runs if outcomes else 1,
+                                   stop=stop)
+            if stop is not None and stop.requested:
+                return outcomes
             outcomes.append(outcome)
             if announce is not None:
                 announce(outcome)

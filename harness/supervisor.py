@@ -4,20 +4,24 @@ stop them all), keeps the producers' quotas across replacements, and reports pro
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import hashlib
 import logging
 import multiprocessing
 import os
 import random
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_sentinels
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import multiprocessing_logging
 
 from .collector import Collector
+from .interrupt import StopRequest, ignore_stop_signals_in_worker
 from .record import PipeSink, Recorder, killed
 from .worker import WorkerPlan, run_worker
 
@@ -28,8 +32,45 @@ WORKER_CRASHED = 4
 #: Seconds between the start signal and the instant every first worker starts at once.
 START_DELAY_NS = 20_000_000
 
-#: ``progress(operations, kills, violations_so_far)``, called about twice a second.
-Progress = Callable[[int, int, int], None]
+
+
+class Advance(NamedTuple):
+    """How far a run has come: operations recorded, items taken (got or acked), kills, and
+    violations already certain."""
+
+    operations: int
+    taken: int
+    kills: int
+    violations: int
+
+
+#: Called with the run's ``Advance`` about twice a second.
+Progress = Callable[[Advance], None]
+
+
+class Choices:
+    """Every random choice of the harness, from generators seeded by the run's seed alone, so
+    that two runs with one seed make the same choices: the kills' times as offsets from the
+    start, which slot each kill hits, and every worker's own seed."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._gaps = random.Random(f"{seed}:kill-gaps")
+        self._victims = random.Random(f"{seed}:victims")
+
+    def kill_gap(self, mean: float) -> float:
+        """Seconds from one kill to the next: uniform between half and 1.5 times ``mean``."""
+        return self._gaps.uniform(0.5, 1.5) * mean
+
+    def victim(self, candidates: list[Worker]) -> Worker:
+        """The worker to kill among ``candidates``, chosen by role and slot, not by process id."""
+        ordered = sorted(candidates, key=lambda w: (w.role, w.slot))
+        return ordered[self._victims.randrange(len(ordered))]
+
+    def worker_seed(self, role: str, slot: int, generation: int) -> int:
+        """The seed of the ``generation``-th worker of ``role`` in ``slot`` (0 for the first)."""
+        text = f"{self.seed}:{role}:{slot}:{generation}".encode()
+        return int.from_bytes(hashlib.sha256(text).digest()[:4], "big")
 
 
 @dataclass
@@ -76,19 +117,23 @@ class Supervisor:
 
     def __init__(self, crew: Crew, plan: Callable[[str, int, int, int], WorkerPlan],
                  open_queue: Callable[[], Any], collector: Collector, report_fd: int,
-                 rng: random.Random) -> None:
+                 choices: Choices) -> None:
         self.crew = crew
         self.plan = plan
         self.open_queue = open_queue
         self.collector = collector
         self.report_fd = report_fd
-        self.rng = rng
+        self.choices = choices
         self.alive: dict[int, Worker] = {}
         self.deaths: dict[int, int] = {}
         self.kills = 0
+        #: Each kill: seconds since the start, and the role, slot and process it hit.
+        self.kill_log: list[dict[str, Any]] = []
         self.failures: list[str] = []
         self.slot_pids: dict[int, list[int]] = {slot: [] for slot in range(len(crew.quotas))}
+        self._generations: dict[tuple[str, int], int] = {}
         self._next_pid = 0
+        self._started = 0.0
         self._go_read, self._go_write = os.pipe()
 
     def start(self) -> float:
@@ -102,16 +147,19 @@ class Supervisor:
             self.spawn("reader", slot, 0, wait_for_go=True)
         start_at = time.monotonic_ns() + START_DELAY_NS
         os.write(self._go_write, start_at.to_bytes(8, "big") * len(self.alive))
-        return start_at / 1e9
+        self._started = start_at / 1e9
+        return self._started
 
     def spawn(self, role: str, slot: int, quota: int, wait_for_go: bool = False) -> Worker:
         """Start one worker in ``slot``; a new process number, never reused."""
         self._next_pid += 1
         pid = self._next_pid
-        plan = self.plan(role, pid, quota, self.rng.getrandbits(32))
+        generation = self._generations.get((role, slot), 0)
+        self._generations[role, slot] = generation + 1
+        plan = self.plan(role, pid, quota, self.choices.worker_seed(role, slot, generation))
         go_fd = self._go_read if wait_for_go else None
-        process = _fork.Process(target=_worker_process,
-                                args=(plan, self.open_queue, self.report_fd, go_fd), daemon=True)
+        process = _fork.Process(target=_worker_process, daemon=True,
+                                args=(plan, self.open_queue, self.report_fd, go_fd, os.getpid()))
         process.start()
         worker = self.alive[pid] = Worker(role, slot, pid, process)
         if role == "producer":
@@ -136,12 +184,14 @@ class Supervisor:
         candidates = [w for w in self.alive.values() if w.role != "reader"]
         if not candidates:
             return
-        victim = self.rng.choice(candidates)
+        victim = self.choices.victim(candidates)
         victim.process.kill()
         victim.process.join()
         self.deaths[victim.pid] = time.monotonic_ns()
         del self.alive[victim.pid]
         self.kills += 1
+        self.kill_log.append({"at_s": round(time.monotonic() - self._started, 6),
+                              "role": victim.role, "slot": victim.slot, "process": victim.pid})
         quota = self._quota_left(victim.slot) if victim.role == "producer" else 0
         self.spawn(victim.role, victim.slot, quota)
 
@@ -150,7 +200,7 @@ class Supervisor:
         self.collector.catch_up(self.report_fd)
         with self.collector.lock:
             # Each worker's first operation is its open.
-            used = sum(self.collector.invoked_by[p] - 1 for p in self.slot_pids[slot])
+            used = sum(max(0, self.collector.invoked_by[p] - 1) for p in self.slot_pids[slot])
         return max(0, self.crew.quotas[slot] - used)
 
     def wait(self, timeout: float) -> None:
@@ -158,23 +208,27 @@ class Supervisor:
         wait_for_sentinels([w.process.sentinel for w in self.alive.values()], timeout)
 
     def report_progress(self, progress: Progress) -> None:
-        """Call ``progress`` with the operations recorded, the kills and the violations so far."""
+        """Call ``progress`` with how far the run has come."""
         with self.collector.lock:
-            progress(len(self.collector.records), self.kills, self.collector.live_violations)
+            advance = Advance(len(self.collector.records), self.collector.taken, self.kills,
+                              self.collector.live_violations)
+        progress(advance)
 
-    def supervise(self, started: float, limits: Limits, progress: Progress | None = None
-                  ) -> str | None:
+    def supervise(self, started: float, limits: Limits, progress: Progress | None = None,
+                  stop: StopRequest | None = None) -> str | None:
         """Watch the workers from ``started`` until all have finished, killing one now and then
         (consumers until they finish, producers until they are done); ``None``, or why the run
-        was abandoned."""
+        was abandoned (a timeout, or a stop request)."""
         gap = limits.kill_every
-        next_kill = None if gap is None else started + self.rng.uniform(0.5, 1.5) * gap
+        next_kill = None if gap is None else started + self.choices.kill_gap(gap)
         next_progress = started + 0.5
         producers_done = False
         while True:
             now = time.monotonic()
+            if stop is not None and stop.requested:
+                return stop.reason
             if now - started > limits.timeout:
-                return (f"the run did not finish within {limits.timeout:g} s "
+                return (f"timed out: the run did not finish within {limits.timeout:g} s "
                         "(a worker hung, or the queue stopped making progress)")
             if limits.duration is not None and now - started >= limits.duration:
                 limits.stop_marker.touch()
@@ -186,7 +240,7 @@ class Supervisor:
                 return None
             if next_kill is not None and now >= next_kill:
                 self.kill_one()
-                next_kill = now + self.rng.uniform(0.5, 1.5) * gap
+                next_kill += self.choices.kill_gap(gap)
             if progress is not None and now >= next_progress:
                 self.report_progress(progress)
                 next_progress = now + 0.5
@@ -207,9 +261,11 @@ class Supervisor:
 
 
 def _worker_process(plan: WorkerPlan, open_queue: Callable[[], Any], report_fd: int,
-                    go_fd: int | None) -> None:
+                    go_fd: int | None, harness_pid: int) -> None:
     """The body of a worker process: wait for the start, run, and exit without cleanup."""
     try:
+        ignore_stop_signals_in_worker()
+        _die_with(harness_pid)
         if go_fd is not None:
             start_at = int.from_bytes(os.read(go_fd, 8), "big")
             while time.monotonic_ns() < start_at:
@@ -220,6 +276,15 @@ def _worker_process(plan: WorkerPlan, open_queue: Callable[[], Any], report_fd: 
     except BaseException:
         log.exception("worker %s crashed", plan.process)
     os._exit(WORKER_CRASHED)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this process when ``parent`` dies (Linux), so that a harness
+    killed without a chance to clean up leaves no worker behind; exit now if it is gone."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(WORKER_CRASHED)
 
 
 @contextlib.contextmanager

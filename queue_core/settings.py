@@ -7,6 +7,7 @@ default. A bad environment value is reported like a bad flag: usage error, exit 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -20,18 +21,18 @@ from .storage import DEFAULT_FORMAT, FORMATS
 
 
 def positive_float(text: str) -> float:
-    """A float greater than zero."""
+    """A finite float greater than zero."""
     value = _number(text, float)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number greater than 0")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number greater than 0")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    """A float of zero or more."""
+    """A finite float of zero or more."""
     value = _number(text, float)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 0 or more")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of 0 or more")
     return value
 
 

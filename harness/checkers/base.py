@@ -14,6 +14,9 @@ INF = math.inf
 KEEP = 20
 
 History = list[dict[str, Any]]
+#: The operation the drain records once it has seen the queue empty (with every lease over):
+#: an item put before it and never taken is lost, not merely still queued.
+DRAINED = "drained"
 
 
 @dataclass

@@ -12,14 +12,15 @@ A history of the ``at-least-once`` workload holds ``put`` operations and, for co
 - ``dead``: recorded once by the drain, ``value`` is the list of dead-lettered items;
 - ``killed``: the harness killed ``process`` at ``call``.
 
-``delivery`` says invalid when an item put is never acknowledged nor dead-lettered
-(``lost_items``), is acknowledged twice (``acked_twice``), is held by two live claims at once
-or delivered again after a successful ack (``redeliveries``), has an ack refused although it
-was never delivered again (``refused_acks``), shows more deliveries in its attempt numbers
-than claims returned plus claims killed in flight (``unaccounted_deliveries``), or when a
-claim returns an item never put (``unexpected_items``). Every redelivery is tied to its cause
-in the counts: a nack, a holder killed while holding the item, a claim killed in flight, or a
-lease that ended while its holder was still working.
+``delivery`` says invalid when an item put is never acknowledged nor dead-lettered although the
+drain (``drained``) found nothing left after its put (``lost_items``; without that proof it is
+``remaining``, maybe still queued), is acknowledged twice (``acked_twice``), is held by two
+live claims at once or delivered again after a successful ack (``redeliveries``), has an ack
+refused although it was never delivered again (``refused_acks``), shows more deliveries in its
+attempt numbers than claims returned plus claims killed in flight (``unaccounted_deliveries``),
+or when a claim returns an item never put (``unexpected_items``). Every redelivery is tied to
+its cause in the counts: a nack, a holder killed while holding the item, a claim killed in
+flight, or a lease that ended while its holder was still working.
 """
 
 from __future__ import annotations
@@ -29,7 +30,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .base import INF, CheckerResult, Clock, History, Violation, item_key, show_value, verdict
+from .base import (
+    DRAINED,
+    INF,
+    CheckerResult,
+    Clock,
+    History,
+    Violation,
+    item_key,
+    show_value,
+    verdict,
+)
 
 CLAIM_OPS = frozenset({"claim", "ack", "nack"})
 #: The causes of a redelivery, as the counts name them (``redelivered_after_<cause>``).
@@ -71,6 +82,8 @@ class DeliveryFacts:
         self.killed_at: dict[Any, int] = {}
         self.failed: list[int] = []
         self.crashed = 0
+        #: When the drain last found nothing left to claim, every lease over (or never).
+        self.emptied: float = -INF
         for index, op in enumerate(history):
             self._index(index, op)
         for items in self.deliveries.values():
@@ -101,6 +114,8 @@ class DeliveryFacts:
             self.dead.update(item_key(item) for item in value)
         elif name == "killed":
             self.killed_at[op["process"]] = op["call"]
+        elif name == DRAINED and kind == "ok":
+            self.emptied = max(self.emptied, op["call"])
 
     def _index_claim(self, index: int, op: dict[str, Any]) -> None:
         value = op["value"]
@@ -146,9 +161,20 @@ class DeliveryFacts:
         killed = self.killed_at.get(delivery.process)
         return killed is not None and killed >= self.history[delivery.index]["call"]
 
-    def lost(self, item: Any) -> bool:
-        """True if ``item`` was neither acknowledged (maybe) nor dead-lettered."""
-        return item not in self.acks_ok and item not in self.acks_maybe and item not in self.dead
+    def settled(self, item: Any) -> bool:
+        """True if ``item`` was acknowledged (maybe) or dead-lettered."""
+        return item in self.acks_ok or item in self.acks_maybe or item in self.dead
+
+    def emptied_after(self, item: Any) -> bool:
+        """True if the drain found nothing left after ``item`` was put (or first delivered)."""
+        put = self.put_ok.get(item)
+        if put is not None:
+            since = self.history[put]["return"]
+        elif item in self.put_maybe:
+            since = self.history[self.put_maybe[item]]["call"]
+        else:
+            since = self.history[self.deliveries[item][0].index]["call"]
+        return since < self.emptied
 
     def violation(self, kind: str, message: str, ops: list[int]) -> Violation:
         """A violation complete when the last of ``ops`` returned."""
@@ -163,7 +189,8 @@ def check_delivery(facts: DeliveryFacts) -> tuple[CheckerResult, dict[str, int]]
     lost = lost_items(facts)
     found = [*unexpected_items(facts), *redelivered, *unaccounted_deliveries(facts, unobserved),
              *acked_twice(facts), *refused_acks(facts), *lost]
-    counts = {"lost": len(lost), "redelivered": sum(causes.values())}
+    counts = {"lost": len(lost), "remaining": len(remaining(facts)),
+              "redelivered": sum(causes.values())}
     for cause in CAUSES:
         counts[f"redelivered_after_{cause.replace(' ', '_')}"] = causes[cause]
     return verdict("delivery", found), counts
@@ -259,11 +286,18 @@ def refused_acks(facts: DeliveryFacts) -> list[Violation]:
     return found
 
 
+def remaining(facts: DeliveryFacts) -> list[Any]:
+    """Items never acknowledged nor dead-lettered that nothing shows gone: maybe still queued."""
+    return [item for item in dict.fromkeys([*facts.put_ok, *facts.deliveries])
+            if not facts.settled(item) and not facts.emptied_after(item)]
+
+
 def lost_items(facts: DeliveryFacts) -> list[Violation]:
-    """Items put (or delivered) that were never acknowledged nor dead-lettered."""
+    """Items put (or delivered) that were never acknowledged nor dead-lettered, though the
+    drain found nothing left after they were put."""
     found = []
     for item in dict.fromkeys([*facts.put_ok, *facts.deliveries]):
-        if facts.lost(item):
+        if not facts.settled(item) and facts.emptied_after(item):
             put = facts.put_ok.get(item, facts.put_maybe.get(item))
             found.append(facts.violation(
                 "lost", f"{show_value(item)} was put (operation {put}) and never acknowledged "

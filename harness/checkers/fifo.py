@@ -27,6 +27,7 @@ from collections import Counter
 from typing import Any
 
 from .base import (
+    DRAINED,
     INF,
     CheckerResult,
     Clock,
@@ -53,9 +54,10 @@ class FifoFacts:
         self.empty_gets: list[int] = []
         self.uncertain_gets: list[int] = []
         self.failed: list[int] = []
+        #: The drain's marks that it saw the queue empty.
+        self.drained: list[int] = []
         self.op_counts: Counter[str] = Counter()
-        for index, op in enumerate(history):
-            self._index(index, op)
+        self._index(history)
         self.first_get_of = dict(self.get_of)
         self.earliest_get_of = dict(self.get_of)
         for key, gets in self.dup_gets.items():
@@ -63,37 +65,44 @@ class FifoFacts:
             self.earliest_get_of[key] = min(gets, key=lambda i: history[i]["return"])
         self._match_missing_items()
 
-    def _index(self, index: int, op: dict[str, Any]) -> None:
-        kind, name, value = op["type"], op["op"], op["value"]
-        self.op_counts[name] += 1
-        if kind != "ok":
-            self.op_counts[kind] += 1
-            if kind == "fail":
-                self.failed.append(index)
-        if name == "put":
-            key = value if type(value) is str else item_key(value)
-            if key in self.put_of:
-                raise HistoryValueError(
-                    f"put values must be unique, but {value!r} was put twice "
-                    f"(operations {self.put_of[key]} and {index})"
-                )
-            self.put_of[key] = index
-            self.put_ret[key] = op["return"] if kind == "ok" else INF
-        elif name == "get":
+    def _index(self, history: History) -> None:
+        # One pass over what may be millions of operations: locals, no calls per operation.
+        put_of, put_ret, get_of, dup_gets = self.put_of, self.put_ret, self.get_of, self.dup_gets
+        empty_gets, uncertain_gets, failed = self.empty_gets, self.uncertain_gets, self.failed
+        drained = self.drained
+        names: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
+        for index, op in enumerate(history):
+            kind, name, value = op["type"], op["op"], op["value"]
+            names[name] += 1
             if kind != "ok":
-                self.uncertain_gets.append(index)
-            elif value is None:
-                self.empty_gets.append(index)
-            else:
+                kinds[kind] += 1
+                if kind == "fail":
+                    failed.append(index)
+            if name == "put":
                 key = value if type(value) is str else item_key(value)
-                if key in self.get_of:
-                    self.dup_gets.setdefault(key, [self.get_of[key]]).append(index)
+                if key in put_of:
+                    raise HistoryValueError(
+                        f"put values must be unique, but {value!r} was put twice "
+                        f"(operations {put_of[key]} and {index})"
+                    )
+                put_of[key] = index
+                put_ret[key] = op["return"] if kind == "ok" else INF
+            elif name == "get":
+                if kind != "ok":
+                    uncertain_gets.append(index)
+                elif value is None:
+                    empty_gets.append(index)
                 else:
-                    self.get_of[key] = index
-
-    def gets(self, key: Any) -> list[int]:
-        """Every ok get that returned the item ``key``."""
-        return self.dup_gets.get(key) or [self.get_of[key]]
+                    key = value if type(value) is str else item_key(value)
+                    if key in get_of:
+                        dup_gets.setdefault(key, [get_of[key]]).append(index)
+                    else:
+                        get_of[key] = index
+            elif name == DRAINED and kind == "ok":
+                drained.append(index)
+        self.op_counts = names + kinds
+        self.put_ok = sum(1 for ret in put_ret.values() if ret != INF)
 
     def when(self, ns: float) -> str:
         """A time of the history as seconds since its start."""
@@ -112,23 +121,28 @@ class FifoFacts:
         suffix_min = [INF] * (len(later) + 1)
         for i in range(len(later) - 1, -1, -1):
             suffix_min[i] = min(later[i][1], suffix_min[i + 1])
-        self.missing = [
-            key for key, ret in self.put_ret.items() if ret != INF and key not in self.get_of
-        ]
+        get_of = self.get_of
+        self.missing = [key for key, ret in self.put_ret.items()
+                        if ret != INF and key not in get_of]
         # An item a must leave the queue before the first get of an item put after a returns.
         deadline = {
             key: suffix_min[bisect_right(later_calls, self.put_ret[key])] for key in self.missing
         }
         calls = sorted(history[i]["call"] for i in self.uncertain_gets)
+        emptied = max((history[i]["call"] for i in (*self.empty_gets, *self.drained)),
+                      default=-INF)
         self.explained: set[Any] = set()
         self.lost: list[Any] = []
+        self.remaining: list[Any] = []
         used = 0
         for key in sorted(self.missing, key=lambda key: deadline[key]):
             if used < len(calls) and calls[used] < deadline[key]:
                 self.explained.add(key)
                 used += 1
-            else:
+            elif self.put_ret[key] < emptied:
                 self.lost.append(key)
+            else:
+                self.remaining.append(key)  # nothing shows the queue empty since: still queued
 
     def counts(self) -> dict[str, int]:
         """What happened to the items and operations, whatever the checkers decide."""
@@ -137,16 +151,18 @@ class FifoFacts:
             "operations": len(self.history),
             "puts": ops["put"],
             "gets": ops["get"],
-            "put_ok": sum(ret != INF for ret in put_ret.values()),
+            "put_ok": self.put_ok,
             "got": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values()),
             "empty_gets": len(self.empty_gets),
             "crashed": ops["info"],
             "failed": len(self.failed),
             "lost": len(self.lost),
+            "remaining": len(self.remaining),
             "taken_by_killed_gets": len(self.explained),
             "duplicated": len(self.dup_gets),
-            "unexpected": sum(key not in put_ret for key in self.get_of),
-            "recovered": sum(put_ret.get(key, 0) == INF for key in self.get_of),
+            "unexpected": len(self.get_of.keys() - put_ret.keys()),
+            "recovered": sum(1 for key, ret in put_ret.items()
+                             if ret == INF and key in self.get_of),
         }
 
 
@@ -163,15 +179,16 @@ def check_fifo(facts: FifoFacts) -> CheckerResult:
 
 
 def lost_items(facts: FifoFacts) -> list[Violation]:
-    """Items put ok and never got, not even by the drain, that no killed get explains."""
+    """Items put ok and never got, though a get or the drain found the queue empty after their
+    put returned, that no killed get explains."""
     history = facts.history
     found = []
     for key in facts.lost:
         put = facts.put_of[key]
         found.append(Violation(
             "lost", f"lost: {facts.describe(put)} returned at "
-            f"{facts.when(history[put]['return'])} but the item was never got, not even by "
-            "the final drain", [put], history[put]["return"]))
+            f"{facts.when(history[put]['return'])} but the item was never got, though the "
+            "queue was found empty after that", [put], history[put]["return"]))
     return found
 
 
@@ -203,16 +220,18 @@ def fresh_values(facts: FifoFacts) -> list[Violation]:
     """(a) gets of values never put, or that return before their put was called."""
     history = facts.history
     found = []
-    for key, get in facts.get_of.items():
-        if key not in facts.put_of:
+    put_of, dup_gets = facts.put_of, facts.dup_gets
+    for key, first in facts.get_of.items():
+        put = put_of.get(key)
+        if put is None:
             found.append(Violation(
-                "fresh", f"FIFO violated: {facts.describe(get)} returned at "
-                f"{facts.when(history[get]['return'])} a value that was never put", [get],
-                history[get]["return"]))
+                "fresh", f"FIFO violated: {facts.describe(first)} returned at "
+                f"{facts.when(history[first]['return'])} a value that was never put", [first],
+                history[first]["return"]))
             continue
-        put = facts.put_of[key]
-        for get in facts.gets(key):
-            if history[get]["return"] < history[put]["call"]:
+        put_call = history[put]["call"]
+        for get in dup_gets.get(key, (first,)):
+            if history[get]["return"] < put_call:
                 found.append(Violation(
                     "fresh", f"FIFO violated: {facts.describe(get)} returned at "
                     f"{facts.when(history[get]['return'])} before {facts.describe(put)} was "

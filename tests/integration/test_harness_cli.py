@@ -74,9 +74,11 @@ def test_a_second_stress_into_the_same_directory_starts_from_a_new_queue(tmp_pat
             "--out", str(tmp_path / "run"), "--json"]
     assert main(argv) == 0
     capsys.readouterr()
-    (tmp_path / "run" / "work" / "queue" / "tasks.json").write_text("left over")
+    [first] = (tmp_path / "run" / "work").glob("run-*/queue/tasks.json")
+    first.write_text("left over")
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["put_ok"] == 50
+    assert first.read_text() == "left over", "a run never touches what it did not create"
 
 
 def test_stress_on_a_broken_queue_exits_1_and_names_the_violation(tmp_path, capsys):

@@ -134,10 +134,27 @@ def test_a_killed_get_that_began_too_late_explains_nothing():
 
 def test_lost_duplicated_and_unexpected_are_counted():
     history = [op(1, "put", "a", 0, 1), op(1, "put", "b", 2, 3), op(2, "get", "b", 4, 5),
-               op(3, "get", "b", 6, 7), op(3, "get", "x", 8, 9)]
+               op(3, "get", "b", 6, 7), op(3, "get", "x", 8, 9), op(3, "get", None, 10, 11)]
     report = check(history)
     counts = report.counts
     assert (counts["lost"], counts["duplicated"], counts["unexpected"]) == (1, 1, 1)
+    assert report.checkers["queue"].valid is False
+
+
+def test_an_item_never_got_is_remaining_until_a_get_finds_the_queue_empty_after_its_put():
+    history = [op(1, "put", "a", 0, 1), op(1, "put", "b", 2, 3), op(2, "get", "a", 4, 5)]
+    report = check(history)
+    assert (report.counts["lost"], report.counts["remaining"]) == (0, 1)
+    assert report.valid is True
+    # An empty get that began before b's put returned proves nothing about b.
+    history.insert(1, op(3, "get", None, 1.5, 2.5))
+    assert check(history).counts["remaining"] == 1
+
+
+def test_the_drains_mark_proves_the_queue_empty():
+    history = [op(1, "put", "a", 0, 1), op("drain", "drained", None, 5, 6)]
+    report = check(history)
+    assert (report.counts["lost"], report.counts["remaining"]) == (1, 0)
     assert report.checkers["queue"].valid is False
 
 

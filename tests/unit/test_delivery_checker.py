@@ -44,18 +44,37 @@ def test_claim_then_ack_of_every_item_is_valid():
     assert set(report.checkers) == {"delivery", "errors"}
 
 
-def test_an_item_never_acked_is_lost():
-    report, result = delivery([op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3)])
+def drained(call):
+    return op("drain", "drained", None, call, call + 0.1)
+
+
+def test_an_item_never_acked_is_lost_once_the_drain_found_nothing_left():
+    report, result = delivery([op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3),
+                               drained(20)])
     assert result.valid is False
     assert "a was put (operation 0) and never acknowledged" in result.violations[0].message
     assert report.counts["lost"] == 1
 
 
-def test_an_item_put_and_never_claimed_is_lost():
+def test_an_item_put_and_never_claimed_is_lost_once_the_drain_found_nothing_left():
     report, result = delivery([op(1, "put", "a", 0, 1), op(1, "put", "b", 1, 2),
-                               claim(2, "a", 1, 2, 10, 2, 3), ack(2, "a", 1, 4, 5)])
+                               claim(2, "a", 1, 2, 10, 2, 3), ack(2, "a", 1, 4, 5), drained(20)])
     assert report.counts["lost"] == 1
     assert "b was put" in result.violations[0].message
+
+
+def test_without_a_drain_an_unacked_item_is_remaining_not_lost():
+    report, result = delivery([op(1, "put", "a", 0, 1), op(1, "put", "b", 1, 2),
+                               claim(2, "a", 1, 2, 10, 2, 3)])
+    assert result.valid is True
+    assert (report.counts["lost"], report.counts["remaining"]) == (0, 2)
+
+
+def test_an_item_put_after_the_drain_found_nothing_is_remaining():
+    report, result = delivery([op(1, "put", "a", 0, 1), ack(2, "a", 1, 4, 5),
+                               claim(2, "a", 1, 2, 10, 2, 3), drained(6), op(1, "put", "b", 7, 8)])
+    assert result.valid is True
+    assert (report.counts["lost"], report.counts["remaining"]) == (0, 1)
 
 
 def test_a_redelivery_before_the_lease_ended_is_two_live_claims():

@@ -44,7 +44,8 @@ def test_environment_overrides_defaults_and_flags_override_environment():
         ({"OTHER_WORK_TIME": "5:2"}, "LOW greater than HIGH"),
         ({"QUEUE_FORMAT": "xml"}, "'xml' is not a queue format"),
         ({"DELIVERY": "exactly-once"}, "'exactly-once' is not a delivery mode"),
-        ({"LEASE": "0"}, "LEASE: '0' is not a number greater than 0"),
+        ({"LEASE": "0"}, "LEASE: '0' is not a finite number greater than 0"),
+        ({"LEASE": "inf"}, "LEASE: 'inf' is not a finite number greater than 0"),
         ({"QUEUE_MAX_ATTEMPTS": "0"}, "QUEUE_MAX_ATTEMPTS: '0' is not an integer of 1"),
     ],
 )
