@@ -26,6 +26,17 @@ class Storage(abc.ABC):
         self.path = Path(path)
         self.fsync = fsync
 
+    @property
+    def queue_id(self) -> str | None:
+        """The random name this queue's files were given at creation, or ``None`` for a
+        format that cannot keep one: the claims ledger carries it too, so that a file left
+        from another queue is refused."""
+        return None
+
+    def files(self) -> list[Path]:
+        """This format's files, to be moved away together to start an empty queue."""
+        return [self.path]
+
     @abc.abstractmethod
     def initialize(self) -> None:
         """Create an empty queue if there is none; clear what crashed writers left behind."""

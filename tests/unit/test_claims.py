@@ -313,8 +313,8 @@ def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path, queue_f
         FileQueue(queue_path, format=queue_format).claim()
 
 
-class Crash(Exception):
-    pass
+class Crash(BaseException):
+    """A process killed at this point: no ``except Exception`` cleanup runs."""
 
 
 def test_a_crash_between_the_ledger_and_the_storage_neither_loses_nor_repeats(
