@@ -40,9 +40,12 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 class Ledger:
     """One queue's claims file, and the state replayed from it."""
 
-    def __init__(self, queue_path: Path, *, fsync: bool = False) -> None:
+    def __init__(self, queue_path: Path, *, fsync: bool = False,
+                 read_only: bool = False) -> None:
         self.path = queue_path.with_name(queue_path.name + CLAIMS_SUFFIX)
         self.fsync = fsync
+        #: Open the file for reading only (``load`` works, ``append`` fails).
+        self.read_only = read_only
         #: The id of the queue this ledger belongs to (``None``: a format without one).
         self.queue_id: str | None = None
         #: The other files of the queue, named in a ``CorruptQueueError``'s advice.
@@ -132,7 +135,8 @@ class Ledger:
                 return self._fd, status.st_size
             self._forget()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            mode = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_APPEND
+            fd = os.open(self.path, mode | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         expected = self._header()

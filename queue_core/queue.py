@@ -25,7 +25,7 @@ from .errors import (
 )
 from .ledger import Ledger
 from .locking import FileLock
-from .storage import DEFAULT_FORMAT, FORMATS
+from .storage import DEFAULT_FORMAT, FORMATS, Storage
 
 LOCK_SUFFIX = ".lock"
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
@@ -269,26 +269,8 @@ class FileQueue:
         return state
 
     def _stats_locked(self) -> QueueStats:
-        now = self._clock()
         state = self._settled_ledger()
-        waiting = self._storage.count()
-        head = self._storage.peek()
-        put_times = [head[1]] if head is not None else []
-        in_flight = delayed = dead = 0
-        if state is not None:
-            dead = len(state.dead)
-            for entry in state.entries.values():
-                if not entry.ready(now):
-                    in_flight += entry.held
-                    delayed += not entry.held
-                elif entry.attempts >= self.max_attempts:
-                    dead += 1  # a claim would move it to the dead letters
-                else:
-                    waiting += 1
-                    put_times.append(entry.put_at)
-        known = [t for t in put_times if t is not None]
-        oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
-        return QueueStats(waiting, in_flight, delayed, dead, oldest)
+        return stats_of(self._storage, state, self._clock(), self.max_attempts)
 
     def _claim_of(self, entry: Entry, now: float) -> Claim:
         return Claim(entry.item, entry.order, entry.attempts, now, entry.until, self._identity,
@@ -312,6 +294,30 @@ class FileQueue:
         else:
             why = "its item was given back with nack already"
         raise ClaimError(f"cannot {action} claim {claim.id}: {why}")
+
+
+def stats_of(storage: Storage, state: LedgerState | None, now: float,
+             max_attempts: int) -> QueueStats:
+    """The figures of a queue whose storage is ``storage`` and whose settled ledger state is
+    ``state`` (``None``: no claim was ever made), at time ``now``."""
+    waiting = storage.count()
+    head = storage.peek()
+    put_times = [head[1]] if head is not None else []
+    in_flight = delayed = dead = 0
+    if state is not None:
+        dead = len(state.dead)
+        for entry in state.entries.values():
+            if not entry.ready(now):
+                in_flight += entry.held
+                delayed += not entry.held
+            elif entry.attempts >= max_attempts:
+                dead += 1  # a claim would move it to the dead letters
+            else:
+                waiting += 1
+                put_times.append(entry.put_at)
+    known = [t for t in put_times if t is not None]
+    oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
+    return QueueStats(waiting, in_flight, delayed, dead, oldest)
 
 
 def _dead_records(state: LedgerState, now: float, max_attempts: int) -> list[dict[str, Any]]:

@@ -33,6 +33,13 @@ class Storage(abc.ABC):
         from another queue is refused."""
         return None
 
+    def open_read_only(self) -> None:  # noqa: B027 (a format that keeps no descriptor)
+        """Instead of ``initialize``: open for reading only; no call changes a file after it."""
+
+    def describe(self) -> dict[str, object]:
+        """The format's name and what its files say about themselves (version, generation)."""
+        return {"format": type(self).__name__}
+
     def files(self) -> list[Path]:
         """This format's files, to be moved away together to start an empty queue."""
         return [self.path]

@@ -99,6 +99,25 @@ class JournalStorage(Storage):
     def files(self) -> list[Path]:
         return [self.path, self.head_path]
 
+    def open_read_only(self) -> None:
+        """Open the files for reading only, instead of ``initialize``: every reading call
+        works, none changes a file (for ``python -m queue_core.inspect``)."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._data_header = self._read_header(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._data_fd = fd
+        if not self.head_path.exists():
+            raise self._corrupt(self.head_path, "it is missing")
+        self._head_fd = os.open(self.head_path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def describe(self) -> dict[str, object]:
+        header = self._data_header
+        return {"format": "journal", "version": header.version,
+                "generation": header.generation, "queue_id": header.queue_id}
+
     def initialize(self) -> None:
         remove_stale_temp_files(self.path)
         remove_stale_temp_files(self.head_path)

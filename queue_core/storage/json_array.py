@@ -23,6 +23,9 @@ class JsonArrayStorage(Storage):
     lock_free_count = True
     positions_repeat = True
 
+    def describe(self) -> dict[str, object]:
+        return {"format": "json-array"}
+
     def initialize(self) -> None:
         remove_stale_temp_files(self.path)
         if not self.path.exists():
