@@ -26,7 +26,7 @@ class CorruptQueueError(QueueError):
         self.path = Path(path)
         self.problem = problem
         self.move_away = [Path(p) for p in move_away] or [self.path]
-        super().__init__(path, problem)
+        super().__init__(path, problem, self.move_away)  # what pickling passes back
 
     def __str__(self) -> str:
         names = ", ".join(str(p) for p in self.move_away)
@@ -54,10 +54,13 @@ class StorageError(QueueError):
         self.path = Path(path)
         self.operation = operation
         self.errno = errno
-        name = errno_codes.errorcode.get(errno, str(errno))
-        detail = detail or os.strerror(errno)
-        super().__init__(f"cannot {operation} {self.path}: [{name}] {detail}; "
-                         "the queue was left as it was before the call")
+        self.detail = detail or os.strerror(errno)
+        super().__init__(path, operation, errno, detail)  # what pickling passes back
+
+    def __str__(self) -> str:
+        name = errno_codes.errorcode.get(self.errno, str(self.errno))
+        return (f"cannot {self.operation} {self.path}: [{name}] {self.detail}; "
+                "the queue was left as it was before the call")
 
 
 class QueueFullError(StorageError):

@@ -396,6 +396,7 @@ class _DirectoryErrors:
             named = [f for f in self.files if f == error.path or f in error.move_away
                      or f.exists()]
             error.move_away = named + [f for f in error.move_away if f not in named]
+            error.args = (error.path, error.problem, error.move_away)
         elif isinstance(error, OSError):
             translated = _directory_problem(error)
             if translated is not None:

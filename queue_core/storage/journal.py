@@ -137,7 +137,8 @@ class JournalStorage(Storage):
             if header.queue_id is not None:
                 head = _head_header(header.queue_id) + head
             write_atomic(self.head_path, head, fsync=self.fsync)
-        self._current_head(header, size)  # refuses a head that does not belong
+        head = self._current_head(header, size)  # refuses a head that does not belong
+        self._line_at(self._data_fd, head.offset, size)  # ... or that points inside a line
 
     def append(self, encoded_item: str, put_at: float) -> None:
         fd, size = self._data()

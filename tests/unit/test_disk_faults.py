@@ -3,6 +3,7 @@ that fails raises a ``StorageError`` naming the file, the call and the errno, an
 queue as it was; the same object and new openers keep working once the disk is healed."""
 
 import errno
+import pickle
 
 import pytest
 
@@ -221,3 +222,10 @@ def test_ledger_appends_go_through_the_checked_calls(queue_path, disk):
     with pytest.raises(QueueFullError):
         ledger.append({"op": "next", "order": 5})
     assert ledger.load() is None or ledger.load().next_order == 1
+
+
+def test_the_errors_survive_pickling_to_another_process(queue_path):
+    full = QueueFullError(queue_path, "append to", errno.ENOSPC)
+    copy = pickle.loads(pickle.dumps(full))
+    assert (type(copy), str(copy), copy.errno, copy.path) == (QueueFullError, str(full),
+                                                             errno.ENOSPC, queue_path)

@@ -4,6 +4,7 @@ queue is named by its file's real path."""
 
 import json
 import os
+import pickle
 
 import pytest
 
@@ -114,6 +115,7 @@ def test_following_the_advice_gives_an_empty_working_queue(queue_path, clock, qu
         expected.add("tasks.json.head")
     assert names == expected
     assert all(str(p) in str(caught.value) for p in caught.value.move_away)
+    assert str(pickle.loads(pickle.dumps(caught.value))) == str(caught.value)
     moved = queue_path.parent / "moved"
     moved.mkdir()
     for path in caught.value.move_away:
