@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from . import diskio
-from .errors import storage_error
+from .errors import StorageError, storage_error
 
 TEMP_MARK = ".tmp-"
 
@@ -24,7 +24,7 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
     With ``fsync`` the new file's data is on disk before the rename, and the directory entry
     when this returns. A process killed part-way leaves at most a hidden temporary file beside
     ``path``; a failed call (``StorageError``) leaves ``path`` as it was, except when only the
-    final directory sync failed (the rename was done).
+    final directory sync failed: the rename was done, and the error's ``replaced`` is true.
     """
     try:
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
@@ -44,7 +44,11 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
         _remove_quietly(temp_name)
         raise
     if fsync:
-        fsync_directory(path.parent)
+        try:
+            fsync_directory(path.parent)
+        except StorageError as error:
+            error.replaced = True
+            raise
 
 
 def fsync_directory(directory: Path) -> None:

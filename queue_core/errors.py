@@ -50,6 +50,10 @@ class StorageError(QueueError):
     system, no permission, full disk, short write). The operation that raised it changed
     nothing: the queue is as it was before the call."""
 
+    #: Set by ``write_atomic`` when only the final directory sync failed: the new file is
+    #: already in place, and a caller that must leave things unchanged puts the old one back.
+    replaced: bool = False
+
     def __init__(self, path: Path | str, operation: str, errno: int, detail: str = "") -> None:
         self.path = Path(path)
         self.operation = operation

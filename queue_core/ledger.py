@@ -106,8 +106,8 @@ class Ledger:
             self._compact()
 
     def mark(self) -> int:
-        """Where the log ends now: ``undo(mark)`` removes what was appended after it."""
-        self.load()
+        """Where the log ended at the last ``load`` or ``append``: ``undo(mark)`` removes
+        what was appended after it."""
         return self._offset
 
     def undo(self, mark: int) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
 from ..atomic import remove_stale_temp_files, write_atomic
-from ..errors import CorruptQueueError
+from ..errors import CorruptQueueError, StorageError
 from .base import Storage
 
 
@@ -22,6 +23,8 @@ class JsonArrayStorage(Storage):
 
     lock_free_count = True
     positions_repeat = True
+    #: The file's bytes as the last ``_load`` read them (empty: no file).
+    _loaded = b""
 
     def describe(self) -> dict[str, object]:
         return {"format": "json-array"}
@@ -29,6 +32,7 @@ class JsonArrayStorage(Storage):
     def initialize(self) -> None:
         remove_stale_temp_files(self.path)
         if not self.path.exists():
+            self._loaded = b""
             self._write([])
         else:
             self._load()
@@ -71,6 +75,7 @@ class JsonArrayStorage(Storage):
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        self._loaded = data
         if not data.strip():
             raise CorruptQueueError(self.path, "the file is empty (a JSON array was expected)")
         try:
@@ -87,8 +92,15 @@ class JsonArrayStorage(Storage):
         return items
 
     def _write(self, items: list) -> None:
+        """Replace the file with ``items``; on failure the file is as ``_load`` read it."""
         data = json.dumps(items, separators=(",", ":")).encode()
-        write_atomic(self.path, data, fsync=self.fsync)
+        try:
+            write_atomic(self.path, data, fsync=self.fsync)
+        except StorageError as error:
+            if error.replaced and self._loaded:  # only the directory sync failed: undo
+                with contextlib.suppress(StorageError):
+                    write_atomic(self.path, self._loaded, fsync=False)
+            raise
 
 
 def _refuse_constant(name: str) -> float:

@@ -87,6 +87,18 @@ def test_a_put_whose_fsync_fails_is_cut_back(queue_path, queue_format, disk):
     assert q.get() is None
 
 
+@pytest.mark.parametrize("operation", ["put", "get"])
+def test_a_json_array_change_whose_directory_sync_fails_is_undone(queue_path, disk, operation):
+    q = FileQueue(queue_path, format="json-array", fsync=True)
+    q.put("a")
+    before = queue_path.read_bytes()
+    disk.fail("fsync", errno.EIO, file=queue_path.parent.name)
+    with pytest.raises(StorageError, match="fsync"):
+        q.put("b") if operation == "put" else q.get()
+    assert queue_path.read_bytes() == before
+    assert [q.get(), q.get()] == ["a", None]
+
+
 def test_a_get_whose_head_cannot_be_written_keeps_its_item_first(queue_path, disk):
     q = FileQueue(queue_path, format="journal")
     q.put("a")
