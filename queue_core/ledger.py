@@ -76,9 +76,10 @@ class Ledger:
             self._offset += complete
         return self._state
 
-    def append(self, *records: dict[str, Any]) -> None:
+    def append(self, *records: dict[str, Any], compact: bool = True) -> None:
         """Record ``records`` in one write and apply them to the state. On failure
-        (``StorageError``) nothing is recorded or applied."""
+        (``StorageError``) nothing is recorded or applied. ``compact=False`` keeps the log
+        as it is (no snapshot), so that ``undo`` can still take the records back."""
         if not records:
             return
         if self.load() is None:
@@ -102,7 +103,7 @@ class Ledger:
             self._state.apply(record)
             self._records += 1
         live = len(self._state.entries) + len(self._state.dead) + 2
-        if self._offset >= COMPACT_MIN_BYTES and self._records > COMPACT_RATIO * live:
+        if compact and self._offset >= COMPACT_MIN_BYTES and self._records > COMPACT_RATIO * live:
             self._compact()
 
     def mark(self) -> int:

@@ -165,7 +165,8 @@ class FileQueue:
             mark = self._ledger.mark()
             self._ledger.append(*records, {
                 "op": "take", "order": order, "item": json.loads(encoded),
-                "until": now + lease, "put_at": put_at, "from": self._storage.position()})
+                "until": now + lease, "put_at": put_at, "from": self._storage.position()},
+                compact=False)
             try:
                 self._storage.pop()
             except Exception:

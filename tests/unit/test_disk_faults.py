@@ -141,6 +141,24 @@ def test_a_claim_whose_storage_removal_fails_gives_its_ledger_record_back(
     assert FileQueue(queue_path, format="journal", clock=clock).get() == "b"
 
 
+def test_a_failed_claim_is_taken_back_even_when_its_record_would_compact_the_ledger(
+        queue_path, queue_format, disk, clock, monkeypatch):
+    import queue_core.ledger as ledger_module
+    monkeypatch.setattr(ledger_module, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(ledger_module, "COMPACT_RATIO", 0)  # every change compacts
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    for item in ("a", "b"):
+        q.put(item)
+    q.put("c")
+    q.ack(q.claim())  # the ledger exists
+    call = ("pwrite", "tasks.json.head") if queue_format == "journal" else data_write(queue_format)
+    disk.fail(call[0], errno.EIO, file=call[1])
+    with pytest.raises(StorageError):
+        q.claim(lease=10)
+    assert q.stats()[:2] == (2, 0), "the item is not held by a claim nobody got"
+    assert q.claim(lease=10).item == "b"
+
+
 def test_an_ack_that_cannot_be_written_leaves_the_claim_held(queue_path, queue_format, disk,
                                                             clock):
     q = FileQueue(queue_path, format=queue_format, clock=clock)
@@ -241,3 +259,80 @@ def test_the_errors_survive_pickling_to_another_process(queue_path):
     copy = pickle.loads(pickle.dumps(full))
     assert (type(copy), str(copy), copy.errno, copy.path) == (QueueFullError, str(full),
                                                              errno.ENOSPC, queue_path)
+
+
+class Model:
+    """What the queue must hold: waiting items in put order, and the claims held."""
+
+    def __init__(self):
+        self.waiting = []  # (put number, item), in FIFO order
+        self.held = {}     # claim id -> (put number, item)
+
+    def put(self, number, item):
+        self.waiting.append((number, item))
+
+    def take(self):
+        return self.waiting.pop(0) if self.waiting else None
+
+    def give_back(self, taken):
+        self.waiting.append(taken)
+        self.waiting.sort()
+
+
+@pytest.mark.parametrize("fsync", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_random_faults_leave_exactly_the_operations_that_returned(
+        queue_path, queue_format, disk, clock, small_compactions, monkeypatch, seed, fsync):
+    import random
+
+    import queue_core.ledger as ledger_module
+    monkeypatch.setattr(ledger_module, "COMPACT_MIN_BYTES", 400)
+    rng = random.Random(seed)
+    q = FileQueue(queue_path, format=queue_format, clock=clock, fsync=fsync,
+                  max_attempts=1000)  # the model keeps no dead letters
+    model = Model()
+    claims = {}
+    failed = 0
+    for number in range(250):
+        if rng.random() < 0.4:
+            kind = rng.choice(["short", errno.ENOSPC, errno.EIO])
+            call = rng.choice(["write", "pwrite", "ftruncate", "replace"]
+                              + (["fsync"] if fsync else []))
+            if kind == "short" and call not in ("write", "pwrite"):
+                kind = errno.ENOSPC
+            disk.fail(call, kind, times=1)
+        op = rng.choice(["put", "put", "get", "claim", "ack", "nack"])
+        try:
+            if op == "put":
+                q.put(f"item-{number}")
+                model.put(number, f"item-{number}")
+            elif op == "get":
+                got = q.get()
+                expected = model.take()
+                assert got == (None if expected is None else expected[1])
+            elif op == "claim":
+                claim = q.claim(lease=1000)
+                expected = model.take()
+                assert (claim and claim.item) == (expected and expected[1])
+                if claim is not None:
+                    claims[claim.id] = claim
+                    model.held[claim.id] = expected
+            elif claims:
+                claim_id = rng.choice(sorted(claims))
+                if op == "ack":
+                    q.ack(claims[claim_id])
+                else:
+                    q.nack(claims[claim_id])
+                    model.give_back(model.held[claim_id])
+                del claims[claim_id]
+                del model.held[claim_id]
+        except StorageError:
+            failed += 1
+        disk.heal()
+    assert failed > 10, "faults were injected and some operations failed"
+    other = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1000)
+    assert other.stats()[:2] == (len(model.waiting), len(model.held))
+    for claim in claims.values():
+        other.nack(claim)
+        model.give_back(model.held[claim.id])
+    assert list(iter(other.get, None)) == [item for _, item in model.waiting]
