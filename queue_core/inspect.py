@@ -151,6 +151,11 @@ def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
     except OSError as error:
         report.details.setdefault("format", queue_format)
         report.damage.append(f"cannot read the queue's files: {error}")
+    finally:
+        ledger.close()
+        close = getattr(storage, "close", None)  # formats that hold descriptors
+        if close is not None:
+            close()
 
 
 class _SharedLock:
