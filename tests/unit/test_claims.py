@@ -345,10 +345,10 @@ def test_a_json_array_crash_before_the_pending_mark_is_cleared_loses_nothing(
     fill(q, "a")
     original_append = Ledger.append
 
-    def crash_before_settling(self, *records):
+    def crash_before_settling(self, *records, **options):
         if records and records[0]["op"] == "settled":
             raise Crash
-        original_append(self, *records)
+        original_append(self, *records, **options)
 
     with monkeypatch.context() as patch:
         patch.setattr(Ledger, "append", crash_before_settling)
