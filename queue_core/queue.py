@@ -78,7 +78,7 @@ class FileQueue:
         self.format = format
         self.max_attempts = max_attempts
         self._clock = clock
-        _make_directory(self.path.parent)
+        created = _make_directory(self.path.parent)
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
@@ -95,9 +95,10 @@ class FileQueue:
             remove_stale_temp_files(self._ledger.path)
             if not self._lock.flag_raised() and self._ledger.path.exists():
                 self._lock.raise_flag(fsync=fsync)  # the flag was lost (a power loss)
-            if fsync:  # the lock file's (and the directory's) own entries
+            if fsync:  # the lock file's entry, and the directory's own if it is new
                 fsync_directory(self.path.parent)
-                fsync_directory(self.path.parent.parent)
+                if created:
+                    fsync_directory(self.path.parent.parent)
             self._settled_ledger()
 
     def put(self, item: Any) -> None:
@@ -357,9 +358,13 @@ def _short_repr(item: Any) -> str:
         return f"of type {type(item).__name__}"
 
 
-def _make_directory(directory: Path) -> None:
+def _make_directory(directory: Path) -> bool:
+    """Create ``directory`` (and its parents) if missing; whether it was missing."""
     with _DirectoryErrors(directory, []):
+        if directory.is_dir():
+            return False
         directory.mkdir(parents=True, exist_ok=True)
+        return True
 
 
 class _Locked:

@@ -203,6 +203,9 @@ def test_new_files_are_followed_by_a_sync_of_their_directory(queue_path, queue_f
         expected += ["new:tasks.json.head", "dir:shared-queue"]
     expected += ["dir:shared-queue", f"dir:{queue_path.parent.parent.name}"]  # the lock file's
     assert synced == expected
+    synced.clear()
+    FileQueue(queue_path, format=queue_format, fsync=True)
+    assert synced == ["dir:shared-queue"], "an existing queue: the lock file's entry only"
 
 
 def test_a_lost_claims_flag_is_raised_again_from_the_ledger(queue_path, queue_format, clock):
