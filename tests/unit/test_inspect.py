@@ -116,3 +116,19 @@ def test_it_runs_as_a_module(queue_path):
                           env={**os.environ, "PYTHONPATH": str(package_root)})
     assert done.returncode == HEALTHY, done.stderr
     assert "1 waiting" in done.stdout
+
+
+def test_a_damaged_ledger_and_a_lost_flag_are_reported(queue_path, queue_format):
+    q = FileQueue(queue_path, format=queue_format)
+    q.put("a")
+    q.claim()
+    q.close()
+    os.truncate(queue_path.with_name("tasks.json.lock"), 0)
+    report = inspect_queue(queue_path)
+    assert report.status == HEALTHY
+    assert any("claims flag is missing" in note for note in report.notes)
+    with open(queue_path.with_name("tasks.json.claims"), "ab") as claims:
+        claims.write(b'{"op":"nonsense"}\n')
+    report = inspect_queue(queue_path)
+    assert report.status == DAMAGED
+    assert "tasks.json.claims" in report.damage[0]
