@@ -12,6 +12,8 @@ from .errors import (
     InvalidItemError,
     QueueDirectoryError,
     QueueError,
+    QueueFullError,
+    StorageError,
 )
 from .queue import FileQueue
 
@@ -24,5 +26,7 @@ __all__ = [
     "InvalidItemError",
     "QueueDirectoryError",
     "QueueError",
+    "QueueFullError",
     "QueueStats",
+    "StorageError",
 ]

@@ -7,6 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import diskio
+from .errors import StorageError, storage_error
+
 TEMP_MARK = ".tmp-"
 
 
@@ -18,32 +21,39 @@ def temp_prefix(path: Path) -> str:
 def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
     """Replace ``path`` with ``data`` in one step: readers see the old or the new file, never a mix.
 
-    With ``fsync`` the data and the directory entry are on disk when this returns.
-    A process killed part-way leaves at most a hidden temporary file beside ``path``.
+    With ``fsync`` the new file's data is on disk before the rename, and the directory entry
+    when this returns. A process killed part-way leaves at most a hidden temporary file beside
+    ``path``; a failed call (``StorageError``) leaves ``path`` as it was, except when only the
+    final directory sync failed: the rename was done, and the error's ``replaced`` is true.
     """
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
     try:
-        with os.fdopen(fd, "wb") as temp_file:
-            os.fchmod(temp_file.fileno(), 0o644)
-            temp_file.write(data)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
+    except OSError as error:
+        raise storage_error(path.parent, f"create a temporary file for {path.name} in",
+                            error) from error
+    try:
+        try:
+            diskio.chmod(fd, 0o644, Path(temp_name))
+            diskio.write_all(fd, data, Path(temp_name))
             if fsync:
-                temp_file.flush()
-                os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
+                diskio.fsync(fd, Path(temp_name))
+        finally:
+            os.close(fd)
+        diskio.replace(temp_name, path)
     except BaseException:
         _remove_quietly(temp_name)
         raise
     if fsync:
-        fsync_directory(path.parent)
+        try:
+            fsync_directory(path.parent)
+        except StorageError as error:
+            error.replaced = True
+            raise
 
 
 def fsync_directory(directory: Path) -> None:
     """Flush ``directory``'s entries (new names, renames) to disk."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    diskio.fsync_directory(directory)
 
 
 def remove_stale_temp_files(path: Path) -> list[Path]:
@@ -62,5 +72,5 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
 
 
 def _remove_quietly(path: os.PathLike | str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         os.unlink(path)

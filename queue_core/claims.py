@@ -31,11 +31,14 @@ class Claim:
     until: float
     #: The queue that made this claim (its lock file's device and inode).
     source: str = field(repr=False, default="")
+    #: The item's deliveries so far, this one included; unlike ``attempt`` it never restarts
+    #: (``requeue_dead``), so it tells this delivery from every other one.
+    delivery: int = field(repr=False, default=0)
 
     @property
     def id(self) -> str:
-        """Unique per delivery: ``"<order>.<attempt>"``."""
-        return f"{self.order}.{self.attempt}"
+        """Unique per delivery for the life of the queue: ``"<order>.<delivery>"``."""
+        return f"{self.order}.{self.delivery or self.attempt}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class DeadLetter:
     attempts: int
     put_at: float | None
     died_at: float
+    #: Deliveries over the item's whole life (``attempts`` restarts on ``requeue_dead``).
+    delivered: int = field(repr=False, default=0, compare=False)
 
 
 class QueueStats(NamedTuple):
@@ -76,6 +81,8 @@ class Entry:
     held: bool
     until: float
     put_at: float | None
+    #: Deliveries over the item's whole life: the claim id's second part.
+    delivered: int = 0
 
     def ready(self, now: float) -> bool:
         """True when a claim or get may take it: its lease or nack delay has ended."""
@@ -113,7 +120,7 @@ class LedgerState:
         if op == "take":  # a first claim: the item leaves the storage
             order = _count(record["order"])
             self.entries[order] = Entry(order, record["item"], 1, True, _time(record["until"]),
-                                        _optional_time(record["put_at"]))
+                                        _optional_time(record["put_at"]), 1)
             self.next_order = max(self.next_order, order + 1)
             self.pending = record["from"]
         elif op == "settled":
@@ -121,6 +128,7 @@ class LedgerState:
         elif op == "claim":
             entry = self.entries[record["order"]]
             entry.attempts += 1
+            entry.delivered += 1
             entry.held, entry.until = True, _time(record["until"])
         elif op == "nack":
             entry = self.entries[record["order"]]
@@ -132,19 +140,23 @@ class LedgerState:
         elif op == "dead":
             entry = self.entries.pop(record["order"])
             self.dead[entry.order] = DeadLetter(entry.item, entry.order, entry.attempts,
-                                                entry.put_at, entry.until)
+                                                entry.put_at, entry.until, entry.delivered)
         elif op == "requeue":
             dead = self.dead.pop(record["order"])
-            self.entries[dead.order] = Entry(dead.order, dead.item, 0, False, 0.0, dead.put_at)
+            self.entries[dead.order] = Entry(dead.order, dead.item, 0, False, 0.0, dead.put_at,
+                                             dead.delivered)
         elif op == "entry":  # the entries, dead letters and counter of a compacted ledger
-            entry = Entry(_count(record["order"]), record["item"], _count(record["attempts"]),
+            attempts = _count(record["attempts"])
+            entry = Entry(_count(record["order"]), record["item"], attempts,
                           bool(record["held"]), _time(record["until"]),
-                          _optional_time(record["put_at"]))
+                          _optional_time(record["put_at"]),
+                          _count(record.get("delivered", attempts)))
             self.entries[entry.order] = entry
         elif op == "dead-letter":
-            dead = DeadLetter(record["item"], _count(record["order"]),
-                              _count(record["attempts"]), _optional_time(record["put_at"]),
-                              _time(record["died_at"]))
+            attempts = _count(record["attempts"])
+            dead = DeadLetter(record["item"], _count(record["order"]), attempts,
+                              _optional_time(record["put_at"]), _time(record["died_at"]),
+                              _count(record.get("delivered", attempts)))
             self.dead[dead.order] = dead
         elif op == "next":
             self.next_order = _count(record["order"])
@@ -159,10 +171,12 @@ class LedgerState:
         if self.pending is not None:
             records.append({"op": "pending", "from": self.pending})
         records += [{"op": "entry", "order": e.order, "item": e.item, "attempts": e.attempts,
-                     "held": e.held, "until": e.until, "put_at": e.put_at}
+                     "held": e.held, "until": e.until, "put_at": e.put_at,
+                     "delivered": e.delivered}
                     for e in self.entries.values()]
         records += [{"op": "dead-letter", "order": d.order, "item": d.item,
-                     "attempts": d.attempts, "put_at": d.put_at, "died_at": d.died_at}
+                     "attempts": d.attempts, "put_at": d.put_at, "died_at": d.died_at,
+                     "delivered": d.delivered}
                     for d in self.dead.values()]
         return records
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno as errno_codes
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -10,19 +13,27 @@ class QueueError(Exception):
 
 
 class CorruptQueueError(QueueError):
-    """The queue file exists but does not hold a valid queue.
+    """A queue file exists but does not hold a valid queue, or does not belong to the queue
+    beside it.
 
-    The file is left exactly as it was found, so that nothing is lost: inspect it,
-    repair or move it away, then open the queue again.
+    Every file is left exactly as it was found, so that nothing is lost: inspect it
+    (``python -m queue_core.inspect``), repair or move the queue's files away, then open the
+    queue again. ``move_away`` lists the files to move away together to start an empty queue.
     """
 
-    def __init__(self, path: Path | str, problem: str) -> None:
+    def __init__(self, path: Path | str, problem: str,
+                 move_away: Sequence[Path | str] = ()) -> None:
         self.path = Path(path)
         self.problem = problem
-        super().__init__(
-            f"queue file {self.path} is corrupt: {problem}; it was left untouched, "
-            "repair it or move it away to start an empty queue"
-        )
+        self.move_away = [Path(p) for p in move_away] or [self.path]
+        super().__init__(path, problem, self.move_away)  # what pickling passes back
+
+    def __str__(self) -> str:
+        names = ", ".join(str(p) for p in self.move_away)
+        advice = (f"stop every process using the queue, then move {names} away together"
+                  if len(self.move_away) > 1 else f"move {names} away")
+        return (f"queue file {self.path} is corrupt: {self.problem}; it was left untouched: "
+                f"repair it, or {advice} to start an empty queue")
 
 
 class QueueDirectoryError(QueueError):
@@ -32,6 +43,33 @@ class QueueDirectoryError(QueueError):
         self.directory = Path(directory)
         self.reason = reason
         super().__init__(f"cannot use queue directory {self.directory}: {reason}")
+
+
+class StorageError(QueueError):
+    """A write, truncate, rename or sync of a queue file failed (I/O error, read-only file
+    system, no permission, full disk, short write). The operation that raised it changed
+    nothing: the queue is as it was before the call."""
+
+    #: Set by ``write_atomic`` when only the final directory sync failed: the new file is
+    #: already in place, and a caller that must leave things unchanged puts the old one back.
+    replaced: bool = False
+
+    def __init__(self, path: Path | str, operation: str, errno: int, detail: str = "") -> None:
+        self.path = Path(path)
+        self.operation = operation
+        self.errno = errno
+        self.detail = detail or os.strerror(errno)
+        super().__init__(path, operation, errno, detail)  # what pickling passes back
+
+    def __str__(self) -> str:
+        name = errno_codes.errorcode.get(self.errno, str(self.errno))
+        return (f"cannot {self.operation} {self.path}: [{name}] {self.detail}; "
+                "the queue was left as it was before the call")
+
+
+class QueueFullError(StorageError):
+    """The file system holding the queue is full or over quota (ENOSPC, EDQUOT, or a write
+    cut short). Nothing was changed; free space and retry."""
 
 
 class InvalidItemError(QueueError, TypeError):
@@ -44,3 +82,17 @@ class ClaimError(QueueError):
     Its lease ended and the item was delivered again, it was acknowledged or given back
     already, or its item went to the dead letters.
     """
+
+
+def storage_error(path: Path | str, operation: str, error: OSError) -> StorageError:
+    """The ``StorageError`` (a ``QueueFullError`` for a full disk) for ``error``."""
+    code = error.errno or errno_codes.EIO
+    kind = QueueFullError if code in (errno_codes.ENOSPC, errno_codes.EDQUOT) else StorageError
+    return kind(path, operation, code, error.strerror or "")
+
+
+def short_write(path: Path | str, operation: str, written: int, wanted: int) -> QueueFullError:
+    """The error for a write that stored only ``written`` of ``wanted`` bytes."""
+    return QueueFullError(path, operation, errno_codes.ENOSPC,
+                          f"short write: {written} of {wanted} bytes written "
+                          "(the file system is full)")

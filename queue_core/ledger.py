@@ -4,22 +4,28 @@
 ``LedgerState.apply``). A change appends its records in one ``write``; each process keeps the
 state it has replayed and the offset it has read up to, so reading the ledger costs only what
 was appended since. A record that a crashed writer left half-written at the end is ignored and
-cut off by the next change. Once the log is long and mostly history, it is replaced by a
-snapshot of the current state (a new file, renamed over the old one); a process notices the
-replacement because its descriptor's file has no name left (``st_nlink == 0``) and replays the
-new file from the start. Every call is made with the queue's lock held.
+cut off by the next change; a change whose write fails (a full disk) is cut back and not
+applied, so the state and the read position stay as they were. Once the log is long and mostly
+history, it is replaced by a snapshot of the current state (a new file, renamed over the old
+one); a process notices the replacement because its descriptor's file has no name left
+(``st_nlink == 0``) and replays the new file from the start; a snapshot that cannot be
+written is abandoned (the log stays).
+The header names the queue's id (when its storage format keeps one), so that a ledger left
+from another queue is refused. Every call is made with the queue's lock held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from .atomic import fsync_directory, write_atomic
+from . import diskio
+from .atomic import write_atomic
 from .claims import LedgerState
-from .errors import CorruptQueueError
+from .errors import CorruptQueueError, StorageError
 
 CLAIMS_SUFFIX = ".claims"
 MAGIC = "queue-claims"
@@ -34,9 +40,16 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 class Ledger:
     """One queue's claims file, and the state replayed from it."""
 
-    def __init__(self, queue_path: Path, *, fsync: bool = False) -> None:
+    def __init__(self, queue_path: Path, *, fsync: bool = False,
+                 read_only: bool = False) -> None:
         self.path = queue_path.with_name(queue_path.name + CLAIMS_SUFFIX)
         self.fsync = fsync
+        #: Open the file for reading only (``load`` works, ``append`` fails).
+        self.read_only = read_only
+        #: The id of the queue this ledger belongs to (``None``: a format without one).
+        self.queue_id: str | None = None
+        #: The other files of the queue, named in a ``CorruptQueueError``'s advice.
+        self.queue_files: list[Path] = []
         self._fd: int | None = None
         self._offset = 0
         #: The file's size at the last ``load``; beyond ``_offset`` lies a torn record.
@@ -63,35 +76,55 @@ class Ledger:
             self._offset += complete
         return self._state
 
-    def append(self, *records: dict[str, Any]) -> None:
-        """Record ``records`` in one write and apply them to the state."""
+    def append(self, *records: dict[str, Any], compact: bool = True) -> None:
+        """Record ``records`` in one write and apply them to the state. On failure
+        (``StorageError``) nothing is recorded or applied. ``compact=False`` keeps the log
+        as it is (no snapshot), so that ``undo`` can still take the records back."""
         if not records:
             return
         if self.load() is None:
-            write_atomic(self.path, _header(), fsync=self.fsync)
+            write_atomic(self.path, self._header(), fsync=self.fsync)
             self.load()
         fd = self._fd
-        if self._size > self._offset:
-            os.ftruncate(fd, self._offset)  # the half-written record of a crashed change
+        if self._size > self._offset:  # the half-written record of a crashed change
+            diskio.truncate(fd, self._offset, self.path)
+            self._size = self._offset
         data = "".join(_ENCODER.encode(r) + "\n" for r in records).encode()
-        os.write(fd, data)
+        diskio.append(fd, data, self.path, self._offset)
         if self.fsync:
-            os.fsync(fd)
+            try:
+                diskio.fsync(fd, self.path)
+            except StorageError:
+                diskio.cut_back(fd, self._offset)
+                raise
         self._offset += len(data)
         self._size = self._offset
         for record in records:
             self._state.apply(record)
             self._records += 1
         live = len(self._state.entries) + len(self._state.dead) + 2
-        if self._offset >= COMPACT_MIN_BYTES and self._records > COMPACT_RATIO * live:
+        if compact and self._offset >= COMPACT_MIN_BYTES and self._records > COMPACT_RATIO * live:
             self._compact()
+
+    def mark(self) -> int:
+        """Where the log ended at the last ``load`` or ``append``: ``undo(mark)`` removes
+        what was appended after it."""
+        return self._offset
+
+    def undo(self, mark: int) -> None:
+        """Remove the records appended since ``mark`` (best effort: they are cut off the
+        file), and forget the state, so that the next ``load`` replays what is left."""
+        mark = max(mark, len(self._header()))  # a ledger created since stays a valid one
+        if self._fd is not None and self._offset > mark:
+            diskio.cut_back(self._fd, mark)
+        self._forget()
 
     def _compact(self) -> None:
         snapshot = self._state.snapshot()
-        data = _header() + "".join(_ENCODER.encode(r) + "\n" for r in snapshot).encode()
-        write_atomic(self.path, data, fsync=self.fsync)
-        if self.fsync:
-            fsync_directory(self.path.parent)
+        data = self._header() + "".join(_ENCODER.encode(r) + "\n" for r in snapshot).encode()
+        # On failure the log stays in use (or the snapshot, if only the directory sync failed).
+        with contextlib.suppress(StorageError):
+            write_atomic(self.path, data, fsync=self.fsync)
         self._forget()
 
     def _descriptor(self) -> tuple[int, int] | None:
@@ -103,14 +136,17 @@ class Ledger:
                 return self._fd, status.st_size
             self._forget()
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            mode = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_APPEND
+            fd = os.open(self.path, mode | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
-        header = os.pread(fd, len(_header()), 0)
-        if header != _header():
+        expected = self._header()
+        header = os.pread(fd, 256, 0)
+        header = header[:header.find(b"\n") + 1]
+        if header != expected:
             os.close(fd)
-            raise CorruptQueueError(self.path, f"its first line is not a {MAGIC} "
-                                    f"version {VERSION} header")
+            raise CorruptQueueError(self.path, self._header_problem(header),
+                                    [*self.queue_files, self.path])
         self._fd, self._offset = fd, len(header)
         return fd, os.fstat(fd).st_size
 
@@ -122,7 +158,8 @@ class Ledger:
             self._forget()
             raise CorruptQueueError(
                 self.path, f"a record after byte {at} cannot be applied "
-                f"({type(error).__name__}: {error}): {line[:200]!r}") from error
+                f"({type(error).__name__}: {error}): {line[:200]!r}",
+                [*self.queue_files, self.path]) from error
         self._records += 1
 
     def _forget(self) -> None:
@@ -135,6 +172,18 @@ class Ledger:
         """Release the descriptor; the file stays."""
         self._forget()
 
+    def _header(self) -> bytes:
+        fields: dict[str, Any] = {"format": MAGIC, "version": VERSION}
+        if self.queue_id is not None:
+            fields["queue"] = self.queue_id
+        return (_ENCODER.encode(fields) + "\n").encode()
 
-def _header() -> bytes:
-    return (_ENCODER.encode({"format": MAGIC, "version": VERSION}) + "\n").encode()
+    def _header_problem(self, header: bytes) -> str:
+        try:
+            found = json.loads(header)
+            if found.get("format") == MAGIC and found.get("version") == VERSION:
+                return (f"it belongs to queue {found.get('queue')}, not to queue "
+                        f"{self.queue_id} (a file left from another queue)")
+        except (ValueError, AttributeError):
+            pass
+        return f"its first line is not a {MAGIC} version {VERSION} header"

@@ -7,12 +7,14 @@ the data file beside it is replaced (defect 10 of the original).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
 import weakref
 from pathlib import Path
 
+from . import diskio
 from .errors import QueueDirectoryError
 
 _open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
@@ -61,13 +63,17 @@ class FileLock:
         finally:
             self._thread_lock.release()
 
-    def raise_flag(self) -> None:
+    def raise_flag(self, *, fsync: bool = False) -> None:
         """Set the lock file's one flag, for good (it becomes non-empty). Call it holding the lock.
 
         The queue raises it before its first claim, so that a queue without claims learns that
-        it has none from one cheap system call on a descriptor it already holds.
+        it has none from one cheap system call on a descriptor it already holds. With
+        ``fsync`` the flag is on disk when this returns. ``StorageError`` if it cannot be set.
         """
-        os.pwrite(self._descriptor(), b"1", 0)
+        fd = self._descriptor()
+        diskio.pwrite(fd, b"1", 0, self.path)
+        if fsync:
+            diskio.fsync(fd, self.path)
 
     def flag_raised(self) -> bool:
         """True once any process raised the flag."""
@@ -122,6 +128,11 @@ def _open_lock_file(path: Path) -> int:
         raise QueueDirectoryError(
             path.parent, f"no permission to create or open the lock file {path.name}"
         ) from error
+    except OSError as error:
+        reason = ("it is on a read-only file system: the queue needs to write its lock file "
+                  f"{path.name}" if error.errno == errno.EROFS else
+                  f"cannot create or open the lock file {path.name} ({error})")
+        raise QueueDirectoryError(path.parent, reason) from error
 
 
 def _reset_all_after_fork() -> None:

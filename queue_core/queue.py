@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
@@ -13,13 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .atomic import remove_stale_temp_files
+from .atomic import fsync_directory, remove_stale_temp_files
 from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
 from .contracts import DEFAULT_MAX_ATTEMPTS
-from .errors import ClaimError, InvalidItemError, QueueDirectoryError
+from .errors import (
+    ClaimError,
+    CorruptQueueError,
+    InvalidItemError,
+    QueueDirectoryError,
+    StorageError,
+)
 from .ledger import Ledger
 from .locking import FileLock
-from .storage import DEFAULT_FORMAT, FORMATS
+from .storage import DEFAULT_FORMAT, FORMATS, Storage
 
 LOCK_SUFFIX = ".lock"
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
@@ -33,7 +40,13 @@ class FileQueue:
     replaced) and re-reads the data under it. Changes are single appends or whole-file
     replacements, so a reader or a process killed at any instant never sees or leaves a
     partial queue. With
-    ``fsync=True`` a change is on disk before the call returns.
+    ``fsync=True`` a change is on disk before the call returns. A queue is named by its
+    file's real path: symlinks, relative paths and a later ``chdir`` all reach the same queue.
+
+    A file operation that fails (a full disk, an I/O error, a read-only file system) raises a
+    ``StorageError`` (``QueueFullError`` for a full disk) and leaves the queue as it was; the
+    same object keeps working once the cause is gone. A file that is damaged or belongs to
+    another queue raises ``CorruptQueueError`` and is left as it is.
 
     Items go through JSON: ``get()`` returns what ``json.loads`` gives back (a tuple comes
     back as a list).
@@ -61,23 +74,32 @@ class FileQueue:
             )
         if type(max_attempts) is not int or max_attempts < 1:
             raise ValueError(f"max_attempts must be an integer of 1 or more, not {max_attempts!r}")
-        self.path = Path(path)
+        self.path = Path(os.path.realpath(path))
         self.fsync = fsync
         self.format = format
         self.max_attempts = max_attempts
         self._clock = clock
-        _make_directory(self.path.parent)
+        created = _make_directory(self.path.parent)
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
-        self._errors = _DirectoryErrors(self.path.parent)
+        self._errors = _DirectoryErrors(self.path.parent,
+                                        [*self._storage.files(), self._ledger.path])
         self._locked = _Locked(self._lock, self._errors)
         with self._locked:
             lock_file = os.stat(self._lock.path)
             #: Names this queue whatever path opened it: claims are checked against it.
             self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
             self._storage.initialize()
+            self._ledger.queue_id = self._storage.queue_id
+            self._ledger.queue_files = self._storage.files()
             remove_stale_temp_files(self._ledger.path)
+            if not self._lock.flag_raised() and self._ledger.path.exists():
+                self._lock.raise_flag(fsync=fsync)  # the flag was lost (a power loss)
+            if fsync:  # the lock file's entry, and the directory's own if it is new
+                fsync_directory(self.path.parent)
+                if created:
+                    fsync_directory(self.path.parent.parent)
             self._settled_ledger()
 
     def put(self, item: Any) -> None:
@@ -139,15 +161,22 @@ class FileQueue:
                 self._ledger.append(*records)
                 return None
             encoded, put_at = head
-            if state is None:
-                self._lock.raise_flag()  # from now on, every operation reads the ledger
+            if state is None:  # from now on, every operation reads the ledger
+                self._lock.raise_flag(fsync=self.fsync)
             order = 1 if state is None else state.next_order
+            mark = self._ledger.mark()
             self._ledger.append(*records, {
                 "op": "take", "order": order, "item": json.loads(encoded),
-                "until": now + lease, "put_at": put_at, "from": self._storage.position()})
-            self._storage.pop()
+                "until": now + lease, "put_at": put_at, "from": self._storage.position()},
+                compact=False)
+            try:
+                self._storage.pop()
+            except Exception:
+                self._ledger.undo(mark)  # the item stays first in the storage
+                raise
             if self._storage.positions_repeat:
-                self._ledger.append({"op": "settled"})
+                with contextlib.suppress(StorageError):  # the next operation settles it
+                    self._ledger.append({"op": "settled"})
             return self._claim_of(self._ledger.load().entries[order], now)
 
     def ack(self, claim: Claim) -> None:
@@ -243,29 +272,12 @@ class FileQueue:
         return state
 
     def _stats_locked(self) -> QueueStats:
-        now = self._clock()
         state = self._settled_ledger()
-        waiting = self._storage.count()
-        head = self._storage.peek()
-        put_times = [head[1]] if head is not None else []
-        in_flight = delayed = dead = 0
-        if state is not None:
-            dead = len(state.dead)
-            for entry in state.entries.values():
-                if not entry.ready(now):
-                    in_flight += entry.held
-                    delayed += not entry.held
-                elif entry.attempts >= self.max_attempts:
-                    dead += 1  # a claim would move it to the dead letters
-                else:
-                    waiting += 1
-                    put_times.append(entry.put_at)
-        known = [t for t in put_times if t is not None]
-        oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
-        return QueueStats(waiting, in_flight, delayed, dead, oldest)
+        return stats_of(self._storage, state, self._clock(), self.max_attempts)
 
     def _claim_of(self, entry: Entry, now: float) -> Claim:
-        return Claim(entry.item, entry.order, entry.attempts, now, entry.until, self._identity)
+        return Claim(entry.item, entry.order, entry.attempts, now, entry.until, self._identity,
+                     entry.delivered)
 
     def _held_entry(self, state: LedgerState | None, claim: Claim, action: str) -> Entry:
         """The ledger entry ``claim`` still holds, or ``ClaimError`` saying why it does not."""
@@ -273,18 +285,42 @@ class FileQueue:
             raise ClaimError(f"cannot {action} claim {claim.id}: it was made on another queue "
                              f"than {self.path}")
         entry = None if state is None else state.entries.get(claim.order)
-        if entry is not None and entry.attempts == claim.attempt and entry.held:
+        if entry is not None and entry.delivered == claim.delivery and entry.held:
             return entry
         if entry is None:
             dead = state is not None and claim.order in state.dead
             why = ("its item went to the dead letters" if dead else
                    "its item is no longer in the queue (acknowledged already, or taken by get)")
-        elif entry.attempts != claim.attempt:
+        elif entry.delivered != claim.delivery:
             why = (f"it ended (lease over at {claim.until:.6f}, or given back) and the item "
-                   f"was delivered again (attempt {entry.attempts})")
+                   f"was delivered again (delivery {entry.delivered})")
         else:
             why = "its item was given back with nack already"
         raise ClaimError(f"cannot {action} claim {claim.id}: {why}")
+
+
+def stats_of(storage: Storage, state: LedgerState | None, now: float,
+             max_attempts: int) -> QueueStats:
+    """The figures of a queue whose storage is ``storage`` and whose settled ledger state is
+    ``state`` (``None``: no claim was ever made), at time ``now``."""
+    waiting = storage.count()
+    head = storage.peek()
+    put_times = [head[1]] if head is not None else []
+    in_flight = delayed = dead = 0
+    if state is not None:
+        dead = len(state.dead)
+        for entry in state.entries.values():
+            if not entry.ready(now):
+                in_flight += entry.held
+                delayed += not entry.held
+            elif entry.attempts >= max_attempts:
+                dead += 1  # a claim would move it to the dead letters
+            else:
+                waiting += 1
+                put_times.append(entry.put_at)
+    known = [t for t in put_times if t is not None]
+    oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
+    return QueueStats(waiting, in_flight, delayed, dead, oldest)
 
 
 def _dead_records(state: LedgerState, now: float, max_attempts: int) -> list[dict[str, Any]]:
@@ -312,13 +348,24 @@ def encode_item(item: Any) -> str:
         return _ENCODER.encode(item)
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidItemError(
-            f"item {item!r:.100} cannot be queued: it is not JSON-serialisable ({error})"
+            f"item {_short_repr(item)} cannot be queued: it is not JSON-serialisable ({error})"
         ) from error
 
 
-def _make_directory(directory: Path) -> None:
-    with _DirectoryErrors(directory):
+def _short_repr(item: Any) -> str:
+    try:
+        return f"{item!r:.100}"
+    except (ValueError, RecursionError):  # an int beyond the digit limit, a deep nest
+        return f"of type {type(item).__name__}"
+
+
+def _make_directory(directory: Path) -> bool:
+    """Create ``directory`` (and its parents) if missing; whether it was missing."""
+    with _DirectoryErrors(directory, []):
+        if directory.is_dir():
+            return False
         directory.mkdir(parents=True, exist_ok=True)
+        return True
 
 
 class _Locked:
@@ -339,18 +386,25 @@ class _Locked:
 
 
 class _DirectoryErrors:
-    """Turns the ``OSError`` that mean an unusable directory into ``QueueDirectoryError``."""
+    """Turns the ``OSError`` that mean an unusable directory into ``QueueDirectoryError``,
+    and makes a ``CorruptQueueError``'s advice name every file of the queue there is."""
 
-    __slots__ = ("directory",)
+    __slots__ = ("directory", "files")
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, files: list[Path]) -> None:
         self.directory = directory
+        self.files = files
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: object, error: BaseException | None, _tb: object) -> None:
-        if isinstance(error, OSError):
+        if isinstance(error, CorruptQueueError):
+            named = [f for f in self.files if f == error.path or f in error.move_away
+                     or f.exists()]
+            error.move_away = named + [f for f in error.move_away if f not in named]
+            error.args = (error.path, error.problem, error.move_away)
+        elif isinstance(error, OSError):
             translated = _directory_problem(error)
             if translated is not None:
                 raise QueueDirectoryError(self.directory, translated) from error

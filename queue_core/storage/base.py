@@ -26,6 +26,24 @@ class Storage(abc.ABC):
         self.path = Path(path)
         self.fsync = fsync
 
+    @property
+    def queue_id(self) -> str | None:
+        """The random name this queue's files were given at creation, or ``None`` for a
+        format that cannot keep one: the claims ledger carries it too, so that a file left
+        from another queue is refused."""
+        return None
+
+    def open_read_only(self) -> None:  # noqa: B027 (a format that keeps no descriptor)
+        """Instead of ``initialize``: open for reading only; no call changes a file after it."""
+
+    def describe(self) -> dict[str, object]:
+        """The format's name and what its files say about themselves (version, generation)."""
+        return {"format": type(self).__name__}
+
+    def files(self) -> list[Path]:
+        """This format's files, to be moved away together to start an empty queue."""
+        return [self.path]
+
     @abc.abstractmethod
     def initialize(self) -> None:
         """Create an empty queue if there is none; clear what crashed writers left behind."""

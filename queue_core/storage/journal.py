@@ -2,48 +2,76 @@
 
 Files, beside the never-replaced lock file:
 
-- ``path``: a header line, then one line per item: ``<sequence number> <put time> <item JSON>``
+- ``path``: a header line (format, version, generation and the queue's id, a random name
+  given at creation), then one line per item: ``<sequence number> <put time> <item JSON>``
   (the put time in seconds since the epoch). A put appends one line in one ``write``; items are
   never rewritten in place.
-- ``path + ".head"``: where the oldest waiting item starts, in two fixed-size checksummed slots
-  written alternately, so that a write cut short by a crash leaves the previous head readable.
+- ``path + ".head"``: a 32-byte header naming the queue's id, then where the oldest waiting
+  item starts, in two fixed-size checksummed slots written alternately, so that a write cut
+  short by a crash leaves the previous head readable. It is created whole, by rename.
 
 A get reads the line at the head and moves the head past it. Once the consumed part is large
 (and more than half the file), the remaining lines are copied to a new file of the next
-generation, which replaces ``path`` by rename; a head that names an older generation than the
-file's header means the copy was renamed but the head not yet moved, so the head is the first
-line after the header. Either way, a process killed at any instant loses or repeats nothing.
-A line that a crashed put left half-written at the end is ignored, and cut off by the next put.
+generation, which replaces ``path`` by rename; a head that names the previous generation
+means the copy was renamed but the head not yet moved, so the head is the first line after
+the header. Either way, a process killed at any instant loses or repeats nothing. A
+compaction that fails (a full disk) is abandoned: the current generation stays in use.
+A line that a crashed or failed put left half-written at the end is ignored, and cut off by
+the next put.
+
+A head that names another queue, another generation, a place beyond the data or inside a
+line, or that has no readable slot, is refused with ``CorruptQueueError`` and left as it is.
+Version 2 journals (no id; slots at the start of the head file) are still read and written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import struct
 import zlib
+from pathlib import Path
 from typing import NamedTuple
 
-from ..atomic import fsync_directory, remove_stale_temp_files, write_atomic
-from ..errors import CorruptQueueError
+from .. import diskio
+from ..atomic import remove_stale_temp_files, write_atomic
+from ..errors import CorruptQueueError, StorageError
 from .base import Storage
 
 MAGIC = "queue-journal"
-VERSION = 2
+VERSION = 3
+#: Versions this module reads: 2 has no queue id and no head header.
+READABLE_VERSIONS = (2, 3)
 HEAD_SUFFIX = ".head"
 _SLOT = struct.Struct("<QQQI")  # counter, generation, offset, crc32 of the first three
 SLOT_SIZE = 32
+#: The head file's header (version 3): ``queue-head <id>``, padded to one slot.
+HEAD_HEADER_SIZE = 32
 #: Compact when this many bytes were consumed and they are more than half of the file...
 COMPACT_MIN_BYTES = 4 << 20
 #: ...or when the queue is empty and this many bytes were consumed.
 COMPACT_EMPTY_BYTES = 64 << 10
 _TAIL_CHUNK = 512
+_FIRST_GENERATION = 1
 
 
 class _Head(NamedTuple):
     counter: int
     generation: int
     offset: int
+
+
+class _Header(NamedTuple):
+    """What the data file's first line says."""
+
+    version: int
+    generation: int
+    #: The queue's id (version 3), or None (version 2).
+    queue_id: str | None
+    #: The offset of the first item line.
+    end: int
 
 
 class JournalStorage(Storage):
@@ -59,47 +87,89 @@ class JournalStorage(Storage):
         self._head_seen: tuple[bytes, _Head | None] = (b"", None)
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
-        self._data_header: tuple[int, int] = (0, 0)
+        self._data_header = _Header(VERSION, 0, None, 0)
         self._head_fd: int | None = None
 
     # -- the Storage contract -------------------------------------------------------------
 
+    @property
+    def queue_id(self) -> str | None:
+        return self._data_header.queue_id
+
+    def files(self) -> list[Path]:
+        return [self.path, self.head_path]
+
+    def open_read_only(self) -> None:
+        """Open the files for reading only, instead of ``initialize``: every reading call
+        works, none changes a file (for ``python -m queue_core.inspect``)."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._data_header = self._read_header(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._data_fd = fd
+        if not self.head_path.exists():
+            raise self._corrupt(self.head_path, "it is missing")
+        self._head_fd = os.open(self.head_path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def describe(self) -> dict[str, object]:
+        header = self._data_header
+        return {"format": "journal", "version": header.version,
+                "generation": header.generation, "queue_id": header.queue_id}
+
     def initialize(self) -> None:
         remove_stale_temp_files(self.path)
+        remove_stale_temp_files(self.head_path)
         if not self.path.exists():
-            write_atomic(self.path, _header(1), fsync=self.fsync)
-        self._data()  # reads and checks the header
-        generation, header_end = self._data_header
-        head = self._read_head()
-        if head is None:
-            self._write_head(_Head(0, generation, header_end))
+            if self.head_path.exists():
+                raise self._corrupt(self.head_path, f"it is left from another queue: there is no "
+                                    f"{self.path.name} beside it")
+            queue_id = secrets.token_hex(8)
+            write_atomic(self.path, _header(_FIRST_GENERATION, queue_id), fsync=self.fsync)
+        _, size = self._data()  # reads and checks the header
+        header = self._data_header
+        if not self.head_path.exists():
+            if size > header.end or header.generation != _FIRST_GENERATION:
+                raise self._corrupt(self.head_path, f"it is missing, but {self.path.name} holds "
+                                    "items: which of them were consumed is unknown")
+            head = _pack_head(_Head(0, header.generation, header.end))
+            if header.queue_id is not None:
+                head = _head_header(header.queue_id) + head
+            write_atomic(self.head_path, head, fsync=self.fsync)
+        head = self._current_head(header, size)  # refuses a head that does not belong
+        self._line_at(self._data_fd, head.offset, size)  # ... or that points inside a line
 
     def append(self, encoded_item: str, put_at: float) -> None:
         fd, size = self._data()
         if self._last_append[:2] == (fd, size):
             last_seq = self._last_append[2]  # nobody wrote since our own last put
         else:
-            complete_end, last_seq = self._tail(fd, size, self._data_header[1])
-            if complete_end != size:
-                os.ftruncate(fd, complete_end)  # the half-written line of a crashed put
+            complete_end, last_seq = self._tail(fd, size, self._data_header.end)
+            if complete_end != size:  # the half-written line of a crashed put
+                diskio.truncate(fd, complete_end, self.path)
                 size = complete_end
         line = f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode()
-        os.write(fd, line)
-        self._last_append = (fd, size + len(line), last_seq + 1)
+        diskio.append(fd, line, self.path, size)
         if self.fsync:
-            os.fsync(fd)
+            try:
+                diskio.fsync(fd, self.path)
+            except StorageError:
+                diskio.cut_back(fd, size)
+                raise
+        self._last_append = (fd, size + len(line), last_seq + 1)
 
     def pop(self) -> str | None:
         fd, size = self._data()
-        generation, header_end = self._data_header
-        head = self._current_head(generation, header_end)
+        header = self._data_header
+        head = self._current_head(header, size)
         line, next_offset = self._line_at(fd, head.offset, size)
         if line is None:
             return None
         _, _, encoded = self._split(line, head.offset)
-        moved = _Head(head.counter + 1, generation, next_offset)
+        moved = _Head(head.counter + 1, header.generation, next_offset)
         self._write_head(moved)
-        consumed = next_offset - header_end
+        consumed = next_offset - header.end
         if (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
             consumed >= COMPACT_EMPTY_BYTES and next_offset == size
         ):
@@ -108,7 +178,7 @@ class JournalStorage(Storage):
 
     def peek(self) -> tuple[str, float | None] | None:
         fd, size = self._data()
-        head = self._current_head(*self._data_header)
+        head = self._current_head(self._data_header, size)
         line, _ = self._line_at(fd, head.offset, size)
         if line is None:
             return None
@@ -116,35 +186,41 @@ class JournalStorage(Storage):
         return encoded, put_at
 
     def position(self) -> list[int]:
-        self._data()
-        head = self._current_head(*self._data_header)
+        _, size = self._data()
+        head = self._current_head(self._data_header, size)
         return [head.generation, head.offset]
 
     def count(self) -> int:
         for _ in range(20):
             before = self._read_head()
-            counted = self._count_once(before)
+            counted = self._count_once(before, strict=False)
             if counted is not None and self._read_head() == before:
                 return counted
-        return self._count_once(self._read_head()) or 0
+        return self._count_once(self._read_head(), strict=True) or 0
 
     # -- the pieces ----------------------------------------------------------------------
 
-    def _count_once(self, head: _Head | None) -> int | None:
+    def _count_once(self, head: _Head | None, *, strict: bool) -> int | None:
+        """The items waiting, read without the lock; ``None`` when what was read does not fit
+        together (a change came in between), or, if ``strict``, ``CorruptQueueError``."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return 0
         try:
-            generation, header_end = self._read_header(fd)
-            offset = header_end
-            if head is not None and head.generation == generation:
-                offset = head.offset
+            header = self._read_header(fd)
             size = os.fstat(fd).st_size
-            first, _ = self._line_at(fd, offset, size)
+            try:
+                offset = header.end if head is None else self._head_offset(head, header,
+                                                                           size).offset
+                first, _ = self._line_at(fd, offset, size)
+            except CorruptQueueError:
+                if strict:
+                    raise
+                return None
             if first is None:
                 return 0
-            _, last_seq = self._tail(fd, size, header_end)
+            _, last_seq = self._tail(fd, size, header.end)
             first_seq, _, _ = self._split(first, offset)
             return last_seq - first_seq + 1
         finally:
@@ -172,8 +248,7 @@ class JournalStorage(Storage):
         self._data_fd = fd
         return fd, os.fstat(fd).st_size
 
-    def _read_header(self, fd: int) -> tuple[int, int]:
-        """(generation, offset of the first item line)."""
+    def _read_header(self, fd: int) -> _Header:
         raw = os.pread(fd, 256, 0)
         end = raw.find(b"\n")
         problem = None
@@ -182,66 +257,110 @@ class JournalStorage(Storage):
         else:
             try:
                 header = json.loads(raw[:end])
+                version = header.get("version")
                 if header.get("format") != MAGIC:
                     problem = "its first line is not a queue-journal header"
-                elif header.get("version") != VERSION:
-                    problem = (f"it is queue-journal version {header.get('version')!r}; "
-                               f"this queue reads version {VERSION}")
+                elif version not in READABLE_VERSIONS:
+                    problem = (f"it is queue-journal version {version!r}; this queue reads "
+                               f"versions {', '.join(map(str, READABLE_VERSIONS))}")
                 else:
-                    return int(header["generation"]), end + 1
+                    queue_id = header["queue"] if version >= 3 else None
+                    if version >= 3 and not isinstance(queue_id, str):
+                        raise TypeError("the queue id is not a string")
+                    return _Header(version, int(header["generation"]), queue_id, end + 1)
             except (ValueError, AttributeError, KeyError, TypeError):
                 problem = "its first line is not a journal header"
         if raw.lstrip().startswith(b"["):
             problem += " (it looks like a JSON array: open it with format='json-array')"
-        raise CorruptQueueError(self.path, problem)
+        raise self._corrupt(self.path, problem)
 
     def _head_file(self) -> int:
         if self._head_fd is None:
-            self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise self._corrupt(self.head_path, "it is missing (removed while the queue "
+                                    "was open): which items were consumed is unknown") from None
         return self._head_fd
 
+    def _slots_at(self) -> int:
+        return 0 if self._data_header.queue_id is None else HEAD_HEADER_SIZE
+
     def _read_head(self) -> _Head | None:
-        """The newest intact slot, or None when there is none."""
-        raw = os.pread(self._head_file(), 2 * SLOT_SIZE, 0)
+        """The newest intact slot; ``CorruptQueueError`` if the head file belongs to another
+        queue or has no readable slot."""
+        base = self._slots_at()
+        raw = os.pread(self._head_file(), base + 2 * SLOT_SIZE, 0)
         if raw == self._head_seen[0]:
             return self._head_seen[1]
-        first = _parse_slot(raw, 0)
-        second = _parse_slot(raw, SLOT_SIZE)
+        queue_id = self._data_header.queue_id
+        if queue_id is not None and raw[:base] != _head_header(queue_id):
+            found = raw[:base].rstrip(b"\0").decode(errors="replace")
+            raise self._corrupt(self.head_path, f"its header {found!r} does not name queue "
+                                f"{queue_id} of {self.path.name}: it belongs to another queue")
+        first = _parse_slot(raw, base)
+        second = _parse_slot(raw, base + SLOT_SIZE)
         head = second if first is None or (
             second is not None and second.counter > first.counter) else first
+        if head is None:
+            if queue_id is None and not raw:
+                return None  # version 2: created empty, and a crash came before its first write
+            raise self._corrupt(self.head_path, "neither of its two slots is readable")
         self._head_seen = (raw, head)
         return head
 
-    def _current_head(self, generation: int, header_end: int) -> _Head:
+    def _current_head(self, header: _Header, size: int) -> _Head:
         head = self._read_head()
         if head is None:
-            return _Head(0, generation, header_end)
-        if head.generation != generation:
-            return _Head(head.counter, generation, header_end)  # see the module docstring
+            return _Head(0, header.generation, header.end)
+        return self._head_offset(head, header, size)
+
+    def _head_offset(self, head: _Head, header: _Header, size: int) -> _Head:
+        """Where ``head`` says the oldest item starts in a file with ``header`` and ``size``."""
+        if head.generation == header.generation - 1:
+            return _Head(head.counter, header.generation, header.end)  # see the module docstring
+        if head.generation != header.generation:
+            raise self._corrupt(self.head_path, f"it names generation {head.generation}, but "
+                                f"{self.path.name} is generation {header.generation}")
+        if not header.end <= head.offset <= size:
+            where = "beyond the end of" if head.offset > size else "inside the header of"
+            raise self._corrupt(self.head_path, f"it points at byte {head.offset}, {where} "
+                                f"{self.path.name} ({size} bytes)")
         return head
 
     def _write_head(self, head: _Head) -> None:
-        values = (head.counter, head.generation, head.offset)
-        record = _SLOT.pack(*values, zlib.crc32(_SLOT.pack(*values, 0))).ljust(SLOT_SIZE, b"\0")
+        """Write ``head`` into its slot; on failure the slot is cleared (best effort), so the
+        other slot, the previous head, stays the head."""
+        record = _pack_slot(head)
         fd = self._head_file()
-        at = (head.counter % 2) * SLOT_SIZE
-        os.pwrite(fd, record, at)
+        at = self._slots_at() + (head.counter % 2) * SLOT_SIZE
+        try:
+            diskio.pwrite(fd, record, at, self.head_path)
+            if self.fsync:
+                diskio.fsync(fd, self.head_path)
+        except StorageError:
+            self._head_seen = (b"", None)
+            with contextlib.suppress(OSError):  # a torn slot fails its checksum anyway
+                os.pwrite(fd, bytes(SLOT_SIZE), at)
+            raise
         seen = self._head_seen[0]
-        if len(seen) == 2 * SLOT_SIZE:
+        if len(seen) == self._slots_at() + 2 * SLOT_SIZE:
             self._head_seen = (seen[:at] + record + seen[at + SLOT_SIZE:], head)
-        if self.fsync:
-            os.fsync(fd)
 
     def _line_at(self, fd: int, offset: int, size: int) -> tuple[bytes | None, int]:
-        """The complete line starting at ``offset`` (without its newline) and the next offset."""
+        """The complete line starting at ``offset`` (without its newline) and the next offset;
+        ``CorruptQueueError`` if ``offset`` is not at the start of a line."""
         chunk = _TAIL_CHUNK
         while offset < size:
-            raw = os.pread(fd, chunk, offset)
-            end = raw.find(b"\n")
+            raw = os.pread(fd, chunk + 1, offset - 1)  # from the newline before the line
+            if raw[:1] != b"\n":
+                raise self._corrupt(self.head_path, f"it points at byte {offset} of "
+                                    f"{self.path.name}, which is not the start of a line")
+            end = raw.find(b"\n", 1)
             if end >= 0:
-                return raw[:end], offset + end + 1
-            if offset + len(raw) >= size:
-                return None, offset  # only a half-written line is left
+                return raw[1:end], offset + end
+            if len(raw) <= chunk or offset + len(raw) - 1 >= size:
+                return None, offset  # only a half-written line is left (or the file shrank)
             chunk *= 4
         return None, offset
 
@@ -276,25 +395,49 @@ class JournalStorage(Storage):
                 raise ValueError("missing a field")
             return int(seq_text), float(time_text), encoded.decode()
         except (ValueError, UnicodeDecodeError) as error:
-            raise CorruptQueueError(
+            raise self._corrupt(
                 self.path,
                 f"the line at byte {offset} is not '<number> <put time> <JSON>' ({error})",
             ) from error
 
     def _compact(self, fd: int, head: _Head, size: int) -> None:
-        """Copy the waiting lines to a file of the next generation and switch to it."""
+        """Copy the waiting lines to a file of the next generation and switch to it. A failure
+        (a full disk) abandons the copy: the current generation stays in use."""
         remaining = os.pread(fd, size - head.offset, head.offset)
         cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
-        data = _header(head.generation + 1) + remaining[:cut]
-        write_atomic(self.path, data, fsync=self.fsync)
-        self._write_head(_Head(head.counter + 1, head.generation + 1, len(data) - cut))
-        if self.fsync:
-            fsync_directory(self.path.parent)
+        data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
+        try:
+            write_atomic(self.path, data, fsync=self.fsync)
+            self._write_head(_Head(head.counter + 1, head.generation + 1, len(data) - cut))
+        except StorageError:
+            # Before the rename: nothing changed. After it: the head names the previous
+            # generation, which means "the first line of the new file", where it points.
+            return
+
+    def _corrupt(self, path: Path, problem: str) -> CorruptQueueError:
+        return CorruptQueueError(path, problem, self.files())
 
 
-def _header(generation: int) -> bytes:
-    return (json.dumps({"format": MAGIC, "version": VERSION, "generation": generation},
-                       separators=(",", ":")) + "\n").encode()
+def _header(generation: int, queue_id: str | None) -> bytes:
+    fields: dict[str, object] = {"format": MAGIC, "version": VERSION if queue_id else 2,
+                                 "generation": generation}
+    if queue_id is not None:
+        fields["queue"] = queue_id
+    return (json.dumps(fields, separators=(",", ":")) + "\n").encode()
+
+
+def _head_header(queue_id: str) -> bytes:
+    return f"queue-head {queue_id}\n".encode().ljust(HEAD_HEADER_SIZE, b"\0")
+
+
+def _pack_slot(head: _Head) -> bytes:
+    values = (head.counter, head.generation, head.offset)
+    return _SLOT.pack(*values, zlib.crc32(_SLOT.pack(*values, 0))).ljust(SLOT_SIZE, b"\0")
+
+
+def _pack_head(head: _Head) -> bytes:
+    """Both slots of a new head file: ``head`` in the first, the second empty."""
+    return _pack_slot(head) + bytes(SLOT_SIZE)
 
 
 def _parse_slot(raw: bytes, at: int) -> _Head | None:

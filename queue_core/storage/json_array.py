@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
 from ..atomic import remove_stale_temp_files, write_atomic
-from ..errors import CorruptQueueError
+from ..errors import CorruptQueueError, StorageError
 from .base import Storage
 
 
@@ -15,15 +16,23 @@ class JsonArrayStorage(Storage):
 
     Every change reads and rewrites the whole file, so each operation costs time in
     proportion to the backlog. The file is only ever replaced whole, so it can be counted
-    without the lock. It keeps no put times.
+    without the lock. It keeps no put times. A file that another program wrote with
+    ``NaN``/``Infinity`` or with a ``null`` item at the head is refused (``CorruptQueueError``)
+    rather than half read: ``null`` would look like an empty queue.
     """
 
     lock_free_count = True
     positions_repeat = True
+    #: The file's bytes as the last ``_load`` read them (empty: no file).
+    _loaded = b""
+
+    def describe(self) -> dict[str, object]:
+        return {"format": "json-array"}
 
     def initialize(self) -> None:
         remove_stale_temp_files(self.path)
         if not self.path.exists():
+            self._loaded = b""
             self._write([])
         else:
             self._load()
@@ -37,13 +46,14 @@ class JsonArrayStorage(Storage):
         items = self._load()
         if not items:
             return None
-        head = items.pop(0)
+        head = self._head(items)
+        del items[0]
         self._write(items)
-        return json.dumps(head)
+        return head
 
     def peek(self) -> tuple[str, float | None] | None:
         items = self._load()
-        return (json.dumps(items[0]), None) if items else None
+        return (self._head(items), None) if items else None
 
     def position(self) -> str:
         try:
@@ -54,17 +64,27 @@ class JsonArrayStorage(Storage):
     def count(self) -> int:
         return len(self._load())
 
+    def _head(self, items: list) -> str:
+        if items[0] is None:
+            raise CorruptQueueError(self.path, "its first item is null, which a queue cannot "
+                                    "hold (get() returns None for an empty queue)")
+        return json.dumps(items[0])
+
     def _load(self) -> list:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        self._loaded = data
         if not data.strip():
             raise CorruptQueueError(self.path, "the file is empty (a JSON array was expected)")
         try:
-            items = json.loads(data)
+            items = json.loads(data, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as error:
-            raise CorruptQueueError(self.path, f"it is not valid JSON ({error})") from error
+            problem = f"it is not valid JSON ({error})"
+            if data.startswith(b'{"format":"queue-journal"'):
+                problem += " (it looks like a journal: open it with format='journal')"
+            raise CorruptQueueError(self.path, problem) from error
         if not isinstance(items, list):
             raise CorruptQueueError(
                 self.path, f"it holds a JSON {_json_type_name(items)}, not a JSON array"
@@ -72,8 +92,19 @@ class JsonArrayStorage(Storage):
         return items
 
     def _write(self, items: list) -> None:
+        """Replace the file with ``items``; on failure the file is as ``_load`` read it."""
         data = json.dumps(items, separators=(",", ":")).encode()
-        write_atomic(self.path, data, fsync=self.fsync)
+        try:
+            write_atomic(self.path, data, fsync=self.fsync)
+        except StorageError as error:
+            if error.replaced and self._loaded:  # only the directory sync failed: undo
+                with contextlib.suppress(StorageError):
+                    write_atomic(self.path, self._loaded, fsync=False)
+            raise
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (a queue item cannot hold it)")
 
 
 def _json_type_name(value: object) -> str:

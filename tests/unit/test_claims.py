@@ -293,8 +293,8 @@ def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path, queue_f
         FileQueue(queue_path, format=queue_format).claim()
 
 
-class Crash(Exception):
-    pass
+class Crash(BaseException):
+    """A process killed at this point: no ``except Exception`` cleanup runs."""
 
 
 def test_a_crash_between_the_ledger_and_the_storage_neither_loses_nor_repeats(
@@ -325,10 +325,10 @@ def test_a_json_array_crash_before_the_pending_mark_is_cleared_loses_nothing(
     fill(q, "a")
     original_append = Ledger.append
 
-    def crash_before_settling(self, *records):
+    def crash_before_settling(self, *records, **options):
         if records and records[0]["op"] == "settled":
             raise Crash
-        original_append(self, *records)
+        original_append(self, *records, **options)
 
     with monkeypatch.context() as patch:
         patch.setattr(Ledger, "append", crash_before_settling)

@@ -1,12 +1,13 @@
 """The journal format's own rules: compaction, crash repair, torn heads, wrong formats."""
 
+import json
 import os
 
 import pytest
 
 from queue_core import CorruptQueueError, FileQueue
 from queue_core.storage import journal
-from queue_core.storage.journal import SLOT_SIZE
+from queue_core.storage.journal import HEAD_HEADER_SIZE, SLOT_SIZE
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def small_compactions(monkeypatch):
 
 
 def generation(path):
-    return int(path.read_text().split("\n")[0].split('"generation":')[1].rstrip("}"))
+    return json.loads(path.read_text().split("\n")[0])["generation"]
 
 
 def test_puts_append_lines_and_gets_move_the_head(queue_path):
@@ -100,9 +101,9 @@ def test_a_torn_head_slot_falls_back_to_the_previous_head(queue_path):
     assert q.get() == "a"
     head_path = queue_path.with_name("tasks.json.head")
     raw = bytearray(head_path.read_bytes())
-    newest = max(range(2), key=lambda i: int.from_bytes(raw[i * SLOT_SIZE:i * SLOT_SIZE + 8],
-                                                         "little"))
-    raw[newest * SLOT_SIZE + 3] ^= 0xFF  # a write cut short by a crash
+    slots = [HEAD_HEADER_SIZE + i * SLOT_SIZE for i in range(2)]
+    newest = max(slots, key=lambda at: int.from_bytes(raw[at:at + 8], "little"))
+    raw[newest + 3] ^= 0xFF  # a write cut short by a crash
     head_path.write_bytes(bytes(raw))
     assert FileQueue(queue_path, format="journal").get() == "a", "the get that tore is undone"
 
@@ -147,6 +148,6 @@ def test_a_journal_of_another_version_is_refused_by_name(queue_path):
     queue_path.parent.mkdir(parents=True)
     queue_path.write_text('{"format":"queue-journal","version":1,"generation":1}\n1 "a"\n')
     before = queue_path.read_bytes()
-    with pytest.raises(CorruptQueueError, match="version 1; this queue reads version 2"):
+    with pytest.raises(CorruptQueueError, match="version 1; this queue reads versions 2, 3"):
         FileQueue(queue_path, format="journal")
     assert queue_path.read_bytes() == before

@@ -1,0 +1,142 @@
+"""The smaller faults of issue 10: each gets its documented error type and message."""
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import queue_core
+from queue_core import (
+    CorruptQueueError,
+    FileQueue,
+    InvalidItemError,
+    QueueDirectoryError,
+)
+from queue_core.errors import QueueFullError
+
+
+def test_an_existing_queue_on_a_read_only_file_system_is_a_directory_error(
+        queue_path, queue_format, monkeypatch):
+    FileQueue(queue_path, format=queue_format).put("a")
+    real_open = os.open
+
+    def read_only_open(path, flags, *args):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    with pytest.raises(QueueDirectoryError, match="read-only file system") as caught:
+        FileQueue(queue_path, format=queue_format)
+    assert caught.value.directory == queue_path.parent
+
+
+def test_an_integer_too_long_to_print_is_an_invalid_item(queue):
+    with pytest.raises(InvalidItemError, match="of type int cannot be queued"):
+        queue.put(10**5000)
+    assert queue.size() == 0
+
+
+def test_a_journal_opened_as_a_json_array_says_it_looks_like_a_journal(queue_path):
+    FileQueue(queue_path, format="journal").put("x")
+    before = queue_path.read_bytes()
+    with pytest.raises(CorruptQueueError, match="looks like a journal: open it with "
+                                                "format='journal'"):
+        FileQueue(queue_path, format="json-array")
+    assert queue_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("operation", ["get", "claim", "size"])
+def test_a_json_array_with_nan_is_corrupt_not_a_raw_value_error(queue_path, constant,
+                                                                operation):
+    queue_path.parent.mkdir(parents=True)
+    queue = FileQueue(queue_path, format="json-array")
+    content = f'[{{"x": {constant}}}, 2]'.encode()
+    queue_path.write_bytes(content)
+    with pytest.raises(CorruptQueueError, match=f"{constant.lstrip('-')} is not JSON"):
+        getattr(queue, operation)()
+    assert queue_path.read_bytes() == content
+
+
+@pytest.mark.parametrize("operation", ["get", "claim"])
+def test_a_null_item_in_a_json_array_is_refused_not_taken_for_empty(queue_path, operation):
+    queue_path.parent.mkdir(parents=True)
+    queue = FileQueue(queue_path, format="json-array")
+    queue_path.write_bytes(b'[null, "next"]')
+    with pytest.raises(CorruptQueueError, match="first item is null"):
+        getattr(queue, operation)()
+    assert queue_path.read_bytes() == b'[null, "next"]'
+
+
+def test_the_line_reader_reads_a_bounded_amount_when_the_file_shrank(queue_path, monkeypatch):
+    queue = FileQueue(queue_path, format="journal")
+    queue.put("x" * 100)
+    storage = queue._storage
+    fd, size = storage._data()
+    offset = storage.position()[1]
+    os.truncate(queue_path, offset)  # shrank after its size was taken: the line is gone
+    asked = []
+    real_pread = os.pread
+
+    def bounded_pread(fd, length, at):
+        asked.append(length)
+        if length > 1 << 20:
+            raise AssertionError(f"pread of {length} bytes from a {size}-byte file")
+        return real_pread(fd, length, at)
+
+    monkeypatch.setattr(os, "pread", bounded_pread)
+    assert storage._line_at(fd, offset, size) == (None, offset)
+    assert len(asked) <= 2
+
+
+# -- a real, tiny file system ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 64 KiB tmpfs (needs root and mount rights; skipped otherwise)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = os.system(f"mount -t tmpfs -o size=64k tmpfs {mount_point} 2>/dev/null")
+    if done != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)")
+    yield mount_point
+    os.system(f"umount -l {mount_point}")  # lazily: a test may still hold descriptors
+
+
+@pytest.mark.parametrize("queue_format", ["journal", "json-array"])
+def test_a_full_tmpfs_loses_no_put_that_returned(tiny_tmpfs, queue_format):
+    path = tiny_tmpfs / "tasks.json"
+    queue = FileQueue(path, format=queue_format)
+    queue.put("first")
+    queue.claim()  # the ledger exists too
+    filler = tiny_tmpfs / "filler"
+    with open(filler, "wb") as spill:  # leave about 8 KiB
+        spill.write(b"\0" * (os.statvfs(tiny_tmpfs).f_bavail * os.statvfs(tiny_tmpfs).f_frsize
+                             - 8192))
+    returned = []
+    with pytest.raises(QueueFullError):
+        for n in range(100_000):
+            queue.put(f"item-{n:05}-" + "x" * 50)
+            returned.append(f"item-{n:05}-" + "x" * 50)
+    filler.unlink()
+    queue.put("after")
+    got = list(iter(FileQueue(path, format=queue_format).get, None))
+    assert got == [*returned, "after"]
+
+
+def test_an_existing_queue_on_a_read_only_tmpfs_is_a_directory_error(tiny_tmpfs):
+    path = tiny_tmpfs / "tasks.json"
+    package_root = Path(queue_core.__file__).parent.parent
+    subprocess.run(  # in a child, so that no descriptor open for writing blocks the remount
+        [sys.executable, "-c", f"import queue_core; queue_core.FileQueue({str(path)!r}).put(1)"],
+        check=True, env={**os.environ, "PYTHONPATH": str(package_root)})
+    if os.system(f"mount -o remount,ro {tiny_tmpfs}") != 0:
+        pytest.skip("cannot remount the tmpfs read-only")
+    with pytest.raises(QueueDirectoryError, match="read-only file system"):
+        FileQueue(path)
+
