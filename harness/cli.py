@@ -1,4 +1,4 @@
-"""``python -m harness``: stress, check, selftest and pod.
+"""``python -m harness``: stress, check, selftest, pod and crashpoints.
 
 Exit codes: 0 = valid, 1 = a violation was found, 2 = bad arguments or the run itself failed.
 """
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     pod.add_argument("--workdir", type=Path, default=None, metavar="DIR",
                      help="where the shared directories go (default: a new temporary directory)")
     pod.set_defaults(run=_run_pod)
+
+    from .crashpoints import add_parser as add_crashpoints
+    add_crashpoints(commands)
     return parser
 
 
