@@ -518,7 +518,7 @@ def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool =
                                f"{', '.join(WORKLOADS)}")
     label = (f"{workload}, {format}, fsync={'on' if fsync else 'off'}"
              + (", power loss" if power_loss else ""))
-    base = root or Path(tempfile.mkdtemp(prefix="crashpoints-"))
+    base = root or Path(tempfile.mkdtemp(prefix="crashpoints-", dir=scratch_directory()))
     work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     result = Exploration(label)
     try:
@@ -550,6 +550,14 @@ def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool =
         elif not any(work.iterdir()):
             work.rmdir()
     return result
+
+
+def scratch_directory() -> str | None:
+    """Where the runs' directories go by default: ``/dev/shm`` when it is there (the points
+    are simulated, so a RAM file system only makes the many runs and their fsyncs cheaper),
+    else the system's temporary directory."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 # -- the command -----------------------------------------------------------------------------

@@ -45,8 +45,8 @@ def parse_faults(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in FAULTS]
     if unknown or not kinds:
-        raise ValueError(f"unknown fault {', '.join(unknown) or text!r}; choose from "
-                         f"{', '.join(FAULTS)}")
+        named = f"unknown fault {', '.join(unknown)}" if unknown else "no fault given"
+        raise ValueError(f"{named}; choose from {', '.join(FAULTS)}")
     return kinds
 
 

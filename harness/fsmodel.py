@@ -24,6 +24,7 @@ a mounted volume does. Its files are named by their base name; inodes by their n
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from collections import Counter
@@ -142,8 +143,13 @@ class Recorder:
         written_bytes = bytes(call.data if data is None else data)
         count = perform(data)
         if name is not None:
-            end = os.lseek(call.fd, 0, os.SEEK_CUR)  # an O_APPEND write moves to the end
-            offset = call.offset if kind == "pwrite" else end - count
+            appends = fcntl.fcntl(call.fd, fcntl.F_GETFL) & os.O_APPEND
+            if kind == "pwrite" and not appends:
+                offset = call.offset
+            elif appends:  # Linux appends even a pwrite on an O_APPEND descriptor
+                offset = os.fstat(call.fd).st_size - count
+            else:
+                offset = os.lseek(call.fd, 0, os.SEEK_CUR) - count
             self.ops.append(Op(point, "write", inode, name, offset=offset,
                                data=written_bytes[:count]))
         return count

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .crashpoints import explore
+from .crashpoints import explore, scratch_directory
 from .faults import check_under_faults
 from .storage_mutants import QUEUES
 
@@ -60,11 +60,13 @@ class StorageOutcome:
         return self.caught == self.queue.startswith("mutant")
 
 
-def run_check(scenario: StorageScenario, queue: str, root: Path) -> tuple[bool, str]:
-    """(whether the check found a defect in ``queue``, what it found or how much it tried)."""
+def run_check(scenario: StorageScenario, queue: str, root: Path, stride: int = 1,
+              ) -> tuple[bool, str]:
+    """(whether the check found a defect in ``queue``, what it found or how much it tried);
+    ``stride`` as in ``crashpoints.explore``."""
     opener = QUEUES[queue]
     if scenario.check == "crashpoints":
-        result = explore("put-get", opener=opener, root=root)
+        result = explore("put-get", opener=opener, root=root, stride=stride)
         if result.bad:
             return True, f"{len(result.bad)} bad of {result.points} points; first: " \
                          f"{result.bad[0].where}: {result.bad[0].problems[0]}"
@@ -77,14 +79,15 @@ def run_check(scenario: StorageScenario, queue: str, root: Path) -> tuple[bool, 
 
 
 def run(root: Path | None = None,
-        announce: Callable[[StorageOutcome], None] | None = None) -> list[StorageOutcome]:
+        announce: Callable[[StorageOutcome], None] | None = None,
+        stride: int = 1) -> list[StorageOutcome]:
     """Every scenario against its mutant and against every reference queue."""
-    base = root or Path(tempfile.mkdtemp(prefix="storage-selftest-"))
+    base = root or Path(tempfile.mkdtemp(prefix="storage-selftest-", dir=scratch_directory()))
     outcomes = []
     for scenario in SCENARIOS:
         for queue in (scenario.mutant, *REFERENCES):
             started = time.monotonic()
-            caught, detail = run_check(scenario, queue, base)
+            caught, detail = run_check(scenario, queue, base, stride)
             outcome = StorageOutcome(scenario, queue, caught, detail,
                                      time.monotonic() - started)
             outcomes.append(outcome)
