@@ -401,6 +401,14 @@ class Explorer:
             raise CrashpointsError(f"the workload did not run to its end (exit {code}) in "
                                    f"{directory}")
         recording = pickle.loads(out.read_bytes())
+        actual = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+        modelled = fsmodel.replay(recording.ops)
+        if modelled != actual:
+            differ = sorted(n for n in {*actual, *modelled} if actual.get(n) != modelled.get(n))
+            raise CrashpointsError(
+                f"the recorded calls do not rebuild the queue's files ({', '.join(differ)} "
+                f"differ, in {directory}): the queue changed them through calls that "
+                "harness/fileops.py does not intercept")
         shutil.rmtree(directory)
         return recording
 

@@ -173,6 +173,19 @@ def test_cli_exit_codes(scratch, capsys):
     assert main(["crashpoints", "--workload", "claims", "--queue", "mini-journal"]) == 2
 
 
+def test_a_file_changed_out_of_sight_of_the_interception_stops_the_run(scratch):
+    class WritesThroughIo(MiniJournal):
+        def put(self, item):
+            super().put(item)
+            self.path.with_name("side-file").write_bytes(b"io.open is not intercepted")
+
+    def opener(path, *, fsync, format, clock):
+        return WritesThroughIo(path)
+
+    with pytest.raises(crashpoints.CrashpointsError, match="side-file differ"):
+        explore(opener=opener, root=scratch)
+
+
 def test_a_renamed_threshold_makes_the_run_fail_clearly(monkeypatch):
     monkeypatch.setattr(crashpoints, "THRESHOLDS", (("queue_core.ledger", "GONE", 1),))
     with pytest.raises(crashpoints.CrashpointsError, match=r"queue_core\.ledger\.GONE"):
@@ -188,10 +201,17 @@ def test_every_crash_point_of_the_real_queue(scratch, workload, queue_format, fs
     assert [bad.render() for bad in result.bad] == []
 
 
+_NOT_MERGED = pytest.mark.xfail(strict=False, reason=NOT_MERGED)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.xfail(strict=False, reason=NOT_MERGED)
-@pytest.mark.parametrize("workload", ["put-get", "claims"])
+@pytest.mark.parametrize(("workload", "queue_format"), [
+    pytest.param("put-get", "journal", marks=_NOT_MERGED),
+    pytest.param("put-get", "json-array"),
+    pytest.param("claims", "journal", marks=_NOT_MERGED),
+    pytest.param("claims", "json-array", marks=_NOT_MERGED),
+])
 def test_every_power_loss_state_of_the_real_queue(scratch, workload, queue_format):
     result = explore(workload, format=queue_format, fsync=True, power_loss=True, root=scratch)
     assert [bad.render() for bad in result.bad] == []
