@@ -13,10 +13,12 @@ keeps the part of it that every POSIX file system honours, and nothing more:
 ``Recorder`` turns the calls seen by ``fileops`` into ``Op``s, each tagged with its point (the
 index of the file-changing call it came from). ``power_loss_states(ops, k)`` gives, for a power
 loss just before point ``k``, the states to check: nothing unsynced lost (what a process
-crash leaves), every unsynced change lost, and each unsynced change lost alone. It does not
-model torn or reordered sector writes inside one ``write``, nor states where several but not
-all unsynced changes are lost: those multiply the states, and the three families already
-catch a missing ``fsync`` of a file or of its directory.
+crash leaves); every unsynced change lost; every unsynced write lost (the entries kept);
+every unsynced directory change lost (the writes kept); each unsynced change lost alone; and
+the unsynced changes kept in order up to each one (a file system that persists in order).
+It does not model torn or reordered sector writes inside one ``write``, nor every subset of
+the unsynced changes: those multiply the states, and these families already catch a missing
+``fsync`` of a file or of its directory.
 
 The directory holds plain files only; it exists (and is durable) before the recorded run, as
 a mounted volume does. Its files are named by their base name; inodes by their number.
@@ -203,8 +205,14 @@ def power_loss_states(ops: list[Op], point: int) -> Iterator[tuple[str, dict[str
     each distinct state once."""
     done = [op for op in ops if op.point < point]
     pending = unsynced(done)
-    choices = [("nothing lost", frozenset()), ("every unsynced change lost", frozenset(pending))]
+    choices = [("nothing lost", frozenset()), ("every unsynced change lost", frozenset(pending)),
+               ("every unsynced write lost", frozenset(i for i in pending
+                                                       if done[i].kind in DATA)),
+               ("every unsynced directory change lost",
+                frozenset(i for i in pending if done[i].kind in ENTRIES))]
     choices += [(f"lost alone: {done[i].describe()}", frozenset({i})) for i in pending]
+    choices += [(f"kept in order up to: {done[pending[n - 1]].describe()}",
+                 frozenset(pending[n:])) for n in range(1, len(pending))]
     seen: set[frozenset[tuple[str, bytes]]] = set()
     for label, lost in choices:
         files = replay(done, lost)

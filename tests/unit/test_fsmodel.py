@@ -111,3 +111,12 @@ def test_the_model_of_a_queue_run_matches_its_files(tmp_path, fmt):
 def test_materialize_writes_the_files(tmp_path):
     materialize({"a": b"1", "b": b""}, tmp_path / "state")
     assert _files(tmp_path / "state") == {"a": b"1", "b": b""}
+
+
+def test_unsynced_changes_may_persist_in_order_or_by_kind():
+    ops = [Op(0, "create", "1.0", "a"), Op(1, "write", "1.0", "a", data=b"x"),
+           Op(2, "create", "2.0", "b")]
+    states = dict(power_loss_states(ops, 3))
+    assert states["kept in order up to: create a"] == {"a": b""}
+    assert states["every unsynced write lost"] == {"a": b"", "b": b""}
+    assert len(states) == len({frozenset(files.items()) for files in states.values()})
