@@ -125,85 +125,149 @@ class FaultCheck:
 
 def check_under_faults(opener: Callable[..., Any], root: Path | None = None, *,
                        kinds: Iterable[str] = FAULTS, rate: float = 0.05, seed: int = 0,
-                       operations: int = 300, fsync: bool = False,
-                       format: str = "journal") -> FaultCheck:
-    """Run ``operations`` seeded puts and gets on a new queue (``opener`` as in
-    ``crashpoints``) with faults installed, then reopen it without faults and drain it."""
+                       operations: int = 300, fsync: bool = False, format: str = "journal",
+                       workload: str = "put-get") -> FaultCheck:
+    """Run ``operations`` seeded operations on a new queue (``opener`` as in ``crashpoints``)
+    with faults installed, then reopen it without faults and drain it.
+
+    ``workload``: ``put-get``, or ``claims`` (puts, claims, acks, nacks and gets; the queue
+    needs FileQueue's claim API). The compaction thresholds are lowered as for crash points,
+    so that compactions of the journal and of the ledger meet faults too.
+    """
+    from .crashpoints import LATER, lowered_thresholds
+
+    if workload not in ("put-get", "claims"):
+        raise ValueError(f"unknown workload {workload!r}; choose put-get or claims")
     directory = Path(tempfile.mkdtemp(prefix="faults-", dir=root))
     path = directory / "queue" / "tasks.json"
     rng = random.Random(seed)
     result = FaultCheck()
+    now = [1_000_000.0]  # leases end only when the queue is reopened, at LATER
 
     def open_queue() -> Any:
-        return opener(path, fsync=fsync, format=format, clock=lambda: 1_000_000.0)
+        return opener(path, fsync=fsync, format=format, clock=lambda: now[0])
 
-    queue = open_queue()
-    waiting: list[str] = []  # what the queue must hold, oldest first
-    failed_puts: set[str] = set()
-    delivered: set[str] = set()
-    faults = install_faults(kinds, rate, seed, only_under=directory)
-    try:
-        for n in range(operations):
-            result.operations += 1
-            if rng.random() < 0.55:
-                item = f"item-{n}"
-                try:
-                    queue.put(item)
-                except Exception:
+    model = _Model()
+    with lowered_thresholds():
+        queue = open_queue()
+        if workload == "claims" and not hasattr(queue, "claim"):
+            queue.close()
+            raise ValueError(f"{type(queue).__name__} has no claim(): use the put-get workload")
+        faults = install_faults(kinds, rate, seed, only_under=directory)
+        try:
+            for n in range(operations):
+                result.operations += 1
+                if not _operate(queue, model, n, rng, workload):
                     result.failed += 1
-                    failed_puts.add(item)
-                else:
-                    waiting.append(item)
-                continue
-            try:
-                got = queue.get()
-            except Exception:
-                result.failed += 1
-                continue
-            oldest = waiting[0] if waiting else None
-            if got != oldest:
-                result.problems.append(_wrong_get(n, got, oldest, waiting, failed_puts,
-                                                  delivered))
-            if got in waiting:
-                del waiting[:waiting.index(got) + 1]  # what it skipped is reported once
-            if got is not None:
-                delivered.add(got)
-    finally:
-        faults.uninstall()
-        result.injected = faults.injected
-        queue.close()
-    try:
-        reopened = open_queue()
-        left = list(iter(reopened.get, None))
-        reopened.close()
-    except Exception as error:
-        result.problems.append(f"the queue does not reopen after the faults: "
-                               f"{type(error).__name__}: {error}")
-        return result
-    if left == waiting and not result.problems:
+        finally:
+            faults.uninstall()
+            result.injected = faults.injected
+            queue.close()
+        now[0] = LATER
+        try:
+            reopened = open_queue()
+            left = list(iter(reopened.get, None))
+            reopened.close()
+        except Exception as error:
+            model.problems.append(f"the queue does not reopen after the faults: "
+                                  f"{type(error).__name__}: {error}")
+            left = None
+    result.problems = model.problems
+    if left is not None and left != model.items:
+        lost = [i for i in model.items if i not in left]
+        extra = [i for i in left if i not in model.items]
+        result.problems.append(
+            f"after the run the queue holds {len(left)} items, {len(model.items)} expected; "
+            f"lost {lost[:5]}, unexpected {extra[:5]}"
+            + (" (failed puts)" if set(extra) & model.failed_puts else "")
+            + ("" if lost or extra else " (out of order)"))
+    if not result.problems:
         shutil.rmtree(directory)
-    if left != waiting:
-        lost = [i for i in waiting if i not in left]
-        extra = [i for i in left if i not in waiting]
-        result.problems.append(f"after the run the queue holds {len(left)} items, "
-                               f"{len(waiting)} expected; lost {lost[:5]}, unexpected "
-                               f"{extra[:5]}" + (" (failed puts)" if set(extra) & failed_puts
-                                                 else ""))
     return result
 
 
-def _wrong_get(n: int, got: Any, oldest: Any, waiting: list[str], failed_puts: set[str],
-               delivered: set[str]) -> str:
-    if got in failed_puts:
-        why = "whose put raised"
-    elif got in delivered:
-        why = "a second time"
-    elif got is None:
-        why = "(nothing)"
-    elif got in waiting:
-        skipped = waiting[:waiting.index(got)]
-        why = f"skipping {len(skipped)} older waiting items {skipped[:3]} (lost or reordered)"
+@dataclass
+class _Model:
+    """What the queue must hold: every item put and not taken for good, in put order, and
+    which of them live claims hold."""
+
+    items: list[str] = field(default_factory=list)
+    claims: dict[str, Any] = field(default_factory=dict)
+    failed_puts: set[str] = field(default_factory=set)
+    consumed: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def took(self, n: int, op: str, got: Any) -> None:
+        """A get or claim returned ``got``: it must be the oldest item no claim holds."""
+        ready = [i for i in self.items if i not in self.claims]
+        oldest = ready[0] if ready else None
+        if got != oldest:
+            self.problems.append(f"operation {n}: {op} returned {got!r} "
+                                 f"{self._why(got, ready)}; the oldest ready item is {oldest!r}")
+        if got in ready:
+            for skipped in ready[:ready.index(got)]:  # reported once, above
+                self.items.remove(skipped)
+
+    def _why(self, got: Any, ready: list[str]) -> str:
+        if got in self.failed_puts:
+            return "whose put raised"
+        if got in self.consumed:
+            return "that was taken for good already"
+        if got in self.claims:
+            return "that a live claim holds"
+        if got is None:
+            return "(nothing)"
+        if got in ready:
+            skipped = ready[:ready.index(got)]
+            return f"skipping {len(skipped)} older items {skipped[:3]} (lost or reordered)"
+        return "that is not in the queue (an operation that raised had taken it, or an " \
+               "earlier one skipped it)"
+
+    def remove(self, item: str) -> None:
+        if item in self.items:
+            self.items.remove(item)
+        self.claims.pop(item, None)
+        self.consumed.add(item)
+
+
+def _operate(queue: Any, model: _Model, n: int, rng: random.Random, workload: str) -> bool:
+    """One seeded operation, checked against ``model``; False if it raised."""
+    roll = rng.random()
+    if workload == "put-get":
+        op = "put" if roll < 0.55 else "get"
     else:
-        why = "that is not waiting (a get that raised had taken it, or an earlier get " \
-              "skipped it)"
-    return f"operation {n}: get returned {got!r} {why}; the oldest waiting item is {oldest!r}"
+        op = ("put" if roll < 0.45 else "claim" if roll < 0.65 else "ack" if roll < 0.8
+              else "nack" if roll < 0.88 else "get")
+        if op in ("ack", "nack") and not model.claims:
+            op = "claim"
+    held = model.claims[rng.choice(sorted(model.claims))] if op in ("ack", "nack") else None
+    try:
+        if op == "put":
+            result = queue.put(f"item-{n}")
+        elif op == "get":
+            result = queue.get()
+        elif op == "claim":
+            result = queue.claim(lease=30.0)
+        elif op == "ack":
+            result = queue.ack(held)
+        else:
+            result = queue.nack(held)
+    except Exception:
+        if op == "put":
+            model.failed_puts.add(f"item-{n}")
+        return False
+    if op == "put":
+        model.items.append(f"item-{n}")
+    elif op == "get":
+        model.took(n, "get", result)
+        if result is not None:
+            model.remove(result)
+    elif op == "claim":
+        model.took(n, "claim", None if result is None else result.item)
+        if result is not None:
+            model.claims[result.item] = result
+    elif op == "ack":
+        model.remove(held.item)
+    else:
+        model.claims.pop(held.item)
+    return True
