@@ -597,6 +597,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="keep the directories of bad points here (default: a temporary "
                         "directory, removed when every point is good)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--faults", default=None, metavar="KINDS",
+                        help="instead of crash points: run the workload under random storage "
+                        "faults (some of enospc,eio,short-write; harness/faults.py) and check "
+                        "that failed operations did nothing and the others were kept")
+    parser.add_argument("--fault-rate", type=float, default=0.05, metavar="P",
+                        help="with --faults: the probability that a file call fails "
+                        "(default 0.05)")
+    parser.add_argument("--seeds", type=int, default=10, metavar="N",
+                        help="with --faults: seeded runs of 300 operations (default 10)")
     parser.add_argument("--selftest", action="store_true",
                         help="instead: check that crashpoints and the fault check catch each "
                         "storage mutant and pass the reference queue (exit 0 if so)")
@@ -621,6 +630,8 @@ def run_command(args: argparse.Namespace) -> int:
         return _fail("--stride must be 1 or more")
     if args.workload == "claims" and args.queue != "filequeue":
         return _fail(f"{args.queue} has put and get only: use --workload put-get")
+    if args.faults is not None:
+        return _run_faults(args, QUEUES[args.queue])
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     tty = sys.stderr.isatty() and not args.json
@@ -646,6 +657,35 @@ def run_command(args: argparse.Namespace) -> int:
               f"{result.points} points explored, {len(result.bad)} bad "
               f"({time.monotonic() - started:.1f} s)")
     return EXIT_BAD if result.bad else EXIT_VALID
+
+
+def _run_faults(args: argparse.Namespace, opener: Opener) -> int:
+    from .faults import check_under_faults, parse_faults
+
+    try:
+        kinds = parse_faults(args.faults)
+        if args.seeds < 1:
+            raise ValueError("--seeds must be 1 or more")
+        checks = [check_under_faults(opener, args.out, kinds=kinds, rate=args.fault_rate,
+                                     seed=seed, fsync=args.fsync, format=args.format,
+                                     workload=args.workload) for seed in range(args.seeds)]
+    except ValueError as error:
+        return _fail(str(error))
+    bad = [(seed, c) for seed, c in enumerate(checks) if c.problems]
+    if args.json:
+        print(json.dumps([{"seed": seed, "operations": c.operations, "failed": c.failed,
+                           "injected": dict(c.injected), "problems": c.problems}
+                          for seed, c in enumerate(checks)], indent=2))
+    else:
+        for seed, check in bad:
+            print(f"BAD seed {seed}:")
+            print("\n".join(f"    {p}" for p in check.problems[:5]))
+        injected = sum(sum(c.injected.values()) for c in checks)
+        print(f"faults ({args.queue}, {args.workload}, {args.format}, "
+              f"fsync={'on' if args.fsync else 'off'}, {','.join(kinds)} at "
+              f"{args.fault_rate:g}): {len(checks)} runs, {injected} faults injected, "
+              f"{sum(c.failed for c in checks)} operations failed, {len(bad)} runs bad")
+    return EXIT_BAD if bad else EXIT_VALID
 
 
 def _run_selftest(out: Path | None) -> int:

@@ -173,6 +173,16 @@ def test_cli_exit_codes(scratch, capsys):
     assert main(["crashpoints", "--workload", "claims", "--queue", "mini-journal"]) == 2
 
 
+def test_cli_fault_runs(scratch, capsys):
+    assert main(["crashpoints", "--queue", "mini-journal", "--faults", "enospc,short-write",
+                 "--seeds", "2", "--out", str(scratch)]) == 0
+    assert "2 runs" in capsys.readouterr().out
+    assert main(["crashpoints", "--queue", "mutant-ignores-short-writes", "--faults",
+                 "short-write", "--seeds", "2", "--out", str(scratch)]) == 1
+    assert "BAD seed" in capsys.readouterr().out
+    assert main(["crashpoints", "--faults", "disk-on-fire"]) == 2
+
+
 def test_a_file_changed_out_of_sight_of_the_interception_stops_the_run(scratch):
     class WritesThroughIo(MiniJournal):
         def put(self, item):
