@@ -367,6 +367,7 @@ class Explorer:
         directory = self._fresh("record")
         path = directory / "queue" / QUEUE_NAME
         out = directory / "recording.pickle"
+        failure = directory / "failure.txt"
         recorder = fsmodel.Recorder(path.parent)
         calls: list[fileops.FileCall] = []
         stacks: list[tuple[str, ...]] = []
@@ -390,7 +391,12 @@ class Explorer:
         def child() -> int:
             clock = _Clock()
             with fileops.intercept(hook):
-                values = run_steps(self.steps, lambda: self._open(path, clock), report)
+                try:
+                    values = run_steps(self.steps, lambda: self._open(path, clock), report)
+                except Exception as error:
+                    failure.write_text(f"step {len(bounds) - 1} raised "
+                                       f"{type(error).__name__}: {error}")
+                    return _RAISED
             recording = Recording(calls, stacks, values, [tuple(b) for b in bounds],
                                   recorder.ops)
             out.write_bytes(pickle.dumps(recording))
@@ -398,7 +404,8 @@ class Explorer:
 
         code = _fork(child)
         if code != 0 or not out.exists():
-            raise CrashpointsError(f"the workload did not run to its end (exit {code}) in "
+            why = failure.read_text() if failure.exists() else f"exit {code}"
+            raise CrashpointsError(f"the workload did not run to its end ({why}) in "
                                    f"{directory}")
         recording = pickle.loads(out.read_bytes())
         actual = {p.name: p.read_bytes() for p in path.parent.iterdir()}

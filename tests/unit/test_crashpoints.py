@@ -196,6 +196,14 @@ def test_a_file_changed_out_of_sight_of_the_interception_stops_the_run(scratch):
         explore(opener=opener, root=scratch)
 
 
+def test_a_workload_that_raises_stops_the_run_with_its_error(scratch):
+    def opener(path, *, fsync, format, clock):
+        return FileQueue(path, format="no-such-format")
+
+    with pytest.raises(crashpoints.CrashpointsError, match="step 0 raised ValueError: unknown"):
+        explore(opener=opener, root=scratch)
+
+
 def test_a_renamed_threshold_makes_the_run_fail_clearly(monkeypatch):
     monkeypatch.setattr(crashpoints, "THRESHOLDS", (("queue_core.ledger", "GONE", 1),))
     with pytest.raises(crashpoints.CrashpointsError, match=r"queue_core\.ledger\.GONE"):
