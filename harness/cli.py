@@ -1,4 +1,4 @@
-"""``python -m harness``: stress, check, selftest and pod.
+"""``python -m harness``: stress, check, selftest, pod and crashpoints.
 
 Exit codes: 0 = valid, 1 = a violation was found, 2 = bad arguments or the run could not be
 done (one line says which flag or path and why), 130 / 143 = interrupted by SIGINT / SIGTERM
@@ -21,6 +21,7 @@ from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BACKENDS, CLAIMING
+from .crashpoints import add_parser as add_crashpoints
 from .interrupt import StopRequest
 from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
 from .output import usable_directory as usable
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harness", description="Stress and verify file-based multi-process task queues."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_stress, _add_check, _add_selftest, _add_pod):
+    for add in (_add_stress, _add_check, _add_selftest, _add_pod, add_crashpoints):
         add(commands)
     return parser
 
