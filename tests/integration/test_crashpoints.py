@@ -24,8 +24,6 @@ from harness.storage_mutants import QUEUES, MiniJournal
 from harness.storage_selftest import run as storage_selftest
 from queue_core import FileQueue
 
-NOT_MERGED = "queue_core fixes of issue 10 not merged yet"
-
 
 @pytest.fixture
 def scratch(tmp_path):
@@ -152,7 +150,6 @@ def test_the_real_queue_survives_a_crash_at_every_point(scratch, workload, queue
     assert [bad.render() for bad in result.bad] == []
 
 
-@pytest.mark.xfail(strict=False, reason=NOT_MERGED)
 @pytest.mark.parametrize("workload", ["put-get", "claims"])
 def test_the_real_queue_survives_a_power_loss_at_every_point(scratch, workload):
     result = explore(workload, format="journal", fsync=True, power_loss=True, root=scratch,
@@ -219,17 +216,9 @@ def test_every_crash_point_of_the_real_queue(scratch, workload, queue_format, fs
     assert [bad.render() for bad in result.bad] == []
 
 
-_NOT_MERGED = pytest.mark.xfail(strict=False, reason=NOT_MERGED)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize(("workload", "queue_format"), [
-    pytest.param("put-get", "journal", marks=_NOT_MERGED),
-    pytest.param("put-get", "json-array"),
-    pytest.param("claims", "journal", marks=_NOT_MERGED),
-    pytest.param("claims", "json-array", marks=_NOT_MERGED),
-])
+@pytest.mark.parametrize("workload", ["put-get", "claims"])
 def test_every_power_loss_state_of_the_real_queue(scratch, workload, queue_format):
     result = explore(workload, format=queue_format, fsync=True, power_loss=True, root=scratch)
     assert [bad.render() for bad in result.bad] == []
