@@ -242,6 +242,7 @@ def _write_run(run: StressRun, out: Path, as_json: bool) -> bool | None:
     replace_file(out / "history.jsonl", "".join(encode_lines(run.history)))
     result = check(run.history)
     data = reporting.build(result, run.history, run)
+    data["run"]["kill_log"] = run.kill_log
     data["partial"] = run.partial
     data["partial_reason"] = run.failure
     data["seed"] = run.config.seed

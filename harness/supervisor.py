@@ -127,7 +127,8 @@ class Supervisor:
         self.alive: dict[int, Worker] = {}
         self.deaths: dict[int, int] = {}
         self.kills = 0
-        #: Each kill: seconds since the start, and the role, slot and process it hit.
+        #: Each kill: its planned time in seconds since the start, and the role, slot and
+        #: process it hit.
         self.kill_log: list[dict[str, Any]] = []
         self.failures: list[str] = []
         self.slot_pids: dict[int, list[int]] = {slot: [] for slot in range(len(crew.quotas))}
@@ -179,8 +180,9 @@ class Supervisor:
         """True while any producer is alive."""
         return any(w.role == "producer" for w in self.alive.values())
 
-    def kill_one(self) -> None:
-        """SIGKILL a random producer or consumer and start its replacement."""
+    def kill_one(self, scheduled: float | None = None) -> None:
+        """SIGKILL a random producer or consumer and start its replacement; ``scheduled`` is
+        the kill's planned instant (``time.monotonic()``), for the kill log."""
         candidates = [w for w in self.alive.values() if w.role != "reader"]
         if not candidates:
             return
@@ -190,8 +192,9 @@ class Supervisor:
         self.deaths[victim.pid] = time.monotonic_ns()
         del self.alive[victim.pid]
         self.kills += 1
-        self.kill_log.append({"at_s": round(time.monotonic() - self._started, 6),
-                              "role": victim.role, "slot": victim.slot, "process": victim.pid})
+        at = time.monotonic() if scheduled is None else scheduled
+        self.kill_log.append({"at_s": round(at - self._started, 6), "role": victim.role,
+                              "slot": victim.slot, "process": victim.pid})
         quota = self._quota_left(victim.slot) if victim.role == "producer" else 0
         self.spawn(victim.role, victim.slot, quota)
 
@@ -239,7 +242,7 @@ class Supervisor:
             if producers_done and not self.alive:
                 return None
             if next_kill is not None and now >= next_kill:
-                self.kill_one()
+                self.kill_one(scheduled=next_kill)
                 next_kill += self.choices.kill_gap(gap)
             if progress is not None and now >= next_progress:
                 self.report_progress(progress)
