@@ -12,6 +12,7 @@ from .errors import (
     InvalidItemError,
     QueueDirectoryError,
     QueueError,
+    QueueNotFoundError,
 )
 from .queue import FileQueue
 
@@ -24,5 +25,6 @@ __all__ = [
     "InvalidItemError",
     "QueueDirectoryError",
     "QueueError",
+    "QueueNotFoundError",
     "QueueStats",
 ]

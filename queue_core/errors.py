@@ -34,6 +34,19 @@ class QueueDirectoryError(QueueError):
         super().__init__(f"cannot use queue directory {self.directory}: {reason}")
 
 
+class QueueNotFoundError(QueueError):
+    """There is no queue at a path that was only to be read: nothing was created there.
+
+    ``FileQueue`` creates a missing queue; a reader such as the monitor checks first, so that a
+    mistyped path is reported instead of turning into a new, empty queue.
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"no queue at {self.path}: {reason}; nothing was created")
+
+
 class InvalidItemError(QueueError, TypeError):
     """An item cannot be queued (it is not JSON-serialisable, or it is ``None``)."""
 
