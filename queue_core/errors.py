@@ -44,7 +44,10 @@ class QueueNotFoundError(QueueError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"no queue at {self.path}: {reason}; nothing was created")
+        super().__init__(path, reason)  # what pickling passes back
+
+    def __str__(self) -> str:
+        return f"no queue at {self.path}: {self.reason}; nothing was created"
 
 
 class InvalidItemError(QueueError, TypeError):

@@ -108,3 +108,11 @@ def test_the_probe_starts_reading_the_queue_once_it_is_created(tmp_path):
     FileQueue(queue_file).put("x")
     stats, problem = probe.stats()
     assert (stats.waiting, problem, probe.error) == (1, None, None)
+
+
+def test_the_missing_queue_error_survives_pickling_between_processes(tmp_path):
+    import pickle
+
+    error = QueueNotFoundError(tmp_path / "tasks.json", "the queue file does not exist")
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.path, again.reason) == (str(error), error.path, error.reason)
