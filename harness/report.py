@@ -11,12 +11,18 @@ from .run import StressRun
 
 VERDICTS = {True: "VALID", False: "INVALID", None: "UNKNOWN"}
 
+#: Records that mark an event, not a call to the queue: they have no latency.
+EVENTS = frozenset({"killed"})
+
 
 def latency(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """p50, p99 and max milliseconds of the operations that returned, per operation type."""
+    """p50, p99 and max milliseconds of the calls that returned, per operation type.
+
+    The drain's calls and the harness's own events (``killed``) are not counted.
+    """
     spans: dict[str, list[int]] = defaultdict(list)
     for op in history:
-        if op["type"] == "ok" and op["process"] != "drain":
+        if op["type"] == "ok" and op["process"] != "drain" and op["op"] not in EVENTS:
             spans[op["op"]].append(op["return"] - op["call"])
     table = {}
     for name, values in sorted(spans.items()):
@@ -69,10 +75,11 @@ def render_text(data: dict[str, Any]) -> str:
     if "config" in data:
         c = data["config"]
         faults = f", SIGKILL every ~{c['kill_every_ms']:g} ms" if c["kill_every_ms"] else ""
-        lines.append(f"run: {c['producers']} producers, {c['consumers']} consumers, "
-                     f"{c['readers']} readers, {c['items']} items on {c['backend']}"
+        lines.append(f"run: {_count(c['producers'], 'producer')}, "
+                     f"{_count(c['consumers'], 'consumer')}, {_count(c['readers'], 'reader')}, "
+                     f"{_count(c['items'], 'item')} on {c['backend']}"
                      f"{' with fsync' if c['fsync'] else ''}{faults}; "
-                     f"{data['run']['wall_seconds']:.2f} s, {data['run']['kills']} kills")
+                     f"{data['run']['wall_seconds']:.2f} s, {_count(data['run']['kills'], 'kill')}")
     if counts and "claimed" in counts:
         lines.append(
             "items: {put_ok} put, {claimed} deliveries, {acked} acked, {lost} lost, {dead} dead; "
@@ -100,7 +107,7 @@ def render_text(data: dict[str, Any]) -> str:
                  f"{speed['items_got_per_second']:.0f} gets/s")
     for name, row in data["latency"].items():
         lines.append(f"  {name}: p50 {row['p50_ms']:.3f} ms, p99 {row['p99_ms']:.3f} ms, "
-                     f"max {row['max_ms']:.3f} ms ({row['count']} ops)")
+                     f"max {row['max_ms']:.3f} ms ({_count(row['count'], 'op')})")
     run = data.get("run") or {}
     if run.get("failure"):
         lines.append(f"run failed: {run['failure']}")
@@ -114,6 +121,11 @@ class _Blank(dict):
 
     def __missing__(self, key: str) -> str:
         return "?"
+
+
+def _count(number: Any, noun: str) -> str:
+    """``number`` and ``noun``, in the plural unless ``number`` is 1 ("1 reader", "2 readers")."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _ms(ns: int) -> float:

@@ -13,6 +13,7 @@ from .errors import (
     QueueDirectoryError,
     QueueError,
     QueueFullError,
+    QueueNotFoundError,
     StorageError,
 )
 from .queue import FileQueue
@@ -27,6 +28,7 @@ __all__ = [
     "QueueDirectoryError",
     "QueueError",
     "QueueFullError",
+    "QueueNotFoundError",
     "QueueStats",
     "StorageError",
 ]

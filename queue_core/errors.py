@@ -72,6 +72,22 @@ class QueueFullError(StorageError):
     cut short). Nothing was changed; free space and retry."""
 
 
+class QueueNotFoundError(QueueError):
+    """There is no queue at a path that was only to be read: nothing was created there.
+
+    ``FileQueue`` creates a missing queue; a reader such as the monitor checks first, so that a
+    mistyped path is reported instead of turning into a new, empty queue.
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(path, reason)  # what pickling passes back
+
+    def __str__(self) -> str:
+        return f"no queue at {self.path}: {self.reason}; nothing was created"
+
+
 class InvalidItemError(QueueError, TypeError):
     """An item cannot be queued (it is not JSON-serialisable, or it is ``None``)."""
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from .errors import QueueError
+from .errors import QueueError, QueueNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def run_role(
     """Run one role: parse ``argv``, log to stdout, stop on SIGTERM or SIGINT, run ``body``.
 
     Exit code 0 after a clean stop; 1, with one logged line and no traceback, when the queue
-    or one of the role's files cannot be used (``QueueError`` or ``OSError``); 2 for bad flags.
+    or one of the role's files cannot be used (``QueueError`` or ``OSError``); 2 for bad flags,
+    and, with one logged line, when there is no queue where the role only reads one
+    (``QueueNotFoundError``).
     """
     args = parser.parse_args(argv)
     configure_logging(role)
@@ -90,6 +92,9 @@ def run_role(
     life.handle_signals()
     try:
         ending = body(args, life)
+    except QueueNotFoundError as error:
+        log.error("%s", error)
+        return 2
     except (QueueError, OSError) as error:
         log.error("%s", error)
         return 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from .claims import QueueStats
 from .contracts import DEFAULT_MAX_ATTEMPTS
-from .errors import QueueError
+from .errors import CorruptQueueError, QueueError, QueueNotFoundError
 from .lifecycle import Lifecycle, run_role
 from .queue import FileQueue
 from .results import summarize_results
@@ -45,24 +45,51 @@ SETTINGS = (
 
 
 class QueueProbe:
-    """Reads the queue's figures for reports, turning every queue problem into a message."""
+    """Reads the queue's figures for reports, turning every queue problem into a message.
+
+    It only reads: a queue that does not exist is reported, never created. It opens the queue
+    once it exists, and keeps it open.
+    """
 
     def __init__(self, path: Path, queue_format: str,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
-        self._path = path
+        self._path = Path(path)
         self._format = queue_format
         self._max_attempts = max_attempts
         self._queue: FileQueue | None = None
+        #: What went wrong in the last ``stats()``, or None.
+        self.error: QueueError | OSError | None = None
 
     def stats(self) -> tuple[QueueStats | None, str | None]:
-        """(stats, None), or (None, what went wrong)."""
+        """(stats, None), or (None, what went wrong); ``error`` keeps the exception."""
         try:
             if self._queue is None:
+                _require_queue(self._path)
                 self._queue = FileQueue(self._path, format=self._format,
                                         max_attempts=self._max_attempts)
+            self.error = None
             return self._queue.stats(), None
         except (QueueError, OSError) as error:
+            self.error = error
             return None, str(error)
+
+
+def _require_queue(path: Path) -> None:
+    """Raise unless a queue file is at ``path``, since opening would create one.
+
+    ``QueueNotFoundError`` when nothing is there, ``CorruptQueueError`` when something other
+    than a file is.
+    """
+    directory = path.parent
+    if not directory.exists():
+        raise QueueNotFoundError(path, f"the directory {directory} does not exist")
+    if not directory.is_dir():
+        raise QueueNotFoundError(path, f"{directory} is not a directory")
+    if not path.exists():
+        raise QueueNotFoundError(path, "the queue file does not exist (not created yet, or a "
+                                       "mistyped path)")
+    if not path.is_file():
+        raise CorruptQueueError(path, "it is not a regular file")
 
 
 def build_report(probe: QueueProbe, results_dir: Path) -> dict[str, Any]:
@@ -121,7 +148,12 @@ def emit(report: dict[str, Any], as_json: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the monitor; exit code 0 after a clean stop or a single report."""
+    """Run the monitor; exit code 0 after a clean stop or a single report.
+
+    With ``--once``, a queue that does not exist is exit code 2 and one that cannot be read
+    is 1, each with one logged line instead of the report; the loop reports both as
+    ``queue_error`` at every interval. The monitor never creates the queue.
+    """
     return run_role("monitor", build_parser("queue-monitor", __doc__, SETTINGS, environ),
                     argv, _run)
 
@@ -129,7 +161,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 def _run(args: argparse.Namespace, life: Lifecycle) -> str | None:
     probe = QueueProbe(args.queue_file, args.queue_format, args.max_attempts)
     if args.once:
-        emit(build_report(probe, args.results_dir), args.json)
+        report = build_report(probe, args.results_dir)
+        if probe.error is not None:
+            raise probe.error
+        emit(report, args.json)
         return None
     log.info("started: queue %s, results in %s", args.queue_file, args.results_dir)
     pause = args.initial_delay * args.time_scale

@@ -8,6 +8,7 @@ import sys
 import yaml
 
 from k8s.render import render
+from queue_core import FileQueue
 
 
 def test_the_shipped_files_alone_run_the_monitor_with_the_standard_library(tmp_path):
@@ -19,6 +20,7 @@ def test_the_shipped_files_alone_run_the_monitor_with_the_standard_library(tmp_p
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(manifest["ConfigMap"]["data"][item["key"]])
     mount.chmod(0o555)
+    FileQueue(tmp_path / "q" / "tasks.json")  # the monitor only reads: the queue must exist
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(mount), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONNOUSERSITE": "1", "QUEUE_FILE": str(tmp_path / "q" / "tasks.json"),
            "RESULTS_DIR": str(tmp_path / "r")}

@@ -1,6 +1,7 @@
 """The manifest: generated from the package, committed fresh, valid against the schema."""
 
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -135,3 +136,80 @@ def test_render_cli_writes_a_file_and_refuses_bad_env(tmp_path, capsys):
         k8s_main(["render", "--env", "NOEQUALS"])
     assert caught.value.code == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "flag", "reason"), [
+    (["--namespace", "Bad_Name!"], "--namespace", "RFC 1123 label"),
+    (["--namespace", "a" * 64], "--namespace", "no more than 63 characters"),
+    (["--namespace", ""], "--namespace", "RFC 1123 label"),
+    (["--namespace=queue-"], "--namespace", "RFC 1123 label"),
+    (["--image", ""], "--image", "must not be empty"),
+    (["--image", "python:3.11 "], "--image", "whitespace"),
+    (["--env", "BAD KEY=1"], "--env", "environment variable name"),
+    (["--env", "1ST=1"], "--env", "must not start with a digit"),
+    (["--env", "A$B=1"], "--env", "environment variable name"),
+    (["--env", "..HIDDEN=1"], "--env", "start with '..'"),
+    (["--env", "NOEQUALS"], "--env", "expected KEY=VALUE"),
+])
+def test_render_refuses_what_kubernetes_would_refuse_in_one_line_and_writes_nothing(
+        argv, flag, reason, tmp_path, capsys):
+    out = tmp_path / "m.yaml"
+    with pytest.raises(SystemExit) as caught:
+        k8s_main(["render", *argv, "-o", str(out)])
+    captured = capsys.readouterr()
+    assert caught.value.code == 2
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert f"argument {flag}:" in line and reason in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["MY_SETTING", "_x", "my.env-name", "MY_ENV.NAME", "a1", ".a"])
+def test_render_accepts_every_environment_name_kubernetes_accepts(name, tmp_path):
+    out = tmp_path / "m.yaml"
+    assert k8s_main(["render", "--env", f"{name}=v=1", "-o", str(out)]) == 0
+    for container in containers(documents(out.read_text())).values():
+        assert env_of(container)[name] == "v=1"
+
+
+@pytest.mark.parametrize("options", [
+    {"namespace": "Bad_Name!"}, {"image": ""}, {"env": (("BAD KEY", "1"),)},
+])
+def test_pod_options_refuse_names_kubernetes_would_refuse(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        PodOptions(**options)
+
+
+@pytest.mark.parametrize("options", [PodOptions(), PodOptions(consumers=12, namespace="q-1")])
+def test_every_rendered_name_is_a_dns_1123_name(options):
+    from k8s.render import label_problem, subdomain_problem
+
+    manifest = documents(render(options))
+    for doc in manifest.values():
+        assert subdomain_problem(doc["metadata"]["name"]) is None
+        if "namespace" in doc["metadata"]:
+            assert label_problem(doc["metadata"]["namespace"]) is None
+    for name in containers(manifest):
+        assert label_problem(name) is None
+    for volume in manifest["Pod"]["spec"]["volumes"]:
+        assert label_problem(volume["name"]) is None
+
+
+def test_render_into_a_missing_folder_or_onto_a_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    for target, reason in ((tmp_path / "absent" / "m.yaml", "does not exist"),
+                           (tmp_path, "is a directory")):
+        assert k8s_main(["render", "-o", str(target)]) == 2
+        captured = capsys.readouterr()
+        [line] = captured.err.splitlines()
+        assert str(target) in line and reason in line
+        assert captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_into_a_closed_pipe_is_no_error(monkeypatch):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert k8s_main(["render"]) == 0
+        monkeypatch.undo()

@@ -4,7 +4,7 @@ import json
 import random
 import threading
 
-from queue_core import monitor
+from queue_core import FileQueue, monitor
 from queue_core.consumer import consume
 from queue_core.lifecycle import Lifecycle
 from queue_core.monitor import QueueProbe, build_report
@@ -120,6 +120,7 @@ def test_monitor_once_json_prints_one_report_line(tmp_path, capsys):
     results.mkdir()
     write_result(results, {"task_id": 1, "type": "send_email", "processing_time": 1.5,
                            "processed_by": "c"})
+    FileQueue(tmp_path / "q.json")
     code = monitor.main(["--once", "--json", "--queue-file", str(tmp_path / "q.json"),
                          "--results-dir", str(results)], environ={})
     lines = capsys.readouterr().out.splitlines()
