@@ -51,7 +51,8 @@ Progress = Callable[[Advance], None]
 class Choices:
     """Every random choice of the harness, from generators seeded by the run's seed alone, so
     that two runs with one seed make the same choices: the kills' times as offsets from the
-    start, which slot each kill hits, and every worker's own seed."""
+    start, the slot each kill draws, and every worker's own seed. (Which worker a kill hits can
+    still differ: a drawn slot whose worker has finished passes the kill to the next slot.)"""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -62,10 +63,18 @@ class Choices:
         """Seconds from one kill to the next: uniform between half and 1.5 times ``mean``."""
         return self._gaps.uniform(0.5, 1.5) * mean
 
-    def victim(self, candidates: list[Worker]) -> Worker:
-        """The worker to kill among ``candidates``, chosen by role and slot, not by process id."""
-        ordered = sorted(candidates, key=lambda w: (w.role, w.slot))
-        return ordered[self._victims.randrange(len(ordered))]
+    def victim(self, slots: list[tuple[str, int]], alive: list[Worker]
+               ) -> tuple[tuple[str, int], Worker | None]:
+        """The slot drawn among every ``(role, slot)`` of the run, and the worker to kill: the
+        one in that slot, or in the next slot (in order) that still has one; None if none."""
+        ordered = sorted(slots)
+        drawn = self._victims.randrange(len(ordered))
+        by_slot = {(w.role, w.slot): w for w in alive}
+        for step in range(len(ordered)):
+            worker = by_slot.get(ordered[(drawn + step) % len(ordered)])
+            if worker is not None:
+                return ordered[drawn], worker
+        return ordered[drawn], None
 
     def worker_seed(self, role: str, slot: int, generation: int) -> int:
         """The seed of the ``generation``-th worker of ``role`` in ``slot`` (0 for the first)."""
@@ -183,18 +192,20 @@ class Supervisor:
     def kill_one(self, scheduled: float | None = None) -> None:
         """SIGKILL a random producer or consumer and start its replacement; ``scheduled`` is
         the kill's planned instant (``time.monotonic()``), for the kill log."""
-        candidates = [w for w in self.alive.values() if w.role != "reader"]
-        if not candidates:
+        slots = [("producer", slot) for slot in range(len(self.crew.quotas))]
+        slots += [("consumer", slot) for slot in range(self.crew.consumers)]
+        drawn, victim = self.choices.victim(
+            slots, [w for w in self.alive.values() if w.role != "reader"])
+        if victim is None:
             return
-        victim = self.choices.victim(candidates)
         victim.process.kill()
         victim.process.join()
         self.deaths[victim.pid] = time.monotonic_ns()
         del self.alive[victim.pid]
         self.kills += 1
         at = time.monotonic() if scheduled is None else scheduled
-        self.kill_log.append({"at_s": round(at - self._started, 6), "role": victim.role,
-                              "slot": victim.slot, "process": victim.pid})
+        self.kill_log.append({"at_s": round(at - self._started, 6), "drawn": list(drawn),
+                              "role": victim.role, "slot": victim.slot, "process": victim.pid})
         quota = self._quota_left(victim.slot) if victim.role == "producer" else 0
         self.spawn(victim.role, victim.slot, quota)
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -165,8 +166,10 @@ def test_history_records_with_extra_fields_and_other_ops_are_accepted():
 
 
 @pytest.mark.timeout(240)
-def test_selftest_catches_every_mutant_and_passes_the_real_queue(capsys):
+def test_selftest_catches_every_mutant_and_passes_the_real_queue(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert main(["selftest"]) == 0
+    assert list(tmp_path.iterdir()) == [], "the selftest removes its temporary folder"
     printed = capsys.readouterr().out
     lines = printed.splitlines()
     caught = [line for line in lines if line.startswith("ok ") and " caught " in line]
@@ -199,3 +202,87 @@ def test_the_history_collector_catches_up_with_every_report_written_before():
         assert collector.invoked_by[7] == 5000
     os.close(write_fd)
     collector.join()
+
+
+def exit_code(argv):
+    """``main(argv)``'s exit code, whether it returns it or argparse exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as usage:
+        return usage.code
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["stress", "--delivery", "at-least-once", "--lease", "inf"], "--lease"),
+    (["stress", "--lease", "1"], "--lease"),
+    (["stress", "--kill-every", "nan"], "--kill-every"),
+    (["stress", "--duration", "-1"], "--duration"),
+], ids=["infinite-lease", "lease-without-claims", "nan-kill-gap", "negative-duration"])
+def test_flags_that_cannot_work_are_refused_before_anything_runs(tmp_path, capsys, argv, flag):
+    assert exit_code([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["stress", "--items", "10"], ["check", "HISTORY"], ["selftest"], ["pod", "--duration", "1"],
+])
+def test_an_output_path_that_cannot_be_used_is_one_line_and_exit_2(tmp_path, capsys, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    history = tmp_path / "h.jsonl"
+    history.write_text('{"process":1,"op":"put","value":"a","type":"ok","call":1,"return":2}\n')
+    command = [str(history) if part == "HISTORY" else part for part in command]
+    flag = "--workdir" if command[0] == "pod" else "--out"
+    code = main([*command, flag, str(blocker / "sub")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and str(blocker) in err and "Traceback" not in err
+
+
+def test_check_refuses_operations_it_does_not_know_unless_they_are_mapped(tmp_path, capsys):
+    history = tmp_path / "other-tool.jsonl"
+    history.write_text("\n".join(json.dumps(op) for op in [
+        {"process": 1, "op": "enqueue", "value": "a", "type": "ok", "call": 1, "return": 2},
+        {"process": 2, "op": "dequeue", "value": "a", "type": "ok", "call": 3, "return": 4},
+        {"process": 2, "op": "dequeue", "value": None, "type": "ok", "call": 5, "return": 6},
+    ]) + "\n")
+    assert main(["check", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert f"{history}:1: unknown operation 'enqueue'" in err and "--op-names" in err
+    assert main(["check", str(history), "--op-names", "put=enqueue,get=dequeue", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert (counts["put_ok"], counts["got"], counts["lost"]) == (1, 1, 0)
+    assert main(["check", str(history), "--op-names", "push=enqueue"]) == 2
+    assert "'push' is not an operation the checkers know" in capsys.readouterr().err
+
+
+def test_check_of_a_history_without_a_drain_counts_remaining_items_not_lost(tmp_path, capsys):
+    history = tmp_path / "no-drain.jsonl"
+    history.write_text("\n".join(json.dumps(op) for op in [
+        {"process": 1, "op": "put", "value": "a", "type": "ok", "call": 1, "return": 2},
+        {"process": 1, "op": "put", "value": "b", "type": "ok", "call": 3, "return": 4},
+        {"process": 2, "op": "get", "value": "a", "type": "ok", "call": 5, "return": 6},
+    ]) + "\n")
+    assert main(["check", str(history), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "VALID"
+    assert (report["counts"]["lost"], report["counts"]["remaining"]) == (0, 1)
+
+
+def test_one_seed_makes_the_same_choices_in_two_runs(tmp_path, capsys):
+    reports = []
+    for n in range(2):
+        argv = ["stress", "--producers", "2", "--consumers", "3", "--items", "20000",
+                "--kill-every", "15", "--seed", "77", "--out", str(tmp_path / f"r{n}"),
+                "--json", "--quiet"]
+        assert main(argv) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    first, second = (r["run"]["kill_log"] for r in reports)
+    common = min(len(first), len(second))
+    assert common >= 5
+    assert [(k["at_s"], k["drawn"]) for k in first[:common]] == [
+        (k["at_s"], k["drawn"]) for k in second[:common]]
+    assert reports[0]["seed"] == 77
+    assert reports[0]["rerun"].startswith("python -m harness stress --producers 2")
+    assert reports[0]["rerun"].endswith("--seed 77")
