@@ -13,6 +13,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
+from typing import Any, Protocol
 
 from . import diskio
 from .errors import QueueDirectoryError
@@ -21,7 +22,7 @@ _open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
 
 
 class FileLock:
-    """A reader-writer lock shared by every process, thread and forked child that opens ``path``.
+    """An exclusive lock shared by every process, thread and forked child that opens ``path``.
 
     ``flock`` excludes open file descriptions, not processes, so each process keeps its own
     descriptor (a forked child opens a fresh one) and threads of one process are serialised
@@ -32,20 +33,16 @@ class FileLock:
         self.path = Path(path)
         self._thread_lock = threading.Lock()
         self._fd = _open_lock_file(self.path)
-        self._exclusive = _Held(self, fcntl.LOCK_EX)
-        self._shared = _Held(self, fcntl.LOCK_SH)
+        self._exclusive = Held(self)
         _open_locks.add(self)
 
-    def exclusive(self) -> _Held:
-        """A context that holds the lock alone: no other holder, shared or exclusive, anywhere."""
-        return self._exclusive
+    def exclusive(self, errors: ErrorTranslation | None = None) -> Held:
+        """A context that holds the lock alone, nobody else anywhere; with ``errors``, that
+        context also sees every exception raised inside, after the lock is released."""
+        return self._exclusive if errors is None else Held(self, errors)
 
-    def shared(self) -> _Held:
-        """A context that holds the lock with other readers: no exclusive holder anywhere."""
-        return self._shared
-
-    def acquire(self, mode: int) -> None:
-        """Take the lock in ``fcntl.LOCK_EX`` or ``fcntl.LOCK_SH`` mode; pair with ``release``."""
+    def acquire(self, mode: int = fcntl.LOCK_EX) -> None:
+        """Take the lock (``fcntl.LOCK_EX``); pair with ``release``."""
         self._thread_lock.acquire()
         try:
             fd = self._fd
@@ -101,20 +98,30 @@ class FileLock:
             self._fd = None
 
 
-class _Held:
-    """``with lock.exclusive():`` without a generator's overhead on the hot path."""
+class ErrorTranslation(Protocol):
+    """A context manager whose ``__exit__`` may replace an exception with a clearer one."""
 
-    __slots__ = ("lock", "mode")
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> Any: ...
 
-    def __init__(self, lock: FileLock, mode: int) -> None:
+
+class Held:
+    """``with lock.exclusive():``, and the error translation of the caller, in one step and
+    without a generator's overhead on the hot path."""
+
+    __slots__ = ("errors", "lock")
+
+    def __init__(self, lock: FileLock, errors: ErrorTranslation | None = None) -> None:
         self.lock = lock
-        self.mode = mode
+        self.errors = errors
 
     def __enter__(self) -> None:
-        self.lock.acquire(self.mode)
+        self.lock.acquire(fcntl.LOCK_EX)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> Any:
         self.lock.release()
+        if self.errors is not None:
+            return self.errors.__exit__(kind, error, tb)
+        return None
 
 
 def _open_lock_file(path: Path) -> int:

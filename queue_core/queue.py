@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import json
 import math
 import os
@@ -85,7 +84,7 @@ class FileQueue:
         self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = _DirectoryErrors(self.path.parent,
                                         [*self._storage.files(), self._ledger.path])
-        self._locked = _Locked(self._lock, self._errors)
+        self._locked = self._lock.exclusive(self._errors)
         with self._locked:
             lock_file = os.stat(self._lock.path)
             #: Names this queue whatever path opened it: claims are checked against it.
@@ -366,23 +365,6 @@ def _make_directory(directory: Path) -> bool:
             return False
         directory.mkdir(parents=True, exist_ok=True)
         return True
-
-
-class _Locked:
-    """``with``: the queue's exclusive lock, and ``_DirectoryErrors`` inside it, in one step."""
-
-    __slots__ = ("errors", "lock")
-
-    def __init__(self, lock: FileLock, errors: _DirectoryErrors) -> None:
-        self.lock = lock
-        self.errors = errors
-
-    def __enter__(self) -> None:
-        self.lock.acquire(fcntl.LOCK_EX)
-
-    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
-        self.lock.release()
-        self.errors.__exit__(kind, error, tb)
 
 
 class _DirectoryErrors:

@@ -10,9 +10,11 @@ class Storage(abc.ABC):
     """One queue's data on disk, in one format.
 
     Items cross this interface as JSON text, already validated by the caller. The caller
-    holds the queue's lock around every call: exclusive for ``initialize``, ``append`` and
-    ``pop``, shared for ``count`` unless ``lock_free_count`` is true. A storage never caches
-    state between calls, since another process may have changed the files in between.
+    holds the queue's exclusive lock around every call, except ``count`` when
+    ``lock_free_count`` is true: then ``count`` may run unlocked, beside writers. A storage may
+    keep descriptors and what it read between calls, but another process may change the files
+    in between: under the lock it checks that they are still the ones it read (their size,
+    their generation) before it trusts what it kept.
     """
 
     #: True when ``count`` is correct without the lock (its files are only ever replaced
