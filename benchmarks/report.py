@@ -28,13 +28,16 @@ def load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return data.get("machine_info", {}), rows
 
 
+#: Families measured beside the queues, not as a queue: shown under the table.
+ASIDE = frozenset({"raw", "checker"})
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Backends down, scenarios across, items per second in the cells."""
-    groups = list(dict.fromkeys(r["group"] for r in rows if r["family"] != "raw"))
+    queues = [r for r in rows if r["family"] not in ASIDE]
+    groups = list(dict.fromkeys(r["group"] for r in queues))
     cells: dict[str, dict[str, str]] = defaultdict(dict)
-    for r in rows:
-        if r["family"] == "raw":
-            continue
+    for r in queues:
         text = f"{r['items_per_second']:,.0f}"
         if r.get("error"):
             text = f"failed: {r['error'].rpartition('first: ')[2][:80]}"
@@ -49,7 +52,15 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append("")
         lines.append("Raw limits, same run: " + "; ".join(
             f"{r['backend']}: {r['items_per_second']:,.0f}/s" for r in raw))
+    for r in (r for r in rows if r["family"] == "checker"):
+        lines.append("")
+        lines.append(f"The checker, same run: {r['backend']} of {r['items']:,} operations in "
+                     f"{r['items'] / r['items_per_second']:.2f} s (read, check, report)")
     return "\n".join(lines)
+
+
+#: A million-operation history checked in 5 s: 200,000 operations a second.
+CHECKER_BUDGET = 1_000_000 / 5
 
 
 def targets(rows: list[dict[str, Any]]) -> list[tuple[str, float | None, float, str]]:
@@ -88,6 +99,9 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, float | None, float, 
     out.append((f"{OURS}-fsync puts vs raw append+fsync",
                 ratio(rate(f"{OURS}-fsync", "puts alone"), raw[0] if raw else None), 0.7,
                 "one put = one append + one fsync"))
+    out.append(("harness check of 1,000,000 operations within 5 s",
+                ratio(rate("harness check", "checker"), CHECKER_BUDGET), 1.0,
+                "operations/s ÷ 200,000/s"))
     return out
 
 

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 OPS = ("put", "get")
 #: Every operation name the checkers know; any other is an error of the history, unless
@@ -73,8 +76,8 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as error:
         raise HistoryError(f"cannot read history {path}: {error}") from error
     try:
-        records = json.loads("[" + ",".join(lines) + "]")
-    except ValueError:
+        records = orjson.loads("[" + ",".join(lines) + "]")
+    except orjson.JSONDecodeError:
         records = None
     if records is None or len(records) != len(lines):
         # Slow path: line by line, so that the first bad line is the one reported.
@@ -150,6 +153,8 @@ def rename_operations(history: list[dict[str, Any]], mapping: dict[str, str]) ->
 def first_unknown_operation(history: list[dict[str, Any]]) -> int | None:
     """The index of the first record whose operation the checkers do not know, or None."""
     known = frozenset(KNOWN_OPS)
+    if not set(map(itemgetter("op"), history)) - known:  # the usual case, at C speed
+        return None
     return next((i for i, record in enumerate(history) if record["op"] not in known), None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -38,20 +39,30 @@ def latency(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def throughput(history: list[dict[str, Any]], seconds: float | None = None) -> dict[str, float]:
     """Operations and items per second over ``seconds`` (default: the history's own span)."""
-    worked = [op for op in history if op["process"] != "drain"]
+    first, last, ok, puts, gets = math.inf, -math.inf, 0, 0, 0
+    for op in history:  # one pass: histories run to millions of operations
+        if op["process"] == "drain":
+            continue
+        first = min(first, op["call"])
+        if op["return"] is not None:
+            last = max(last, op["return"])
+        if op["type"] != "ok":
+            continue
+        ok += 1
+        name = op["op"]
+        if name == "put":
+            puts += 1
+        elif (name == "get" and op["value"] is not None) or (
+                name == "ack" and not op["value"].get("ended")):
+            gets += 1  # got, or acked with at-least-once
     if seconds is None:
-        ends = [op["return"] for op in worked if op["return"] is not None]
-        seconds = (max(ends) - min(op["call"] for op in worked)) / 1e9 if ends else 0.0
-    ok = [op for op in worked if op["type"] == "ok"]
-    puts = sum(op["op"] == "put" for op in ok)
-    gets = sum(op["op"] == "get" and op["value"] is not None for op in ok)
-    gets += sum(op["op"] == "ack" and not op["value"].get("ended") for op in ok)
+        seconds = (last - first) / 1e9 if last > -math.inf else 0.0
     rate = (lambda n: round(n / seconds, 1)) if seconds > 0 else (lambda n: 0.0)
     return {
         "seconds": round(seconds, 3),
-        "operations_per_second": rate(len(ok)),
+        "operations_per_second": rate(ok),
         "puts_per_second": rate(puts),
-        "items_got_per_second": rate(gets),  # got, or acked with at-least-once
+        "items_got_per_second": rate(gets),
     }
 
 

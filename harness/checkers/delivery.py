@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from .base import (
@@ -49,7 +50,7 @@ CAUSES = ("nack", "holder killed", "killed during claim", "lease ended")
 
 def is_delivery_history(history: History) -> bool:
     """True when the history comes from the claim/ack workload."""
-    return any(op["op"] in CLAIM_OPS for op in history)
+    return any(map(CLAIM_OPS.__contains__, map(itemgetter("op"), history)))
 
 
 @dataclass

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from operator import itemgetter
 from typing import Any
 
 from .base import (
@@ -70,11 +71,9 @@ class FifoFacts:
         put_of, put_ret, get_of, dup_gets = self.put_of, self.put_ret, self.get_of, self.dup_gets
         empty_gets, uncertain_gets, failed = self.empty_gets, self.uncertain_gets, self.failed
         drained = self.drained
-        names: Counter[str] = Counter()
         kinds: Counter[str] = Counter()
         for index, op in enumerate(history):
             kind, name, value = op["type"], op["op"], op["value"]
-            names[name] += 1
             if kind != "ok":
                 kinds[kind] += 1
                 if kind == "fail":
@@ -101,7 +100,7 @@ class FifoFacts:
                         get_of[key] = index
             elif name == DRAINED and kind == "ok":
                 drained.append(index)
-        self.op_counts = names + kinds
+        self.op_counts = kinds
         self.put_ok = sum(1 for ret in put_ret.values() if ret != INF)
 
     def when(self, ns: float) -> str:
@@ -113,22 +112,14 @@ class FifoFacts:
         return describe(self.history[index])
 
     def _match_missing_items(self) -> None:
-        """Split items put ok but never got into those a killed get may have taken, and lost."""
-        history, put_of = self.history, self.put_of
-        later = sorted((history[put_of[key]]["call"], history[get]["return"])
-                       for key, get in self.earliest_get_of.items() if key in put_of)
-        later_calls = [call for call, _ in later]
-        suffix_min = [INF] * (len(later) + 1)
-        for i in range(len(later) - 1, -1, -1):
-            suffix_min[i] = min(later[i][1], suffix_min[i + 1])
-        get_of = self.get_of
+        """Split items put ok but never got into those a killed get may have taken, those lost
+        and those maybe still queued."""
+        history, get_of = self.history, self.get_of
         self.missing = [key for key, ret in self.put_ret.items()
                         if ret != INF and key not in get_of]
-        # An item a must leave the queue before the first get of an item put after a returns.
-        deadline = {
-            key: suffix_min[bisect_right(later_calls, self.put_ret[key])] for key in self.missing
-        }
         calls = sorted(history[i]["call"] for i in self.uncertain_gets)
+        deadline = self._deadlines() if self.missing and calls else dict.fromkeys(
+            self.missing, -INF)
         emptied = max((history[i]["call"] for i in (*self.empty_gets, *self.drained)),
                       default=-INF)
         self.explained: set[Any] = set()
@@ -144,13 +135,27 @@ class FifoFacts:
             else:
                 self.remaining.append(key)  # nothing shows the queue empty since: still queued
 
+    def _deadlines(self) -> dict[Any, float]:
+        """For each missing item a: a must leave the queue before the first get of an item put
+        after a returned returns."""
+        history, put_of = self.history, self.put_of
+        later = sorted((history[put_of[key]]["call"], history[get]["return"])
+                       for key, get in self.earliest_get_of.items() if key in put_of)
+        later_calls = [call for call, _ in later]
+        suffix_min = [INF] * (len(later) + 1)
+        for i in range(len(later) - 1, -1, -1):
+            suffix_min[i] = min(later[i][1], suffix_min[i + 1])
+        return {key: suffix_min[bisect_right(later_calls, self.put_ret[key])]
+                for key in self.missing}
+
     def counts(self) -> dict[str, int]:
         """What happened to the items and operations, whatever the checkers decide."""
         ops, put_ret = self.op_counts, self.put_ret
         return {
             "operations": len(self.history),
-            "puts": ops["put"],
-            "gets": ops["get"],
+            "puts": len(put_ret),
+            "gets": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values())
+            + len(self.empty_gets) + len(self.uncertain_gets),
             "put_ok": self.put_ok,
             "got": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values()),
             "empty_gets": len(self.empty_gets),
@@ -256,31 +261,33 @@ def repeated_values(facts: FifoFacts) -> list[Violation]:
 
 def order(facts: FifoFacts) -> list[Violation]:
     """(c) put(a) before put(b), but b out before a (or a never out while b is)."""
-    history = facts.history
+    history, explained = facts.history, facts.explained
+    first_get = facts.first_get_of.get
     # a: items certainly in the queue from their put's return; their get's call, or never.
     firsts = []
     for key, ret in facts.put_ret.items():
-        if ret == INF or key in facts.explained:
-            continue
-        get = facts.first_get_of.get(key)
-        firsts.append((ret, INF if get is None else history[get]["call"], key))
-    firsts.sort(key=lambda item: item[0])
+        if ret != INF and key not in explained:
+            get = first_get(key)
+            firsts.append((ret, INF if get is None else history[get]["call"], key))
+    firsts.sort(key=_first)
     # b: items that were got; their put's call and their earliest get's return.
-    seconds = sorted(
-        ((history[facts.put_of[key]]["call"], history[get]["return"], key)
-         for key, get in facts.earliest_get_of.items() if key in facts.put_of),
-        key=lambda item: item[0],
-    )
+    put_of = facts.put_of
+    seconds = [(history[put_of[key]]["call"], history[get]["return"], key)
+               for key, get in facts.earliest_get_of.items() if key in put_of]
+    seconds.sort(key=_first)
     found = []
-    latest_out, latest_key, added = -INF, None, 0
+    latest_out, latest_key, added, count = -INF, None, 0, len(firsts)
     for b_call, b_got, b in seconds:
-        while added < len(firsts) and firsts[added][0] < b_call:
+        while added < count and firsts[added][0] < b_call:
             if firsts[added][1] > latest_out:
                 latest_out, latest_key = firsts[added][1], firsts[added][2]
             added += 1
         if latest_out > b_got:
             found.append(_order_violation(facts, latest_key, b))
     return found
+
+
+_first = itemgetter(0)
 
 
 def _order_violation(facts: FifoFacts, a: Any, b: Any) -> Violation:
