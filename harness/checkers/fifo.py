@@ -57,20 +57,27 @@ class FifoFacts:
         self.failed: list[int] = []
         #: The drain's marks that it saw the queue empty.
         self.drained: list[int] = []
+        #: Times by item, kept while indexing so that the rules need not look them up again.
+        self.put_call: dict[Any, int] = {}
+        self.first_get_call: dict[Any, int] = {}
+        self.earliest_get_return: dict[Any, int] = {}
         self.op_counts: Counter[str] = Counter()
         self._index(history)
         self.first_get_of = dict(self.get_of)
         self.earliest_get_of = dict(self.get_of)
         for key, gets in self.dup_gets.items():
-            self.first_get_of[key] = min(gets, key=lambda i: history[i]["call"])
-            self.earliest_get_of[key] = min(gets, key=lambda i: history[i]["return"])
+            self.first_get_of[key] = first = min(gets, key=lambda i: history[i]["call"])
+            self.earliest_get_of[key] = earliest = min(gets, key=lambda i: history[i]["return"])
+            self.first_get_call[key] = history[first]["call"]
+            self.earliest_get_return[key] = history[earliest]["return"]
         self._match_missing_items()
 
     def _index(self, history: History) -> None:
         # One pass over what may be millions of operations: locals, no calls per operation.
         put_of, put_ret, get_of, dup_gets = self.put_of, self.put_ret, self.get_of, self.dup_gets
         empty_gets, uncertain_gets, failed = self.empty_gets, self.uncertain_gets, self.failed
-        drained = self.drained
+        drained, put_call = self.drained, self.put_call
+        get_call, get_return = self.first_get_call, self.earliest_get_return
         kinds: Counter[str] = Counter()
         for index, op in enumerate(history):
             kind, name, value = op["type"], op["op"], op["value"]
@@ -86,6 +93,7 @@ class FifoFacts:
                         f"(operations {put_of[key]} and {index})"
                     )
                 put_of[key] = index
+                put_call[key] = op["call"]
                 put_ret[key] = op["return"] if kind == "ok" else INF
             elif name == "get":
                 if kind != "ok":
@@ -98,6 +106,8 @@ class FifoFacts:
                         dup_gets.setdefault(key, [get_of[key]]).append(index)
                     else:
                         get_of[key] = index
+                        get_call[key] = op["call"]
+                        get_return[key] = op["return"]
             elif name == DRAINED and kind == "ok":
                 drained.append(index)
         self.op_counts = kinds
@@ -138,9 +148,9 @@ class FifoFacts:
     def _deadlines(self) -> dict[Any, float]:
         """For each missing item a: a must leave the queue before the first get of an item put
         after a returned returns."""
-        history, put_of = self.history, self.put_of
-        later = sorted((history[put_of[key]]["call"], history[get]["return"])
-                       for key, get in self.earliest_get_of.items() if key in put_of)
+        put_call = self.put_call
+        later = sorted((put_call[key], ret) for key, ret in self.earliest_get_return.items()
+                       if key in put_call)
         later_calls = [call for call, _ in later]
         suffix_min = [INF] * (len(later) + 1)
         for i in range(len(later) - 1, -1, -1):
@@ -261,19 +271,15 @@ def repeated_values(facts: FifoFacts) -> list[Violation]:
 
 def order(facts: FifoFacts) -> list[Violation]:
     """(c) put(a) before put(b), but b out before a (or a never out while b is)."""
-    history, explained = facts.history, facts.explained
-    first_get = facts.first_get_of.get
+    explained, got_at = facts.explained, facts.first_get_call.get
     # a: items certainly in the queue from their put's return; their get's call, or never.
-    firsts = []
-    for key, ret in facts.put_ret.items():
-        if ret != INF and key not in explained:
-            get = first_get(key)
-            firsts.append((ret, INF if get is None else history[get]["call"], key))
+    firsts = [(ret, got_at(key, INF), key) for key, ret in facts.put_ret.items()
+              if ret != INF and key not in explained]
     firsts.sort(key=_first)
     # b: items that were got; their put's call and their earliest get's return.
-    put_of = facts.put_of
-    seconds = [(history[put_of[key]]["call"], history[get]["return"], key)
-               for key, get in facts.earliest_get_of.items() if key in put_of]
+    put_call = facts.put_call
+    seconds = [(put_call[key], ret, key) for key, ret in facts.earliest_get_return.items()
+               if key in put_call]
     seconds.sort(key=_first)
     found = []
     latest_out, latest_key, added, count = -INF, None, 0, len(firsts)
@@ -324,13 +330,10 @@ def empty_gets(facts: FifoFacts) -> list[Violation]:
 
 def _certainly_present(facts: FifoFacts) -> list[tuple[float, float, Any]]:
     """Open intervals in which some item was certainly in the queue, with that item if known."""
-    history = facts.history
-    intervals: list[tuple[float, float, Any]] = []
-    for key, get in facts.first_get_of.items():
-        if key in facts.put_ret:
-            start, end = facts.put_ret[key], history[get]["call"]
-            if start < end:
-                intervals.append((start, end, key))
+    history, put_ret = facts.history, facts.put_ret
+    intervals: list[tuple[float, float, Any]] = [
+        (put_ret[key], end, key) for key, end in facts.first_get_call.items()
+        if key in put_ret and put_ret[key] < end]
     # Items never got: certainly present while more of them had returned than killed gets
     # had begun (each killed get may have taken one, at any time after its call).
     events = sorted(
