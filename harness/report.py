@@ -93,7 +93,8 @@ def render_text(data: dict[str, Any]) -> str:
                      f"{data['run']['wall_seconds']:.2f} s, {_count(data['run']['kills'], 'kill')}")
     if counts and "claimed" in counts:
         lines.append(
-            "items: {put_ok} put, {claimed} deliveries, {acked} acked, {lost} lost, {dead} dead; "
+            "items: {put_ok} put, {claimed} deliveries, {acked} acked, {lost} lost, "
+            "{remaining} remaining, {dead} dead; "
             "{redelivered} redelivered (after a nack {redelivered_after_nack}, a holder killed "
             "{redelivered_after_holder_killed}, a claim killed in flight "
             "{redelivered_after_killed_during_claim}, a lease that ended while its holder "
@@ -101,10 +102,10 @@ def render_text(data: dict[str, Any]) -> str:
             "{crashed} operations crashed, {failed} raised".format_map(_Blank(counts)))
     elif counts:
         lines.append(
-            "items: {put_ok} put, {got} got, {lost} lost, {duplicated} duplicated, "
-            "{unexpected} unexpected, {recovered} recovered, {taken_by_killed_gets} taken by "
-            "killed gets (at-most-once); {crashed} operations crashed, {failed} raised"
-            .format(**counts))
+            "items: {put_ok} put, {got} got, {lost} lost, {remaining} remaining, {duplicated} "
+            "duplicated, {unexpected} unexpected, {recovered} recovered, {taken_by_killed_gets} "
+            "taken by killed gets (at-most-once); {crashed} operations crashed, {failed} raised"
+            .format_map(_Blank(counts)))
     for name, result in data["checkers"].items():
         state = VERDICTS[result["valid"]].lower()
         detail = f" ({result['error']})" if result["error"] else (
