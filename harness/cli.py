@@ -22,6 +22,7 @@ from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BACKENDS, CLAIMING
 from .crashpoints import add_parser as add_crashpoints
+from .faults import parse_faults
 from .interrupt import StopRequest
 from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
 from .output import usable_directory as usable
@@ -77,6 +78,13 @@ def _add_stress(commands: Subcommands) -> None:
     stress.add_argument("--kill-every", type=positive_float, default=None, metavar="MS",
                         help="SIGKILL a random worker about every MS milliseconds and start a "
                         "replacement")
+    stress.add_argument("--faults", default="", metavar="KINDS",
+                        help="a faulty disk: the workers' queue file calls fail at random with "
+                        "these errors (comma-separated: enospc, eio, short-write); an operation "
+                        "that raised must have changed nothing")
+    stress.add_argument("--fault-rate", type=positive_float, default=None, metavar="P",
+                        help=f"with --faults: the share of file calls that fail (default "
+                        f"{DEFAULTS.fault_rate:g})")
     stress.add_argument("--precreate", action="store_true",
                         help="create the queue before the workers start (by default they all "
                         "create it at once, which tests creation races)")
@@ -180,12 +188,22 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
     if args.lease is not None and args.delivery == AT_MOST_ONCE:
         raise UsageError("--lease applies only to --delivery at-least-once (at-most-once "
                          "consumers take items with get(), which has no lease)")
+    try:
+        faults = parse_faults(args.faults) if args.faults else ()
+    except ValueError as error:
+        raise UsageError(f"--faults: {error}") from error
+    if args.fault_rate is not None and not faults:
+        raise UsageError("--fault-rate applies only with --faults")
+    if args.fault_rate is not None and args.fault_rate > 1:
+        raise UsageError(f"--fault-rate {args.fault_rate:g}: a share of calls, at most 1")
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000
     return StressConfig(
         producers=args.producers, consumers=args.consumers, readers=args.readers,
         items=args.items, duration=args.duration, backend=args.backend, fsync=args.fsync,
         kill_every_ms=args.kill_every, seed=seed, timeout=args.timeout, precreate=args.precreate,
         delivery=args.delivery, lease=DEFAULTS.lease if args.lease is None else args.lease,
+        faults=faults, fault_rate=DEFAULTS.fault_rate if args.fault_rate is None
+        else args.fault_rate,
     )
 
 
@@ -202,6 +220,8 @@ def rerun_command(config: StressConfig) -> str:
             parts.append(f"{flag} {value:g}")
     parts += [flag for flag, on in (("--fsync", config.fsync), ("--precreate", config.precreate))
               if on]
+    if config.faults:
+        parts.append(f"--faults {','.join(config.faults)} --fault-rate {config.fault_rate:g}")
     parts += [f"--timeout {config.timeout:g}", f"--seed {config.seed}"]
     return " ".join(parts)
 

@@ -16,8 +16,7 @@ undo what the failed call began (cut a partial append back). The choices come fr
 ``check_under_faults`` runs a seeded put/get workload on one queue with faults installed and
 says what broke: an operation that raised counts as not done (a failed put's item must never
 come out, a failed get must take nothing), one that returned must be kept, and the order must
-be the put order. ``harness stress --faults`` is meant to use ``install_faults`` in its
-workers; it is not wired there yet (see the README).
+be the put order. ``harness stress --faults`` installs the same faults in its workers.
 """
 
 from __future__ import annotations

@@ -86,6 +86,8 @@ def render_text(data: dict[str, Any]) -> str:
     if "config" in data:
         c = data["config"]
         faults = f", SIGKILL every ~{c['kill_every_ms']:g} ms" if c["kill_every_ms"] else ""
+        if c.get("faults"):
+            faults += f", {'/'.join(c['faults'])} in {c['fault_rate']:.2%} of file calls"
         lines.append(f"run: {_count(c['producers'], 'producer')}, "
                      f"{_count(c['consumers'], 'consumer')}, {_count(c['readers'], 'reader')}, "
                      f"{_count(c['items'], 'item')} on {c['backend']}"

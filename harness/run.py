@@ -16,6 +16,7 @@ from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 from .backends import CLAIMING, open_backend
 from .collector import Collector
 from .drain import drain_claims, drain_gets
+from .faults import FAULTS
 from .interrupt import StopRequest
 from .supervisor import (
     Choices,
@@ -53,6 +54,10 @@ class StressConfig:
     #: at-least-once: the claims' lease in seconds, and the share of claims given back.
     lease: float = 0.5
     nack_fraction: float = 0.02
+    #: Storage faults injected into the workers' queue calls (``harness.faults`` names), and
+    #: the share of file calls that fail.
+    faults: tuple[str, ...] = ()
+    fault_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERY_MODES:
@@ -61,6 +66,13 @@ class StressConfig:
         if self.delivery == AT_LEAST_ONCE and self.backend not in CLAIMING:
             raise ValueError(f"backend {self.backend!r} has no claim/ack; at-least-once "
                              f"delivery needs one of {', '.join(sorted(CLAIMING))}")
+        unknown = [kind for kind in self.faults if kind not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown fault {', '.join(unknown)}; choose from "
+                             f"{', '.join(FAULTS)}")
+        if not 0 < self.fault_rate <= 1:
+            raise ValueError(f"the fault rate must be above 0 and at most 1, not "
+                             f"{self.fault_rate!r}")
 
 
 @dataclass
@@ -102,7 +114,7 @@ def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = 
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
     queue_path = run_dir / "queue" / "tasks.json"
     queue_path.parent.mkdir()
-    open_queue = functools.partial(open_backend, config.backend, queue_path, config.fsync)
+    open_queue = QueueOpener(config.backend, queue_path, config.fsync)
     if config.precreate:
         open_queue()
     limits = Limits(config.timeout, config.duration,
@@ -132,11 +144,28 @@ def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = 
     return run
 
 
+@dataclass(frozen=True)
+class QueueOpener:
+    """Opens the run's queue (``backend`` at ``path``); ``directory`` is where its files are."""
+
+    backend: str
+    path: Path
+    fsync: bool
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def __call__(self, **options: Any) -> Any:
+        return open_backend(self.backend, self.path, self.fsync, **options)
+
+
 def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: int,
           seed: int) -> WorkerPlan:
     return WorkerPlan(role, process, seed, quota=quota, delivery=config.delivery,
                       lease=config.lease, nack_fraction=config.nack_fraction,
-                      stop_marker=limits.stop_marker, done_marker=limits.done_marker)
+                      stop_marker=limits.stop_marker, done_marker=limits.done_marker,
+                      faults=config.faults, fault_rate=config.fault_rate)
 
 
 def _history(config: StressConfig, open_queue: Any, collector: Collector,

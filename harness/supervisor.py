@@ -280,6 +280,11 @@ def _worker_process(plan: WorkerPlan, open_queue: Callable[[], Any], report_fd: 
     try:
         ignore_stop_signals_in_worker()
         _die_with(harness_pid)
+        if plan.faults:
+            from .faults import install_faults
+
+            install_faults(plan.faults, plan.fault_rate, plan.seed,
+                           only_under=getattr(open_queue, "directory", None))
         if go_fd is not None:
             start_at = int.from_bytes(os.read(go_fd, 8), "big")
             while time.monotonic_ns() < start_at:

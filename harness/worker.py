@@ -43,15 +43,31 @@ class WorkerPlan:
     stop_marker: Path | None = None
     #: Exists once every producer has finished: consumers and readers may then stop.
     done_marker: Path | None = None
+    #: Storage faults to inject into this worker's queue calls (``harness.faults`` names) and
+    #: how often; with faults an operation that raised is expected, and the worker goes on.
+    faults: tuple[str, ...] = ()
+    fault_rate: float = 0.0
+
+    @property
+    def keep_going(self) -> bool:
+        """True when a failed operation must not end the worker (faults are injected)."""
+        return bool(self.faults)
 
     def producers_done(self) -> bool:
         return self.done_marker is not None and self.done_marker.exists()
 
 
+#: With faults, how many times a worker tries to open the queue before it gives up.
+OPEN_ATTEMPTS = 100
+
+
 def run_worker(plan: WorkerPlan, open_queue: Callable[[], Any], record: Recorder) -> int:
     """Open the queue and run the plan's role; ``FINISHED``, or ``OPERATION_FAILED``."""
-    ok, queue = record("open", open_queue)
-    if not ok:
+    for _ in range(OPEN_ATTEMPTS if plan.keep_going else 1):
+        ok, queue = record("open", open_queue)
+        if ok:
+            break
+    else:
         return OPERATION_FAILED
     if plan.role == "producer":
         loop = produce
@@ -68,7 +84,7 @@ def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
         if plan.stop_marker is not None and plan.stop_marker.exists():
             break
         value = f"w{plan.process}:{n}"
-        if not record("put", lambda v=value: queue.put(v), value)[0]:
+        if not record("put", lambda v=value: queue.put(v), value)[0] and not plan.keep_going:
             return False
     return True
 
@@ -100,19 +116,21 @@ def _consume(plan: WorkerPlan, take: Callable[[], tuple[bool, Any]],
         producers_done = plan.producers_done()
         ok, taken = take()
         if not ok:
+            if plan.keep_going:
+                continue
             return False
         if taken is None:
             if producers_done:
                 return True
             time.sleep(rng.uniform(0, EMPTY_BACKOFF))  # a back-off, not a synchronisation
-        elif not handle(taken, rng):
+        elif not handle(taken, rng) and not plan.keep_going:
             return False
 
 
 def read_sizes(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     """``size()`` every millisecond until the producers are done; False once it raised."""
     while not plan.producers_done():
-        if not record("size", queue.size)[0]:
+        if not record("size", queue.size)[0] and not plan.keep_going:
             return False
         time.sleep(0.001)
     return True

@@ -42,6 +42,21 @@ MUTANTS: dict[str, Opener] = {
     "mutant-reset-claims": lambda path, fsync, **options: mutants.ResetClaimsQueue(
         path, fsync=fsync, **options),
 }
+
+
+def _storage_mutant(name: str) -> Opener:
+    """A queue of ``harness.storage_mutants`` (a small journal with one storage defect): found
+    by ``--faults`` or ``crashpoints``."""
+    def open_mutant(path: Path, fsync: bool) -> QueueLike:
+        from ..storage_mutants import QUEUES
+
+        return QUEUES[name](path, fsync=fsync, format=None, clock=None)
+    return open_mutant
+
+
+MUTANTS.update({name: _storage_mutant(name) for name in (
+    "mutant-ignores-short-writes", "mutant-head-before-compaction",
+    "mutant-trusts-unreadable-head")})
 #: The backends with ``claim``/``ack``/``nack`` (FileQueue's API), for ``--delivery at-least-once``.
 CLAIMING = frozenset({*PRODUCT, "mutant-reset-claims"})
 BACKENDS: dict[str, Opener] = {**PRODUCT, **MUTANTS}

@@ -14,9 +14,10 @@
   (d) ``empty_gets``: a get returns empty although at every instant of its duration at least
       one item was certainly in the queue.
 
-Crashed operations are handled soundly: an ``info`` (or ``fail``) put whose value never appears
-is dropped, one whose value appears counts as returned at infinity; an ``info`` get may have
-taken one item at any time after its call. No violation is reported that some outcome of the
+Crashed operations are handled soundly: an ``info`` put whose value never appears is dropped,
+one whose value appears counts as returned at infinity; an ``info`` get may have taken one item
+at any time after its call. An operation that raised (``fail``) did not happen: its put's
+value must never come out, and its get took nothing. No violation is reported that some outcome of the
 crashed operations would explain.
 """
 
@@ -57,6 +58,8 @@ class FifoFacts:
         self.failed: list[int] = []
         #: The drain's marks that it saw the queue empty.
         self.drained: list[int] = []
+        #: Items whose put raised: they must never come out.
+        self.failed_puts: set[Any] = set()
         #: Times by item, kept while indexing so that the rules need not look them up again.
         self.put_call: dict[Any, int] = {}
         self.first_get_call: dict[Any, int] = {}
@@ -76,9 +79,10 @@ class FifoFacts:
         # One pass over what may be millions of operations: locals, no calls per operation.
         put_of, put_ret, get_of, dup_gets = self.put_of, self.put_ret, self.get_of, self.dup_gets
         empty_gets, uncertain_gets, failed = self.empty_gets, self.uncertain_gets, self.failed
-        drained, put_call = self.drained, self.put_call
+        drained, put_call, failed_puts = self.drained, self.put_call, self.failed_puts
         get_call, get_return = self.first_get_call, self.earliest_get_return
         kinds: Counter[str] = Counter()
+        failed_gets = 0
         for index, op in enumerate(history):
             kind, name, value = op["type"], op["op"], op["value"]
             if kind != "ok":
@@ -87,6 +91,9 @@ class FifoFacts:
                     failed.append(index)
             if name == "put":
                 key = value if type(value) is str else item_key(value)
+                if kind == "fail":  # it raised: it did not happen
+                    failed_puts.add(key)
+                    continue
                 if key in put_of:
                     raise HistoryValueError(
                         f"put values must be unique, but {value!r} was put twice "
@@ -96,8 +103,10 @@ class FifoFacts:
                 put_call[key] = op["call"]
                 put_ret[key] = op["return"] if kind == "ok" else INF
             elif name == "get":
-                if kind != "ok":
+                if kind == "info":  # killed: it may have taken an item (one raised took none)
                     uncertain_gets.append(index)
+                elif kind == "fail":
+                    failed_gets += 1
                 elif value is None:
                     empty_gets.append(index)
                 else:
@@ -111,6 +120,7 @@ class FifoFacts:
             elif name == DRAINED and kind == "ok":
                 drained.append(index)
         self.op_counts = kinds
+        self.failed_gets = failed_gets
         self.put_ok = sum(1 for ret in put_ret.values() if ret != INF)
 
     def when(self, ns: float) -> str:
@@ -163,9 +173,9 @@ class FifoFacts:
         ops, put_ret = self.op_counts, self.put_ret
         return {
             "operations": len(self.history),
-            "puts": len(put_ret),
+            "puts": len(put_ret) + len(self.failed_puts),
             "gets": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values())
-            + len(self.empty_gets) + len(self.uncertain_gets),
+            + len(self.empty_gets) + len(self.uncertain_gets) + self.failed_gets,
             "put_ok": self.put_ok,
             "got": len(self.get_of) + sum(len(v) - 1 for v in self.dup_gets.values()),
             "empty_gets": len(self.empty_gets),
@@ -225,8 +235,9 @@ def unexpected_items(facts: FifoFacts) -> list[Violation]:
     history = facts.history
     return [
         Violation("unexpected", f"unexpected: {facts.describe(get)} returned at "
-                  f"{facts.when(history[get]['return'])} a value that was never put", [get],
-                  history[get]["return"])
+                  f"{facts.when(history[get]['return'])} a value that was never put"
+                  + (" (its put raised, so it must not have happened)"
+                     if key in facts.failed_puts else ""), [get], history[get]["return"])
         for key, get in facts.get_of.items() if key not in facts.put_of
     ]
 

@@ -286,3 +286,26 @@ def test_one_seed_makes_the_same_choices_in_two_runs(tmp_path, capsys):
     assert reports[0]["seed"] == 77
     assert reports[0]["rerun"].startswith("python -m harness stress --producers 2")
     assert reports[0]["rerun"].endswith("--seed 77")
+
+
+@pytest.mark.parametrize("delivery", ["at-most-once", "at-least-once"])
+@pytest.mark.parametrize("backend", ["filequeue-journal", "filequeue-json-array"])
+def test_on_a_faulty_disk_the_real_queue_is_valid(tmp_path, capsys, backend, delivery):
+    code = main(["stress", "--producers", "2", "--consumers", "2", "--items", "600",
+                 "--faults", "enospc,eio,short-write", "--fault-rate", "0.02", "--backend",
+                 backend, "--delivery", delivery, "--seed", "9", "--out", str(tmp_path),
+                 "--json", "--quiet"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_violation"]
+    assert report["counts"]["failed"] > 0, "faults were injected and reported"
+    assert "--faults enospc,eio,short-write --fault-rate 0.02" in report["rerun"]
+
+
+def test_on_a_faulty_disk_a_queue_that_ignores_short_writes_is_caught(tmp_path, capsys):
+    code = main(["stress", "--producers", "2", "--consumers", "2", "--items", "2000",
+                 "--faults", "short-write", "--fault-rate", "0.05", "--backend",
+                 "mutant-ignores-short-writes", "--seed", "9", "--out", str(tmp_path),
+                 "--json", "--quiet"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["counts"]["lost"] > 0

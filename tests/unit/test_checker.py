@@ -194,3 +194,27 @@ def test_the_report_serialises(bad):
     history = [op(1, "put", "a", 0, 1), op(2, "get", bad, 2, 3)]
     data = check(history).to_json()
     assert set(data) == {"valid", "counts", "checkers", "first_violation"}
+
+
+def test_an_operation_that_raised_did_not_happen():
+    failed_put = op(1, "put", "a", 0, 1, "fail", error="QueueFullError: cannot write")
+    got_anyway = op(2, "get", "a", 2, 3)
+    report = check([failed_put, got_anyway, op(2, "get", None, 4, 5)])
+    assert report.checkers["queue"].valid is False
+    assert "its put raised" in report.checkers["queue"].violations[0].message
+    # A get that raised took nothing: it cannot explain an item that never came out.
+    history = [op(1, "put", "b", 0, 1), op(2, "get", None, 2, 3, "fail", error="StorageError: x"),
+               op(2, "get", None, 4, 5)]
+    report = check(history)
+    assert report.counts["lost"] == 1 and report.counts["taken_by_killed_gets"] == 0
+
+
+def test_a_storage_error_is_not_an_error_of_the_queue_but_any_other_exception_is():
+    history = [op(1, "put", "a", 0, 1, "fail", error="StorageError: cannot fsync x: [EIO]"),
+               op(1, "put", "b", 2, 3), op(2, "get", "b", 4, 5),
+               op(2, "get", None, 6, 7, "fail", error="QueueFullError: cannot write y")]
+    report = check(history)
+    assert report.valid is True
+    assert report.counts["failed"] == 2
+    history.append(op(2, "get", None, 8, 9, "fail", error="ValueError: bad"))
+    assert check(history).checkers["errors"].valid is False
