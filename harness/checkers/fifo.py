@@ -17,8 +17,8 @@
 Crashed operations are handled soundly: an ``info`` put whose value never appears is dropped,
 one whose value appears counts as returned at infinity; an ``info`` get may have taken one item
 at any time after its call. An operation that raised (``fail``) did not happen: its put's
-value must never come out, and its get took nothing. No violation is reported that some outcome of the
-crashed operations would explain.
+value must never come out, and its get took nothing. No violation is reported that some
+outcome of the crashed operations would explain.
 """
 
 from __future__ import annotations
