@@ -61,7 +61,7 @@ class _Registered(Adapter):
 
     def __init__(self, path: Path, name: str, fsync: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        self.queue = open_backend(name, path / "tasks.json", fsync)
+        self.queue = open_backend(name, path, fsync)
         self.put = self.queue.put
         self.get = self.queue.get
 

@@ -20,7 +20,7 @@ from typing import Any
 from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
-from .backends import BACKENDS, CLAIMING
+from .backends import BUILT_IN, UnknownBackend, available, resolve
 from .crashpoints import add_parser as add_crashpoints
 from .faults import parse_faults
 from .interrupt import StopRequest
@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harness", description="Stress and verify file-based multi-process task queues."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_stress, _add_check, _add_selftest, _add_pod, add_crashpoints):
+    for add in (_add_stress, _add_check, _add_selftest, _add_pod, _add_backends,
+                add_crashpoints):
         add(commands)
     return parser
 
@@ -66,8 +67,10 @@ def _add_stress(commands: Subcommands) -> None:
                         help="items to put, split among the producers (default %(default)s)")
     stress.add_argument("--duration", type=positive_float, default=None, metavar="S",
                         help="stop putting after S seconds even if N items are not out yet")
-    stress.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULTS.backend,
-                        metavar="NAME", help="the queue to stress: " + ", ".join(sorted(BACKENDS)))
+    stress.add_argument("--backend", default=DEFAULTS.backend, metavar="NAME",
+                        help="the queue to stress: a built-in name (" + ", ".join(BUILT_IN)
+                        + "), MODULE:FACTORY, or an installed package's entry point; "
+                        "`harness backends` lists them")
     stress.add_argument("--fsync", action="store_true", help="open the queue with fsync=True")
     stress.add_argument("--delivery", choices=sorted(DELIVERY_MODES), default=DEFAULTS.delivery,
                         help="how consumers take items: get() (at-most-once, the default) or "
@@ -159,6 +162,37 @@ def _add_pod(commands: Subcommands) -> None:
     pod.set_defaults(run=_run_pod)
 
 
+def _add_backends(commands: Subcommands) -> None:
+    backends = commands.add_parser(
+        "backends", help="list the queues the harness can stress",
+        description="List every backend: the built-in ones and those installed packages offer "
+        "(entry point group filequeue_harness.backends), with what each can do and where it "
+        "comes from. A module's factory is named MODULE:FACTORY and is not listed.",
+    )
+    backends.add_argument("--json", action="store_true", help="print the list as JSON")
+    backends.set_defaults(run=_run_backends)
+
+
+def _run_backends(args: argparse.Namespace) -> int:
+    rows = []
+    for spec in available():
+        try:
+            can = spec.probe()
+        except Exception as error:
+            can = [f"cannot open: {type(error).__name__}: {error}"[:120]]
+        rows.append({"name": spec.name, "capabilities": can, "origin": spec.origin,
+                     "about": spec.about})
+    if args.json:
+        console.say(json.dumps(rows, indent=2))
+        return EXIT_VALID
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        about = f"; {row['about']}" if row["about"] else ""
+        console.say(f"{row['name']:{width}}  {', '.join(row['capabilities'])}  "
+                    f"({row['origin']}{about})")
+    return EXIT_VALID
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit code."""
     args = build_parser().parse_args(argv)
@@ -182,9 +216,15 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
     """The run the flags ask for; ``UsageError`` for flags that cannot work together."""
     if args.readers < 0:
         raise UsageError("--readers must be 0 or more")
-    if args.delivery == AT_LEAST_ONCE and args.backend not in CLAIMING:
-        raise UsageError(f"--backend {args.backend} has no claim/ack; at-least-once delivery "
-                         f"needs one of {', '.join(sorted(CLAIMING))}")
+    try:
+        resolve(args.backend).refuse_unless(args.delivery, args.fsync)
+    except UnknownBackend as error:
+        raise UsageError(f"--backend: {error}") from error
+    except ValueError as error:
+        raise UsageError(f"--backend {args.backend}: {error}") from error
+    except Exception as error:  # the backend's own code failed to open a queue
+        raise UsageError(f"--backend {args.backend} cannot open a queue: "
+                         f"{type(error).__name__}: {error}") from error
     if args.lease is not None and args.delivery == AT_MOST_ONCE:
         raise UsageError("--lease applies only to --delivery at-least-once (at-most-once "
                          "consumers take items with get(), which has no lease)")

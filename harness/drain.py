@@ -11,7 +11,7 @@ from typing import Any
 
 from .checkers.base import DRAINED
 from .record import ListSink, Recorder
-from .worker import claim_view, settled
+from .worker import claim_id, claim_view, refused_by, settled
 
 #: The process name of the drain's operations in a history.
 DRAIN_PROCESS = "drain"
@@ -53,10 +53,11 @@ def drain_claims(open_queue: Opener, lease: float, limit: int) -> list[dict[str,
             ok, claim = record("claim", lambda: queue.claim(lease), show=claim_view)
             if not ok or claim is None:
                 break
-            record("ack", lambda c=claim: settled(queue.ack, c),
-                   {"item": claim.item, "id": claim.id})
+            record("ack", lambda c=claim: settled(queue.ack, c, refused_by(queue)),
+                   {"item": claim.item, "id": claim_id(claim)})
         if ok and claim is None:
             record(DRAINED, lambda: None)
-        record("dead", lambda: [d.item for d in queue.dead()])
+        if callable(getattr(queue, "dead", None)):
+            record("dead", lambda: [getattr(d, "item", d) for d in queue.dead()])
         record("open", reopen)
     return sink.records

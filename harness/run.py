@@ -13,7 +13,7 @@ from typing import Any
 
 from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 
-from .backends import CLAIMING, open_backend
+from .backends import BackendSpec, resolve
 from .collector import Collector
 from .drain import drain_claims, drain_gets
 from .faults import FAULTS
@@ -63,9 +63,6 @@ class StressConfig:
         if self.delivery not in DELIVERY_MODES:
             raise ValueError(f"delivery must be {' or '.join(DELIVERY_MODES)}, "
                              f"not {self.delivery!r}")
-        if self.delivery == AT_LEAST_ONCE and self.backend not in CLAIMING:
-            raise ValueError(f"backend {self.backend!r} has no claim/ack; at-least-once "
-                             f"delivery needs one of {', '.join(sorted(CLAIMING))}")
         unknown = [kind for kind in self.faults if kind not in FAULTS]
         if unknown:
             raise ValueError(f"unknown fault {', '.join(unknown)}; choose from "
@@ -110,11 +107,12 @@ def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = 
     workers are stopped, the queue drained, the history marked partial). Records are appended
     to ``keep_history_in`` as they arrive, so a harness that dies keeps them.
     """
+    spec = resolve(config.backend)
+    spec.refuse_unless(config.delivery, config.fsync)
     workdir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
-    queue_path = run_dir / "queue" / "tasks.json"
-    queue_path.parent.mkdir()
-    open_queue = QueueOpener(config.backend, queue_path, config.fsync)
+    (run_dir / "queue").mkdir()
+    open_queue = QueueOpener(spec, run_dir / "queue", config.fsync)
     if config.precreate:
         open_queue()
     limits = Limits(config.timeout, config.duration,
@@ -146,18 +144,14 @@ def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = 
 
 @dataclass(frozen=True)
 class QueueOpener:
-    """Opens the run's queue (``backend`` at ``path``); ``directory`` is where its files are."""
+    """Opens the run's queue: the backend ``spec`` on ``directory``, where its files are."""
 
-    backend: str
-    path: Path
+    spec: BackendSpec
+    directory: Path
     fsync: bool
 
-    @property
-    def directory(self) -> Path:
-        return self.path.parent
-
     def __call__(self, **options: Any) -> Any:
-        return open_backend(self.backend, self.path, self.fsync, **options)
+        return self.spec.open(self.directory, self.fsync, **options)
 
 
 def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: int,

@@ -98,10 +98,13 @@ def consume_claims(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     """``claim()`` then ``ack()`` (or ``nack()`` for a share of them) until the producers are
     done and nothing is left to claim; False once an operation raised."""
 
+    refused = refused_by(queue)
+
     def settle(claim: Any, rng: random.Random) -> bool:
         op = "nack" if rng.random() < plan.nack_fraction else "ack"
         action = queue.nack if op == "nack" else queue.ack
-        return record(op, lambda: settled(action, claim), {"item": claim.item, "id": claim.id})[0]
+        return record(op, lambda: settled(action, claim, refused),
+                      {"item": claim.item, "id": claim_id(claim)})[0]
 
     return _consume(plan, lambda: record("claim", lambda: queue.claim(plan.lease),
                                          show=claim_view), settle)
@@ -140,15 +143,31 @@ def claim_view(claim: Any) -> dict[str, Any] | None:
     """A claim as the history records it."""
     if claim is None:
         return None
-    return {"item": claim.item, "id": claim.id, "attempt": claim.attempt,
-            "at": claim.claimed_at, "until": claim.until}
+    view = {"item": claim.item, "id": claim_id(claim)}
+    for field_name, attribute in (("attempt", "attempt"), ("at", "claimed_at"),
+                                  ("until", "until")):
+        view[field_name] = getattr(claim, attribute, None)
+    return view
 
 
-def settled(action: Callable[[Any], None], claim: Any) -> dict[str, Any]:
-    """Ack or nack ``claim``: the history's value, with ``ended`` if the queue refused it."""
-    outcome = {"item": claim.item, "id": claim.id}
+def settled(action: Callable[[Any], None], claim: Any,
+            refused: tuple[type[BaseException], ...] = (ClaimError,)) -> dict[str, Any]:
+    """Ack or nack ``claim``: the history's value, with ``ended`` if the queue refused it
+    (raised one of ``refused``: the item was delivered again)."""
+    outcome = {"item": claim.item, "id": claim_id(claim)}
     try:
         action(claim)
-    except ClaimError:
+    except refused:
         outcome["ended"] = True
     return outcome
+
+
+def claim_id(claim: Any) -> Any:
+    """The claim's id, or the item when the queue gives claims none."""
+    return getattr(claim, "id", claim.item)
+
+
+def refused_by(queue: Any) -> tuple[type[BaseException], ...]:
+    """The exceptions by which ``queue`` refuses a claim delivered again (its ``refused``)."""
+    refused = getattr(queue, "refused", (ClaimError,))
+    return tuple(refused) if isinstance(refused, tuple | list) else (refused,)
