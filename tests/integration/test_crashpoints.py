@@ -146,6 +146,17 @@ def test_storage_selftest_catches_every_storage_mutant_and_passes_the_reference(
     assert all(o.as_expected for o in outcomes)
 
 
+def test_a_stop_request_ends_the_storage_selftest_after_the_current_check(scratch):
+    import signal
+
+    from harness.interrupt import StopRequest
+
+    stop = StopRequest()
+    outcomes = storage_selftest(scratch, lambda outcome: stop.request(signal.SIGTERM),
+                                stop=stop)
+    assert [o.queue for o in outcomes] == ["mutant-ignores-short-writes"]
+
+
 @pytest.mark.parametrize("workload", ["put-get", "claims"])
 def test_the_real_queue_survives_a_crash_at_every_point(scratch, workload, queue_format):
     result = explore(workload, format=queue_format, root=scratch, stride=3)
