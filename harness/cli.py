@@ -126,8 +126,11 @@ def _add_selftest(commands: Subcommands) -> None:
         "selftest", help="prove the harness catches every known-bad queue and passes the real one",
         description="Stress each deliberately broken queue (harness/backends/mutants.py) with "
         "the load that exposes its defect until a violation is found (at most 30 s each), and "
-        "the real FileQueue with the same loads. Fails unless every mutant is caught and the "
-        "real queue passes every run.",
+        "the real FileQueue with the same loads; then each storage mutant "
+        "(harness/storage_mutants.py) against crash points, power loss or faults, and the real "
+        "queue against the same checks (every second file-changing call; crashpoints --selftest "
+        "explores every one). Fails unless every mutant is caught and the real queue passes "
+        "every run.",
     )
     selftest.add_argument("--seed", type=int, default=0, metavar="K", help="base seed (default 0)")
     selftest.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -353,7 +356,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_selftest(args: argparse.Namespace) -> int:
-    from .selftest import selftest
+    from .selftest import selftest, storage
 
     def announce(outcome: Any) -> None:
         verdict = {True: "passed", False: "caught", None: "unknown"}[outcome.valid]
@@ -362,11 +365,21 @@ def _run_selftest(args: argparse.Namespace) -> int:
                     f"{outcome.runs} run(s), {outcome.seconds:5.1f} s"
                     + (f": {outcome.first_violation}" if outcome.valid is False else ""))
 
+    def announce_storage(outcome: Any) -> None:
+        mark = "ok  " if outcome.as_expected else "FAIL"
+        verdict = "caught" if outcome.caught else "passed"
+        console.say(f"{mark} {outcome.scenario.check:17} {outcome.queue:21} {verdict:7} in "
+                    f"{outcome.seconds:5.1f} s: {outcome.detail}")
+
     root = usable(args.out, "--out") if args.out is not None else Path(
         tempfile.mkdtemp(prefix="harness-selftest-"))
     stop = StopRequest().install()
     try:
-        outcomes = selftest(root, args.seed, announce, stop=stop)
+        outcomes: list[Any] = selftest(root, args.seed, announce, stop=stop)
+        if not stop.requested:
+            storage_root = root / "storage"
+            storage_root.mkdir(exist_ok=True)
+            outcomes += storage(storage_root, announce_storage, stop=stop)
     finally:
         stop.restore()
         if args.out is None and not args.keep:

@@ -8,12 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import storage_selftest
 from .checkers import check
 from .interrupt import StopRequest
 from .run import StressConfig, run_stress
 
 #: Seconds of stress each mutant gets before it counts as missed.
 BUDGET = 30.0
+#: The storage checks explore every second file-changing call here (the selftest runs in the
+#: default test suite); ``crashpoints --selftest`` explores every one.
+STORAGE_STRIDE = 2
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,10 @@ def selftest(workdir: Path | None = None, seed: int = 0,
             if announce is not None:
                 announce(outcome)
     return outcomes
+
+
+def storage(workdir: Path, announce: Callable[[storage_selftest.StorageOutcome], None] | None
+            = None, stop: StopRequest | None = None) -> list[storage_selftest.StorageOutcome]:
+    """The storage mutants against crash points, power loss and faults, and the reference
+    queues (the real one included) against the same checks (``storage_selftest``)."""
+    return storage_selftest.run(workdir, announce, stride=STORAGE_STRIDE, stop=stop)

@@ -6,9 +6,12 @@ the ledger is older than every item left in the storage, so taking the ready led
 first, by ``order``, keeps the queue's FIFO order across redeliveries.
 
 Moving an item out of the storage changes two files. The ledger records the item first, with
-``from``: the storage's position before the removal. Whoever next holds the lock finishes a
-removal that a crash cut short (the storage still shows that position) before doing anything
-else, so an item is never both waiting and claimed, and never lost.
+``from``: the storage's position before the removal. If the storage still shows that position
+afterwards, the removal did not happen (the claim raised, or a crash cut it short) and the
+claim was never handed out: whoever next holds the lock takes the record back (``remove`` and
+``settled``) before doing anything else, so the item stays first in line, is never both
+waiting and claimed, and is never lost, even when the failed claim could not cut its record
+off the log.
 """
 
 from __future__ import annotations
@@ -101,6 +104,9 @@ class LedgerState:
     #: The storage's position before the removal recorded by the last ``take``, until a
     #: ``settled`` record says that removal is done.
     pending: Any = None
+    #: The order of the item that last ``take`` recorded, while ``pending`` is set (``None``
+    #: in a ledger written before it was kept).
+    pending_order: int | None = None
     entries: dict[int, Entry] = field(default_factory=dict)
     dead: dict[int, DeadLetter] = field(default_factory=dict)
 
@@ -122,9 +128,9 @@ class LedgerState:
             self.entries[order] = Entry(order, record["item"], 1, True, _time(record["until"]),
                                         _optional_time(record["put_at"]), 1)
             self.next_order = max(self.next_order, order + 1)
-            self.pending = record["from"]
+            self.pending, self.pending_order = record["from"], order
         elif op == "settled":
-            self.pending = None
+            self.pending = self.pending_order = None
         elif op == "claim":
             entry = self.entries[record["order"]]
             entry.attempts += 1
@@ -161,7 +167,9 @@ class LedgerState:
         elif op == "next":
             self.next_order = _count(record["order"])
         elif op == "pending":
+            order = record.get("order")
             self.pending = record["from"]
+            self.pending_order = None if order is None else _count(order)
         else:
             raise ValueError(f"unknown record {op!r}")
 
@@ -169,7 +177,7 @@ class LedgerState:
         """Records that rebuild this state from nothing."""
         records: list[dict[str, Any]] = [{"op": "next", "order": self.next_order}]
         if self.pending is not None:
-            records.append({"op": "pending", "from": self.pending})
+            records.append({"op": "pending", "from": self.pending, "order": self.pending_order})
         records += [{"op": "entry", "order": e.order, "item": e.item, "attempts": e.attempts,
                      "held": e.held, "until": e.until, "put_at": e.put_at,
                      "delivered": e.delivered}

@@ -11,6 +11,7 @@ a usable queue (missing, a directory, unreadable).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import os
@@ -139,10 +140,16 @@ def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
         if state is not None and not lock_size:
             report.notes.append("the lock file's claims flag is missing (lost in a power "
                                 "loss?): the next open raises it again from the ledger")
+        cut_short = state is not None and state.pending is not None \
+            and storage.position() == state.pending
+        if cut_short and state.pending_order is not None:
+            # A claim whose item never left the storage: the next operation takes its
+            # ledger entry back, so the item counts once, as waiting (see claims.py).
+            entries = {o: e for o, e in state.entries.items() if o != state.pending_order}
+            state = dataclasses.replace(state, entries=entries)
         stats = stats_of(storage, state, now, max_attempts)
-        if state is not None and state.pending is not None \
-                and storage.position() == state.pending:
-            # A claim's move out of the storage was cut short: its item is counted twice.
+        if cut_short and state.pending_order is None:
+            # A ledger that names no pending order: the next operation finishes the move.
             stats = stats._replace(waiting=stats.waiting - 1)
         report.stats = stats
     except QueueError as error:

@@ -255,19 +255,25 @@ class FileQueue:
             return self._lock.flag_raised()
 
     def _settled_ledger(self) -> LedgerState | None:
-        """The ledger (``None`` before the first claim), after finishing a move out of the
-        storage that a crash cut short."""
+        """The ledger (``None`` before the first claim), after taking back the record of a
+        move out of the storage that did not happen (see ``claims``)."""
         if not self._lock.flag_raised():
             return None
         state = self._ledger.load()
         if state is None or state.pending is None:
             return state
-        if self._storage.position() == state.pending:
-            self._storage.pop()  # the ledger holds this item already
-            if not self._storage.positions_repeat:
-                return state  # positions never come back: the mark can stay
-        if self._storage.positions_repeat:
-            self._ledger.append({"op": "settled"})
+        if self._storage.position() != state.pending:  # the move happened
+            if self._storage.positions_repeat:
+                self._ledger.append({"op": "settled"})
+            return state  # positions never come back: the mark can stay
+        if state.pending_order is None:  # a ledger from before pending_order: finish the move
+            self._storage.pop()
+            if self._storage.positions_repeat:
+                self._ledger.append({"op": "settled"})
+            return state
+        # The storage still holds the item: the claim that recorded it raised or never
+        # returned, so the item stays first in line and its ledger entry goes.
+        self._ledger.append({"op": "remove", "order": state.pending_order}, {"op": "settled"})
         return state
 
     def _stats_locked(self) -> QueueStats:

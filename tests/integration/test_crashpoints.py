@@ -136,11 +136,25 @@ def test_a_missing_fsync_is_found_by_the_power_loss_model(scratch):
 
 def test_storage_selftest_catches_every_storage_mutant_and_passes_the_reference(scratch):
     outcomes = storage_selftest(scratch, stride=2)
-    assert any(o.detail.endswith("crash points, none bad") for o in outcomes)
+    assert {o.queue for o in outcomes if not o.caught} == {"mini-journal", "filequeue"}
+    real = [o for o in outcomes if o.queue == "filequeue"]
+    assert [o.scenario.check for o in real] == ["faults", "faults", "crashpoints"]
+    assert "power-loss states (put-get, claims), none bad" in real[-1].detail
     assert [o.queue for o in outcomes if o.caught] == [
         "mutant-ignores-short-writes", "mutant-head-before-compaction",
         "mutant-trusts-unreadable-head"]
     assert all(o.as_expected for o in outcomes)
+
+
+def test_a_stop_request_ends_the_storage_selftest_after_the_current_check(scratch):
+    import signal
+
+    from harness.interrupt import StopRequest
+
+    stop = StopRequest()
+    outcomes = storage_selftest(scratch, lambda outcome: stop.request(signal.SIGTERM),
+                                stop=stop)
+    assert [o.queue for o in outcomes] == ["mutant-ignores-short-writes"]
 
 
 @pytest.mark.parametrize("workload", ["put-get", "claims"])

@@ -173,7 +173,12 @@ def test_selftest_catches_every_mutant_and_passes_the_real_queue(capsys, tmp_pat
     printed = capsys.readouterr().out
     lines = printed.splitlines()
     caught = [line for line in lines if line.startswith("ok ") and " caught " in line]
-    assert len(caught) == 7
+    assert len(caught) == 10, "7 stress mutants and 3 storage mutants"
+    real = [line for line in lines if line.startswith("ok ") and " filequeue " in line]
+    storage_checks = [line for line in real if line.split()[1] in ("faults", "crashpoints")]
+    assert len(storage_checks) == 3
+    assert any("crash points and" in line and "power-loss states" in line
+               for line in storage_checks)
     assert "FAIL" not in printed
 
 

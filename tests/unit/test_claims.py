@@ -1,5 +1,6 @@
 """At-least-once delivery: claims, leases, ack, nack, extend, dead letters, stats."""
 
+import json
 import math
 
 import pytest
@@ -311,11 +312,36 @@ def test_a_crash_between_the_ledger_and_the_storage_neither_loses_nor_repeats(
             q.claim(lease=10)
     reopened = make_queue()
     stats = reopened.stats()
-    assert (stats.waiting, stats.in_flight) == (1, 1), "'a' is claimed, not also waiting"
+    assert (stats.waiting, stats.in_flight) == (2, 0), \
+        "the claim never returned: 'a' is waiting, first in line, and not also claimed"
+    assert reopened.claim(lease=10).item == "a"
     assert reopened.get() == "b"
     assert reopened.get() is None
     clock.advance(10)
-    assert reopened.claim().item == "a"
+    assert reopened.claim().item == "a", "the new claim's lease ended: 'a' comes back once"
+    assert reopened.claim() is None
+
+
+def test_a_cut_short_move_in_a_ledger_that_names_no_pending_order_is_finished(
+        q, make_queue, queue_path):
+    """A snapshot written before the ledger kept the pending item's order: the move out of
+    the storage is finished, as that version did, so the item is not both waiting and held."""
+    fill(q, "a")
+    q.ack(q.claim())  # the ledger and the lock file's flag exist
+    q.put("c")
+    position = q._storage.position()
+    ledger = Ledger(queue_path)
+    ledger.queue_id = q._storage.queue_id
+    header = ledger._header()
+    ledger.path.write_bytes(header + b"".join(json.dumps(r).encode() + b"\n" for r in [
+        {"op": "next", "order": 4},
+        {"op": "pending", "from": position},
+        {"op": "entry", "order": 3, "item": "c", "attempts": 1, "held": True,
+         "until": 2e9, "put_at": None},
+    ]))
+    reopened = make_queue()
+    assert reopened.stats()[:2] == (0, 1), "'c' is held by the ledger, not also waiting"
+    assert reopened.get() is None
 
 
 def test_a_json_array_crash_before_the_pending_mark_is_cleared_loses_nothing(

@@ -141,6 +141,32 @@ def test_a_claim_whose_storage_removal_fails_gives_its_ledger_record_back(
     assert FileQueue(queue_path, format="journal", clock=clock).get() == "b"
 
 
+def storage_removal(queue_format):
+    """The call that moves a claimed item out of the storage: the head's slot (journal) or
+    the rename of the shorter array (json-array)."""
+    return ("pwrite", "tasks.json.head") if queue_format == "journal" else ("replace",
+                                                                            "tasks.json")
+
+
+def test_a_claim_whose_removal_fails_and_whose_record_cannot_be_cut_back_changes_nothing(
+        queue_path, queue_format, disk, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    q.put("a")
+    q.put("b")
+    call, name = storage_removal(queue_format)
+    disk.fail(call, errno.EIO, file=name)
+    disk.fail("ftruncate", errno.EIO, file="tasks.json.claims")  # the undo fails too
+    with pytest.raises(StorageError):
+        q.claim(lease=10)
+    assert ("ftruncate", "tasks.json.claims") in disk.injected
+    disk.heal()
+    other = FileQueue(queue_path, format=queue_format, clock=clock)
+    assert other.stats()[:2] == (2, 0), "'a' is not held by the claim that raised"
+    assert q.claim(lease=10).item == "a", "'a' is still first in line"
+    assert other.get() == "b"
+    assert other.get() is None
+
+
 def test_a_failed_claim_is_taken_back_even_when_its_record_would_compact_the_ledger(
         queue_path, queue_format, disk, clock, monkeypatch):
     import queue_core.ledger as ledger_module

@@ -11,9 +11,6 @@ from harness.storage_mutants import QUEUES
 from queue_core.atomic import write_atomic
 from queue_core.errors import StorageError
 
-CLAIMS_UNDER_FAULTS = ("a claim or ack that raised under a fault can leave its item out of line: "
-                       "being fixed (issue 10)")
-
 
 @pytest.fixture
 def faults_off():
@@ -130,7 +127,6 @@ def test_the_journal_queue_keeps_every_promise_under_faults(tmp_path, faults_off
         assert check.problems == []
 
 
-@pytest.mark.xfail(strict=False, reason=CLAIMS_UNDER_FAULTS)
 @pytest.mark.parametrize("fmt", ["journal", "json-array"])
 def test_claims_keep_every_promise_under_faults(tmp_path, fmt, faults_off):
     for seed in range(3):

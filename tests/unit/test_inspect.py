@@ -132,3 +132,23 @@ def test_a_damaged_ledger_and_a_lost_flag_are_reported(queue_path, queue_format)
     report = inspect_queue(queue_path)
     assert report.status == DAMAGED
     assert "tasks.json.claims" in report.damage[0]
+
+
+def test_a_claim_cut_short_before_its_item_left_the_storage_counts_it_once_as_waiting(
+        queue_path, queue_format, monkeypatch):
+    clock = FakeClock()
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    for item in ("a", "b"):
+        q.put(item)
+
+    def crash(self):
+        raise KeyboardInterrupt  # stands for a kill: no cleanup runs
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(q._storage), "pop", crash)
+        with pytest.raises(KeyboardInterrupt):
+            q.claim(lease=10)
+    report = inspect_queue(queue_path, now=clock.now)
+    expected = FileQueue(queue_path, format=queue_format, clock=clock).stats()
+    assert expected[:2] == (2, 0)
+    assert report.stats == expected, "what the next operation will find: 'a' waiting, first"
