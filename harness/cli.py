@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
+from queue_core.contracts import AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BUILT_IN, UnknownBackend, available, resolve
@@ -172,13 +172,19 @@ def _add_backends(commands: Subcommands) -> None:
         "(entry point group filequeue_harness.backends), with what each can do and where it "
         "comes from. A module's factory is named MODULE:FACTORY and is not listed.",
     )
+    backends.add_argument("names", nargs="*", metavar="NAME",
+                          help="also list these (e.g. MODULE:FACTORY names)")
     backends.add_argument("--json", action="store_true", help="print the list as JSON")
     backends.set_defaults(run=_run_backends)
 
 
 def _run_backends(args: argparse.Namespace) -> int:
+    try:
+        specs = [*available(), *(resolve(name) for name in args.names)]
+    except UnknownBackend as error:
+        raise UsageError(str(error)) from error
     rows = []
-    for spec in available():
+    for spec in specs:
         try:
             can = spec.probe()
         except Exception as error:
@@ -250,25 +256,6 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
     )
 
 
-def rerun_command(config: StressConfig) -> str:
-    """The command line that runs ``config`` again, with its seed."""
-    parts = ["python -m harness stress", f"--producers {config.producers}",
-             f"--consumers {config.consumers}", f"--readers {config.readers}",
-             f"--items {config.items}", f"--backend {config.backend}",
-             f"--delivery {config.delivery}"]
-    if config.delivery == AT_LEAST_ONCE:
-        parts.append(f"--lease {config.lease:g}")
-    for flag, value in (("--duration", config.duration), ("--kill-every", config.kill_every_ms)):
-        if value is not None:
-            parts.append(f"{flag} {value:g}")
-    parts += [flag for flag, on in (("--fsync", config.fsync), ("--precreate", config.precreate))
-              if on]
-    if config.faults:
-        parts.append(f"--faults {','.join(config.faults)} --fault-rate {config.fault_rate:g}")
-    parts += [f"--timeout {config.timeout:g}", f"--seed {config.seed}"]
-    return " ".join(parts)
-
-
 def _run_stress(args: argparse.Namespace) -> int:
     from .run import run_stress
 
@@ -295,23 +282,11 @@ def _run_stress(args: argparse.Namespace) -> int:
 
 
 def _write_run(run: StressRun, out: Path, as_json: bool) -> bool | None:
-    """Check the run's history, write the history, the report and the page, print the report;
-    the verdict."""
+    """Save the run's evidence and print its report; the verdict."""
     from . import report as reporting
-    from . import timeline
-    from .checkers import check
-    from .history import encode_lines
+    from .evidence import save_run
 
-    replace_file(out / "history.jsonl", "".join(encode_lines(run.history)))
-    result = check(run.history)
-    data = reporting.build(result, run.history, run)
-    data["run"]["kill_log"] = run.kill_log
-    data["partial"] = run.partial
-    data["partial_reason"] = run.failure
-    data["seed"] = run.config.seed
-    data["rerun"] = rerun_command(run.config)
-    replace_file(out / "report.json", json.dumps(data, indent=2) + "\n")
-    timeline.write(out / "timeline.html", run.history, result, f"stress on {run.config.backend}")
+    result, data = save_run(run, out)
     _print(data, as_json, reporting.render_text)
     if run.partial and not as_json:
         console.say(f"partial: {run.failure}; the verdict is on the history recorded until then")

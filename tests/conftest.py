@@ -5,6 +5,8 @@ import pytest
 from queue_core import FileQueue
 from queue_core.storage import FORMATS
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(params=sorted(FORMATS))
 def queue_format(request):

@@ -314,3 +314,30 @@ def test_on_a_faulty_disk_a_queue_that_ignores_short_writes_is_caught(tmp_path, 
     report = json.loads(capsys.readouterr().out)
     assert code == 1
     assert report["counts"]["lost"] > 0
+
+
+USER_QUEUE = '''
+from queue_core import FileQueue
+
+
+def open_queue(directory, *, fsync, options):
+    return FileQueue(directory / "mine.json", fsync=fsync, clock=options.get("clock", None)
+                     or __import__("time").time)
+'''
+
+
+@pytest.mark.parametrize("delivery", ["at-most-once", "at-least-once"])
+def test_stress_runs_a_queue_module_it_has_never_seen(tmp_path, delivery):
+    (tmp_path / "myqueues.py").write_text(USER_QUEUE)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "stress", "--backend", "myqueues:open_queue",
+         "--producers", "2", "--consumers", "2", "--items", "500", "--delivery", delivery,
+         "--kill-every", "30", "--out", str(tmp_path / "run"), "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verdict: VALID" in done.stdout
+    listed = subprocess.run([sys.executable, "-m", "harness", "backends", "myqueues:open_queue"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "myqueues:open_queue" in listed.stdout and "at-least-once" in listed.stdout
+    assert "module myqueues" in listed.stdout
