@@ -21,12 +21,12 @@ from queue_core.contracts import AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BUILT_IN, UnknownBackend, available, resolve
-from .crashpoints import add_parser as add_crashpoints
 from .faults import parse_faults
 from .interrupt import StopRequest
 from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
 from .output import usable_directory as usable
 from .run import StressConfig, StressRun
+from .storage_command import add_parser as add_crashpoints
 
 DEFAULTS = StressConfig()
 

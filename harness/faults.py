@@ -133,7 +133,7 @@ def check_under_faults(opener: Callable[..., Any], root: Path | None = None, *,
     needs FileQueue's claim API). The compaction thresholds are lowered as for crash points,
     so that compactions of the journal and of the ledger meet faults too.
     """
-    from .crashpoints import LATER, lowered_thresholds
+    from .workloads import LATER, lowered_thresholds
 
     if workload not in ("put-get", "claims"):
         raise ValueError(f"unknown workload {workload!r}; choose put-get or claims")

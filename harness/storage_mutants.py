@@ -26,7 +26,7 @@ from queue_core.atomic import remove_stale_temp_files, write_atomic
 from queue_core.errors import CorruptQueueError
 from queue_core.locking import FileLock
 
-from .crashpoints import Opener, filequeue_opener
+from .workloads import Opener, filequeue_opener
 
 
 class MiniJournal:

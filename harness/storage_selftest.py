@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .crashpoints import explore, scratch_directory
+from .crashpoints import explore
 from .faults import check_under_faults
 from .interrupt import StopRequest
 from .storage_mutants import QUEUES
+from .workloads import scratch_directory
 
 #: Seeds a fault check tries before the mutant counts as missed.
 FAULT_SEEDS = 10

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import crashpoints
+from harness import crashpoints, workloads
 from harness.cli import main
 from harness.crashpoints import (
     Expectation,
@@ -216,7 +216,7 @@ def test_a_workload_that_raises_stops_the_run_with_its_error(scratch):
 
 
 def test_a_renamed_threshold_makes_the_run_fail_clearly(monkeypatch):
-    monkeypatch.setattr(crashpoints, "THRESHOLDS", (("queue_core.ledger", "GONE", 1),))
+    monkeypatch.setattr(workloads, "THRESHOLDS", (("queue_core.ledger", "GONE", 1),))
     with pytest.raises(crashpoints.CrashpointsError, match=r"queue_core\.ledger\.GONE"):
         explore()
 

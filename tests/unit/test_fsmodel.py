@@ -5,8 +5,8 @@ import os
 import pytest
 
 from harness import fileops
-from harness.crashpoints import lowered_thresholds
 from harness.fsmodel import Op, Recorder, materialize, power_loss_states, replay, unsynced
+from harness.workloads import lowered_thresholds
 from queue_core import FileQueue
 from queue_core.atomic import write_atomic
 
