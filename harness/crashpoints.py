@@ -203,14 +203,7 @@ class Explorer:
             raise CrashpointsError(f"the workload did not run to its end ({why}) in "
                                    f"{directory}")
         recording = pickle.loads(out.read_bytes())
-        actual = {p.name: p.read_bytes() for p in path.parent.iterdir()}
-        modelled = fsmodel.replay(recording.ops)
-        if modelled != actual:
-            differ = sorted(n for n in {*actual, *modelled} if actual.get(n) != modelled.get(n))
-            raise CrashpointsError(
-                f"the recorded calls do not rebuild the queue's files ({', '.join(differ)} "
-                f"differ, in {directory}): the queue changed them through calls that "
-                "harness/fileops.py does not intercept")
+        _check_replay(recording, path.parent, directory)
         shutil.rmtree(directory)
         return recording
 
@@ -265,11 +258,7 @@ class Explorer:
                    _RAISED: "the run raised before reaching it"}.get(code, f"exit {code}")
             raise CrashpointsError(f"cannot stop {point.mode} call {point.index}: {why} "
                                    "(is the workload deterministic?)")
-        begun, returned = set(), set()
-        for line in events.read_text().splitlines():
-            event, index = line.split()
-            (begun if event == "begin" else returned).add(int(index))
-        in_flight = next(iter(begun - returned), None)
+        returned, in_flight = _outcomes(events)
         exp = expect(self.steps, recording.values, returned, in_flight)
         problems = judge(path, lambda p: self._open(p, lambda: LATER), exp)
         if not problems:
@@ -308,6 +297,27 @@ class Explorer:
             s = self.steps[in_flight]
             step = f"step {in_flight} {s.op}" + ("" if s.arg is None else f"({s.arg!r})")
         return BadPoint(where, call, stack, step, problems, str(directory))
+
+
+def _check_replay(recording: Recording, queue_directory: Path, run_directory: Path) -> None:
+    """``CrashpointsError`` unless the recorded calls rebuild the queue's files exactly."""
+    actual = {p.name: p.read_bytes() for p in queue_directory.iterdir()}
+    modelled = fsmodel.replay(recording.ops)
+    if modelled != actual:
+        differ = sorted(n for n in {*actual, *modelled} if actual.get(n) != modelled.get(n))
+        raise CrashpointsError(
+            f"the recorded calls do not rebuild the queue's files ({', '.join(differ)} "
+            f"differ, in {run_directory}): the queue changed them through calls that "
+            "harness/fileops.py does not intercept")
+
+
+def _outcomes(events: Path) -> tuple[set[int], int | None]:
+    """From a stopped child's events: the steps that returned, and the one in flight."""
+    begun, returned = set(), set()
+    for line in events.read_text().splitlines():
+        event, index = line.split()
+        (begun if event == "begin" else returned).add(int(index))
+    return returned, next(iter(begun - returned), None)
 
 
 def _slim(call: fileops.FileCall) -> fileops.FileCall:

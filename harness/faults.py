@@ -154,10 +154,7 @@ def check_under_faults(opener: Callable[..., Any], root: Path | None = None, *,
             raise ValueError(f"{type(queue).__name__} has no claim(): use the put-get workload")
         faults = install_faults(kinds, rate, seed, only_under=directory)
         try:
-            for n in range(operations):
-                result.operations += 1
-                if not _operate(queue, model, n, rng, workload):
-                    result.failed += 1
+            _run_operations(queue, model, result, operations, rng, workload)
         finally:
             faults.uninstall()
             result.injected = faults.injected
@@ -171,18 +168,30 @@ def check_under_faults(opener: Callable[..., Any], root: Path | None = None, *,
             model.problems.append(f"the queue does not reopen after the faults: "
                                   f"{type(error).__name__}: {error}")
             left = None
-    result.problems = model.problems
-    if left is not None and left != model.items:
-        lost = [i for i in model.items if i not in left]
-        extra = [i for i in left if i not in model.items]
-        result.problems.append(
-            f"after the run the queue holds {len(left)} items, {len(model.items)} expected; "
-            f"lost {lost[:5]}, unexpected {extra[:5]}"
-            + (" (failed puts)" if set(extra) & model.failed_puts else "")
-            + ("" if lost or extra else " (out of order)"))
+    result.problems = model.problems + _left_problems(left, model)
     if not result.problems:
         shutil.rmtree(directory)
     return result
+
+
+def _run_operations(queue: Any, model: _Model, result: FaultCheck, operations: int,
+                    rng: random.Random, workload: str) -> None:
+    for n in range(operations):
+        result.operations += 1
+        if not _operate(queue, model, n, rng, workload):
+            result.failed += 1
+
+
+def _left_problems(left: list[Any] | None, model: _Model) -> list[str]:
+    """What is wrong with the items ``left`` in the queue after the run (None: unreadable)."""
+    if left is None or left == model.items:
+        return []
+    lost = [i for i in model.items if i not in left]
+    extra = [i for i in left if i not in model.items]
+    return [f"after the run the queue holds {len(left)} items, {len(model.items)} expected; "
+            f"lost {lost[:5]}, unexpected {extra[:5]}"
+            + (" (failed puts)" if set(extra) & model.failed_puts else "")
+            + ("" if lost or extra else " (out of order)")]
 
 
 @dataclass

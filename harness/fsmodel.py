@@ -96,6 +96,12 @@ class Recorder:
     def perform(self, point: int, call: FileCall, perform: Callable[..., Any],
                 data: Any = None) -> Any:
         """Make the call (a write with ``data`` instead when given) and record its effect."""
+        if call.kind in ("open", "replace", "rename", "unlink", "truncate"):
+            return self._path_call(point, call, perform)
+        return self._descriptor_call(point, call, perform, data)
+
+    def _path_call(self, point: int, call: FileCall, perform: Callable[..., Any]) -> Any:
+        """A call on a path: open (with create or truncate), rename, unlink, truncate."""
         kind = call.kind
         name = self._name(call.path)
         if kind == "open":
@@ -126,7 +132,13 @@ class Recorder:
             if name is not None:
                 self.ops.append(Op(point, "truncate", inode, name, length=call.length))
             return result
-        # The calls on a descriptor.
+        raise ValueError(f"not a call on a path: {kind}")
+
+    def _descriptor_call(self, point: int, call: FileCall, perform: Callable[..., Any],
+                         data: Any) -> Any:
+        """A call on a descriptor: fsync, fdatasync, ftruncate, write, pwrite."""
+        kind = call.kind
+        name = self._name(call.path)
         status = os.fstat(call.fd)
         inode = self._file(status.st_ino)
         if kind in ("fsync", "fdatasync"):
