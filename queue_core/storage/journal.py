@@ -102,13 +102,7 @@ class JournalStorage(Storage):
     def open_read_only(self) -> None:
         """Open the files for reading only, instead of ``initialize``: every reading call
         works, none changes a file (for ``python -m queue_core.inspect``)."""
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            self._data_header = self._read_header(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._data_fd = fd
+        self._data_fd = self._open_data(os.O_RDONLY)
         if not self.head_path.exists():
             raise self._corrupt(self.head_path, "it is missing")
         self._head_fd = os.open(self.head_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -238,15 +232,19 @@ class JournalStorage(Storage):
                 return self._data_fd, status.st_size
             os.close(self._data_fd)
             self._data_fd = None
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         self._last_append = (None, -1, 0)
+        fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
+        return fd, os.fstat(fd).st_size
+
+    def _open_data(self, flags: int) -> int:
+        """A descriptor of the data file, its header read into ``_data_header``."""
+        fd = os.open(self.path, flags | os.O_CLOEXEC)
         try:
             self._data_header = self._read_header(fd)
         except BaseException:
             os.close(fd)
             raise
-        self._data_fd = fd
-        return fd, os.fstat(fd).st_size
+        return fd
 
     def _read_header(self, fd: int) -> _Header:
         raw = os.pread(fd, 256, 0)
