@@ -79,6 +79,8 @@ class Cell:
             return f"VALID {speed}"
         if self.status in ("INVALID", "UNKNOWN"):
             return f"**{self.status}**: {self.summary}" + (f" ({speed})" if speed else "")
+        if self.status == "n/a":
+            return "n/a"
         return f"{self.status}: {self.summary}" if self.summary else self.status
 
 
@@ -101,7 +103,7 @@ def summarize(report: Any, history: list[dict[str, Any]]) -> str:
             kinds = sorted({v.kind for v in checker.violations} - {"lost", "duplicated"})
             if kinds:
                 parts.append(f"{checker.count:,} {name} violations ({', '.join(kinds)})")
-    return ", ".join(parts) or "invalid"
+    return ", ".join(parts[:2]) or "invalid"
 
 
 def _short(error: str, width: int = 60) -> str:
