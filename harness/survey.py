@@ -100,9 +100,12 @@ def summarize(report: Any, history: list[dict[str, Any]]) -> str:
             parts.append(f'raised "{_short(error)}"' + (f" ({checker.count:,} times)"
                                                          if checker.count > 1 else ""))
         elif checker.valid is False and name != "queue":
-            kinds = sorted({v.kind for v in checker.violations} - {"lost", "duplicated"})
+            kinds = {v.kind for v in checker.violations}
+            if counts.get("duplicated"):
+                kinds.discard("repeated")  # a duplicate is also a repeated get to FIFO
             if kinds:
-                parts.append(f"{checker.count:,} {name} violations ({', '.join(kinds)})")
+                label = "FIFO" if name == "fifo" else name
+                parts.append(f"{label} broken ({', '.join(sorted(kinds))})")
     return ", ".join(parts[:2]) or "invalid"
 
 
@@ -146,18 +149,20 @@ def _cell_in_child(connection: Any, *args: Any) -> None:
 
 
 def isolated_cell(backend: str, workload: Workload, items: int, kill_every_ms: float,
-                  workdir: Path, timeout: float, seed: int) -> Cell:
-    """``run_cell`` in a child process: a hang or a crash is a ``failed`` cell."""
+                  workdir: Path, timeout: float, seed: int,
+                  grace: float = GRACE_SECONDS) -> Cell:
+    """``run_cell`` in a child process: a hang (no answer ``grace`` seconds after the run's
+    own ``timeout``) or a crash is a ``failed`` cell."""
     receive, send = _fork.Pipe(duplex=False)
     child = _fork.Process(target=_cell_in_child, daemon=False, args=(
         send, backend, workload, items, kill_every_ms, workdir, timeout, seed))
     child.start()
     send.close()
-    answered = receive.poll(timeout + GRACE_SECONDS)
+    answered = receive.poll(timeout + grace)
     try:
         if answered:
             return Cell(**receive.recv())
-        return Cell("failed", f"no answer after {timeout + GRACE_SECONDS:g} s (hung)")
+        return Cell("failed", f"no answer after {timeout + grace:g} s (hung)")
     except EOFError:
         return Cell("failed", f"the run crashed the harness (exit code {child.exitcode})")
     finally:
