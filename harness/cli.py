@@ -27,6 +27,7 @@ from .interrupt import StopRequest
 from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
 from .output import usable_directory as usable
 from .run import StressConfig, StressRun
+from .survey import add_parser as add_survey
 
 DEFAULTS = StressConfig()
 
@@ -43,8 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harness", description="Stress and verify file-based multi-process task queues."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from .survey import add_parser as add_survey
-
     for add in (_add_stress, _add_check, _add_selftest, _add_pod, _add_backends,
                 add_crashpoints, add_survey):
         add(commands)

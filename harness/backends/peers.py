@@ -380,7 +380,8 @@ def kombu_filesystem(directory: Path, *, fsync: bool,
     folder = directory / "kombu"
     folder.mkdir(exist_ok=True)
     connection = Connection("filesystem://", transport_options={
-        "data_folder_in": str(folder), "data_folder_out": str(folder)})
+        "data_folder_in": str(folder), "data_folder_out": str(folder),
+        "control_folder": str(directory / "kombu-control")})
     return KombuSimpleQueue(connection, connection.SimpleQueue("harness"))
 
 
@@ -542,23 +543,25 @@ PEERS: dict[str, Peer] = {
                                issue=_PERSIST_ISSUE),
     "persist-queue-sqlite": Peer(persist_queue_sqlite, "persistqueue", "persist-queue",
                                  "persist-queue SQLiteQueue", _PERSIST_132,
-                               issue=_PERSIST_ISSUE),
+                                 issue=_PERSIST_ISSUE),
     "persist-queue-sqlite-ack": Peer(persist_queue_sqlite_ack, "persistqueue", "persist-queue",
                                      "persist-queue SQLiteAckQueue (ack = claim)",
-                                     _PERSIST_132,
-                               issue=_PERSIST_ISSUE),
+                                     _PERSIST_132, issue=_PERSIST_ISSUE),
     "litequeue": Peer(litequeue, "litequeue", "litequeue",
                       "litequeue LiteQueue (pop + done)"),
     "diskcache-deque": Peer(diskcache_deque, "diskcache", "diskcache", "diskcache.Deque"),
-    "huey-file": Peer(huey_file, "huey", "huey", "huey FileStorage (enqueue/dequeue)"),
+    "huey-file": Peer(huey_file, "huey", "huey", "huey FileStorage (enqueue/dequeue)",
+                      issue="https://github.com/coleifer/huey/issues/620"),
     "huey-sqlite": Peer(huey_sqlite, "huey", "huey", "huey SqliteStorage (enqueue/dequeue)"),
     "queuelib-fifo-disk": Peer(queuelib_fifo_disk, "queuelib", "queuelib",
-                               "queuelib FifoDiskQueue", _QUEUELIB),
+                               "queuelib FifoDiskQueue", _QUEUELIB,
+                               issue="https://github.com/scrapy/queuelib/issues/5"),
     "queuelib-fifo-sqlite": Peer(queuelib_fifo_sqlite, "queuelib", "queuelib",
                                  "queuelib FifoSQLiteQueue", _QUEUELIB),
     "dirq-simple": Peer(dirq_simple, "dirq", "dirq", "dirq QueueSimple (a directory queue)"),
     "kombu-filesystem": Peer(kombu_filesystem, "kombu", "kombu",
-                             "kombu SimpleQueue on filesystem://"),
+                             "kombu SimpleQueue on filesystem://",
+                             issue="https://github.com/celery/kombu/issues/1551"),
     "redis-list": Peer(redis_list, "redis", "redis", "a Redis list (RPUSH/LPOP)",
                        needs_redis=True),
     "redis-stream": Peer(redis_stream, "redis", "redis",

@@ -38,8 +38,10 @@ def peer(request, redis_url):
 
 
 @pytest.mark.parametrize("peer", list(PEERS), indirect=True)
-def test_each_peer_keeps_the_protocol_in_one_process(peer, tmp_path):
-    queue = peer.open(tmp_path)
+def test_each_peer_keeps_the_protocol_in_one_process(peer, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "queue").mkdir()
+    queue = peer.open(tmp_path / "queue")
     try:
         for item in ("w0:0", "w0:1", "w0:2"):
             queue.put(item)
@@ -53,6 +55,7 @@ def test_each_peer_keeps_the_protocol_in_one_process(peer, tmp_path):
         close = getattr(queue, "close", None)
         if close:
             close()
+    assert [path.name for path in tmp_path.iterdir()] == ["queue"]  # nothing outside its folder
 
 
 @pytest.mark.parametrize("peer", AT_LEAST_ONCE_PEERS, indirect=True)
@@ -148,3 +151,22 @@ def test_a_missing_library_is_one_line_naming_what_to_install(tmp_path, monkeypa
     assert "not installed: pip install no-such-queue" in listed[0]
     assert main(["stress", "--backend", "no-such-peer", "--out", str(tmp_path / "out")]) == 2
     assert "not installed: pip install no-such-queue" in capsys.readouterr().err
+
+
+def test_stress_starts_its_own_redis_server_when_asked(redis_url, tmp_path, capsys):
+    if PEERS["redis-list"].missing() or redis_url is None:
+        pytest.skip(PEERS["redis-list"].missing() or missing_reason())
+    code = main(["stress", "--backend", "redis-list", "--redis-server", "auto", "--items", "40",
+                 "--producers", "2", "--consumers", "2", "--quiet", "--out",
+                 str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().out
+    assert "verdict: VALID" in capsys.readouterr().out
+
+
+def test_a_redis_backend_without_a_server_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    if PEERS["redis-list"].missing():
+        pytest.skip(PEERS["redis-list"].missing())
+    monkeypatch.delenv("HARNESS_REDIS_URL", raising=False)
+    code = main(["stress", "--backend", "redis-list", "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "no Redis server: pass --redis-server auto" in capsys.readouterr().err
