@@ -28,6 +28,7 @@ so that every lease has ended for the drain as it has for the harness.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import itertools
 import json
@@ -382,7 +383,11 @@ def kombu_filesystem(directory: Path, *, fsync: bool,
     connection = Connection("filesystem://", transport_options={
         "data_folder_in": str(folder), "data_folder_out": str(folder),
         "control_folder": str(directory / "kombu-control")})
-    return KombuSimpleQueue(connection, connection.SimpleQueue("harness"))
+    # A name of its own per folder: a process that declared a queue of the same name on
+    # another folder (the harness's probe) would otherwise route every put to that folder's
+    # bindings, and the items would vanish.
+    name = "harness-" + hashlib.sha1(str(directory).encode()).hexdigest()[:16]
+    return KombuSimpleQueue(connection, connection.SimpleQueue(name))
 
 
 # Redis -------------------------------------------------------------------------------------

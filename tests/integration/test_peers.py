@@ -41,6 +41,10 @@ def peer(request, redis_url):
 def test_each_peer_keeps_the_protocol_in_one_process(peer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "queue").mkdir()
+    other = tmp_path.parent / f"{tmp_path.name}-other"
+    other.mkdir()
+    elsewhere = peer.open(other)  # as the harness probes a backend before a run
+    elsewhere.put("elsewhere")
     queue = peer.open(tmp_path / "queue")
     try:
         for item in ("w0:0", "w0:1", "w0:2"):
@@ -51,10 +55,12 @@ def test_each_peer_keeps_the_protocol_in_one_process(peer, tmp_path, monkeypatch
         assert sorted(queue.get() for _ in range(3)) == ["w0:0", "w0:1", "w0:2"]
         assert queue.get() is None
         assert queue.size() == 0
+        assert elsewhere.get() == "elsewhere"
     finally:
-        close = getattr(queue, "close", None)
-        if close:
-            close()
+        for opened in (queue, elsewhere):
+            close = getattr(opened, "close", None)
+            if close:
+                close()
     assert [path.name for path in tmp_path.iterdir()] == ["queue"]  # nothing outside its folder
 
 
