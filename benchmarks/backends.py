@@ -1,24 +1,24 @@
-"""One adapter per queue under benchmark, all with the same three calls: put, get, close.
+"""The queues under benchmark, all seen through the same three calls: put, get, close.
 
-Every adapter carries the same task-shaped dict; each stores it its own way (JSON, pickle).
-``get`` returns ``None`` when the queue is empty, whatever the library does then.
+This project's queues and the peers are opened through the harness's registry
+(``harness.backends``: the peers' adapters live in ``harness.backends.peers``, shared with
+``harness stress`` and ``harness survey``); what is left here is benchmark-specific: the
+in-memory ``multiprocessing.Queue`` ceiling and the rules that skip a backend. Every queue
+carries the same task-shaped dict; each stores it its own way (JSON, pickle). ``get`` returns
+``None`` when the queue is empty, whatever the library does then.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import json
 import multiprocessing
 import os
 import queue as stdlib_queue
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.backends import open_backend
+from harness.backends import BUILT_IN, open_backend
 
 
 class Adapter:
@@ -46,18 +46,19 @@ class Backend:
     #: Backlogs above this are skipped, for ``backlog_reason``.
     max_backlog: int | None = None
     backlog_reason: str = "it rewrites the whole queue on every operation"
-    #: A module the backend needs; it is skipped with a reason when missing.
-    requires: str | None = None
+    #: The registry's backend it opens, if any: skipped with the registry's reason when its
+    #: library is missing.
+    registered: str | None = None
 
     def missing(self) -> str | None:
         """Why this backend cannot run here, or None."""
-        if self.requires and importlib.util.find_spec(self.requires) is None:
-            return f"{self.requires} is not installed: pip install -e '.[bench]'"
-        return None
+        if self.registered is None:
+            return None
+        return BUILT_IN[self.registered].missing()
 
 
 class _Registered(Adapter):
-    """A queue of the harness's registry (``harness.backends``), at ``path/tasks.json``."""
+    """A queue of the harness's registry (``harness.backends``), with its files in ``path``."""
 
     def __init__(self, path: Path, name: str, fsync: bool = False) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -84,85 +85,6 @@ class _Claiming(_Registered):
             return None
         self.queue.ack(claim)
         return claim.item
-
-
-class _PersistQueue(Adapter):
-    """persist-queue's queues: a non-blocking get, then the call that confirms it."""
-
-    def __init__(self, queue: Any, confirm: Callable[[Any], Any]) -> None:
-        self.queue = queue
-        self.confirm = confirm
-
-    def put(self, item: Any) -> None:
-        self.queue.put(item)
-
-    def get(self) -> Any | None:
-        import persistqueue
-
-        try:
-            item = self.queue.get(block=False)
-        except persistqueue.Empty:
-            return None
-        self.confirm(item)
-        return item
-
-
-def _persist_file_queue(path: Path) -> Adapter:
-    import persistqueue
-
-    queue = persistqueue.Queue(str(path), autosave=True)
-    return _PersistQueue(queue, lambda _item: queue.task_done())
-
-
-def _persist_ack_queue(path: Path) -> Adapter:
-    import persistqueue
-
-    path.mkdir(parents=True, exist_ok=True)
-    # auto_resume=False: by default every process that opens it resets all unacked items.
-    queue = persistqueue.SQLiteAckQueue(str(path), auto_resume=False, multithreading=True)
-    return _PersistQueue(queue, queue.ack)
-
-
-class _LiteQueue(Adapter):
-    def __init__(self, path: Path) -> None:
-        from litequeue import LiteQueue
-
-        path.mkdir(parents=True, exist_ok=True)
-        self.queue = LiteQueue(str(path / "queue.sqlite3"))
-
-    def put(self, item: Any) -> None:
-        self.queue.put(json.dumps(item))
-
-    def get(self) -> Any | None:
-        message = self.queue.pop()
-        if message is None:
-            return None
-        self.queue.done(message.message_id)
-        return json.loads(message.data)
-
-    def close(self) -> None:
-        self.queue.close()
-
-
-class _DiskcacheDeque(Adapter):
-    def __init__(self, path: Path) -> None:
-        import diskcache
-
-        self.deque = diskcache.Deque(directory=str(path))
-
-    def put(self, item: Any) -> None:
-        self.deque.append(item)
-
-    def get(self) -> Any | None:
-        try:
-            return self.deque.popleft()
-        except IndexError:
-            return None
-
-    def close(self) -> None:
-        self.deque.directory  # noqa: B018 -- keeps the object's cache alive until here
-        with contextlib.suppress(Exception):
-            self.deque._cache.close()
 
 
 class _MultiprocessingQueue(Adapter):
@@ -199,60 +121,35 @@ class _MultiprocessingQueue(Adapter):
             self.queue.cancel_join_thread()
 
 
-class _RedisList(Adapter):
-    """A Redis list (RPUSH / LPOP) on the suite's own loopback server; see ``REDIS_PORT``."""
-
-    port: int | None = None
-
-    def __init__(self, path: Path) -> None:
-        import redis
-
-        if self.port is None:
-            raise RuntimeError("no redis-server was started for this run")
-        self.client = redis.Redis(host="127.0.0.1", port=self.port)
-        self.key = f"queue:{path}"
-
-    def put(self, item: Any) -> None:
-        self.client.rpush(self.key, json.dumps(item))
-
-    def get(self) -> Any | None:
-        raw = self.client.lpop(self.key)
-        return None if raw is None else json.loads(raw)
-
-    def close(self) -> None:
-        self.client.close()
-
-
 O_N = 1_000
+def _ours(name: str, registered: str, **kwargs: Any) -> Backend:
+    fsync = name.endswith("-fsync")
+    return Backend(name, "ours", lambda p: _Registered(p, registered, fsync=fsync), **kwargs)
+
+
+def _peer(name: str, **kwargs: Any) -> Backend:
+    """A peer, opened through its adapter in ``harness.backends.peers``."""
+    return Backend(name, "peer", lambda p: _Registered(p, name), registered=name, **kwargs)
+
+
 BACKENDS = [
-    Backend("filequeue-journal", "ours", lambda p: _Registered(p, "filequeue-journal")),
-    Backend("filequeue-journal-fsync", "ours",
-            lambda p: _Registered(p, "filequeue-journal", fsync=True)),
+    _ours("filequeue-journal", "filequeue-journal"),
+    _ours("filequeue-journal-fsync", "filequeue-journal"),
     Backend("filequeue-journal-claims", "ours",
             lambda p: _Claiming(p, "filequeue-journal")),
-    Backend("filequeue-json-array", "ours", lambda p: _Registered(p, "filequeue-json-array"),
-            max_backlog=O_N),
-    Backend("filequeue-json-array-fsync", "ours",
-            lambda p: _Registered(p, "filequeue-json-array", fsync=True), max_backlog=O_N),
+    _ours("filequeue-json-array", "filequeue-json-array", max_backlog=O_N),
+    _ours("filequeue-json-array-fsync", "filequeue-json-array", max_backlog=O_N),
     Backend("original", "original", lambda p: _Registered(p, "mutant-original"),
             max_backlog=O_N),
-    Backend("persist-queue-file", "peer", _persist_file_queue, requires="persistqueue",
-            single_process_only="persist-queue's file Queue is documented as thread-safe, "
-            "not process-safe"),
-    Backend("persist-queue-sqlite-ack", "peer", _persist_ack_queue, requires="persistqueue",
-            max_backlog=O_N, backlog_reason="acked rows stay in its table until "
-            "clear_acked_data(), and each get scans past them: 100,000 items took over 10 "
-            "minutes without finishing"),
-    Backend("litequeue", "peer", _LiteQueue, requires="litequeue", max_backlog=O_N,
-            backlog_reason="done messages stay in its table until prune(); putting then "
-            "draining 100,000 items ran over 7 minutes without finishing"),
-    Backend("diskcache-deque", "peer", _DiskcacheDeque, requires="diskcache"),
+    _peer("persist-queue-file", single_process_only="persist-queue's file Queue is documented "
+          "as thread-safe, not process-safe"),
+    _peer("persist-queue-sqlite-ack", max_backlog=O_N, backlog_reason="acked rows stay in its "
+          "table until clear_acked_data(), and each get scans past them: 100,000 items took "
+          "over 10 minutes without finishing"),
+    _peer("litequeue", max_backlog=O_N, backlog_reason="done messages stay in its table until "
+          "prune(); putting then draining 100,000 items ran over 7 minutes without finishing"),
+    _peer("diskcache-deque"),
     Backend("multiprocessing-queue", "ceiling", _MultiprocessingQueue),
-    Backend("redis-list", "peer", _RedisList, requires="redis"),
+    _peer("redis-list"),
 ]
 BY_NAME = {backend.name: backend for backend in BACKENDS}
-
-
-def redis_server_binary() -> str | None:
-    """The path of ``redis-server``, or None."""
-    return shutil.which("redis-server")

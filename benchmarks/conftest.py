@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-
 import pytest
 
-from .backends import BACKENDS, Backend, _RedisList, redis_server_binary
+from harness.redis_server import missing_reason, redis_for
+
+from .backends import BACKENDS, Backend
 
 
 def pytest_collection_modifyitems(items):
@@ -28,48 +26,23 @@ def pytest_sessionfinish(session):
 
 
 @pytest.fixture(scope="session")
-def redis_port():
-    """A redis-server of our own on a free loopback port, for the whole run."""
-    binary = redis_server_binary()
-    if binary is None:
+def redis_url():
+    """A redis-server of our own on a free loopback port for the whole run (its URL in
+    ``HARNESS_REDIS_URL``, where the redis-list adapter finds it), or None without one."""
+    if missing_reason() is not None:
         yield None
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("redis-server did not answer within 20 s") from None
-                time.sleep(0.05)
-        client.close()
-        _RedisList.port = port
-        yield port
-    finally:
-        _RedisList.port = None
-        server.terminate()
-        server.wait(10)
+    with redis_for("auto") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-def backend(request, redis_port) -> Backend:
+def backend(request, redis_url) -> Backend:
     """Every backend, skipped with a reason where it cannot run."""
     chosen: Backend = request.param
     reason = chosen.missing()
-    if reason is None and chosen.name == "redis-list" and redis_port is None:
-        reason = "redis-server is not installed: apt-get install redis-server"
+    if reason is None and chosen.name == "redis-list" and redis_url is None:
+        reason = missing_reason()
     if reason:
         pytest.skip(reason)
     return chosen

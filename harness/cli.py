@@ -20,13 +20,14 @@ from typing import Any
 from queue_core.contracts import AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
-from .backends import BUILT_IN, UnknownBackend, available, resolve
+from .backends import BUILT_IN, BackendUnavailable, UnknownBackend, available, resolve
 from .faults import parse_faults
 from .interrupt import StopRequest
 from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
 from .output import usable_directory as usable
 from .run import StressConfig, StressRun
 from .storage_command import add_parser as add_crashpoints
+from .survey import add_parser as add_survey
 
 DEFAULTS = StressConfig()
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_stress, _add_check, _add_selftest, _add_pod, _add_backends,
-                add_crashpoints):
+                add_crashpoints, add_survey):
         add(commands)
     return parser
 
@@ -100,7 +101,16 @@ def _add_stress(commands: Subcommands) -> None:
                         help="where to write the results (default harness-runs/<time>)")
     stress.add_argument("--json", action="store_true", help="print the report as JSON")
     stress.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_redis_option(stress)
     stress.set_defaults(run=_run_stress)
+
+
+def add_redis_option(parser: argparse.ArgumentParser) -> None:
+    """``--redis-server auto|URL``: the server of the redis-* backends."""
+    parser.add_argument("--redis-server", default=None, metavar="auto|URL",
+                        help="the Redis server of the redis-list and redis-stream backends: "
+                        "'auto' starts a redis-server on a free loopback port for the run, or "
+                        "give a URL such as redis://127.0.0.1:6379/0")
 
 
 def _add_check(commands: Subcommands) -> None:
@@ -175,23 +185,35 @@ def _add_backends(commands: Subcommands) -> None:
     backends.add_argument("names", nargs="*", metavar="NAME",
                           help="also list these (e.g. MODULE:FACTORY names)")
     backends.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_redis_option(backends)
     backends.set_defaults(run=_run_backends)
 
 
 def _run_backends(args: argparse.Namespace) -> int:
+    from .redis_server import RedisServerError, redis_for
+
     try:
         specs = [*available(), *(resolve(name) for name in args.names)]
     except UnknownBackend as error:
         raise UsageError(str(error)) from error
+    try:
+        with redis_for(args.redis_server):
+            return _list_backends(specs, args.json)
+    except RedisServerError as error:
+        raise UsageError(f"--redis-server: {error}") from error
+
+
+def _list_backends(specs: list[Any], as_json: bool) -> int:
     rows = []
     for spec in specs:
+        reason = spec.missing()
         try:
-            can = spec.probe()
+            can = [reason] if reason else spec.probe()
         except Exception as error:
             can = [f"cannot open: {type(error).__name__}: {error}"[:120]]
         rows.append({"name": spec.name, "capabilities": can, "origin": spec.origin,
                      "about": spec.about})
-    if args.json:
+    if as_json:
         console.say(json.dumps(rows, indent=2))
         return EXIT_VALID
     width = max(len(row["name"]) for row in rows)
@@ -229,6 +251,8 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
         resolve(args.backend).refuse_unless(args.delivery, args.fsync)
     except UnknownBackend as error:
         raise UsageError(f"--backend: {error}") from error
+    except BackendUnavailable as error:
+        raise UsageError(f"--backend: {error}") from error
     except ValueError as error:
         raise UsageError(f"--backend {args.backend}: {error}") from error
     except Exception as error:  # the backend's own code failed to open a queue
@@ -257,6 +281,16 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
 
 
 def _run_stress(args: argparse.Namespace) -> int:
+    from .redis_server import RedisServerError, redis_for
+
+    try:
+        with redis_for(args.redis_server):
+            return _stress(args)
+    except RedisServerError as error:
+        raise UsageError(f"--redis-server: {error}") from error
+
+
+def _stress(args: argparse.Namespace) -> int:
     from .run import run_stress
 
     config = _stress_config(args)

@@ -1,5 +1,6 @@
 """Queues the harness can stress: the backend protocol (``protocol``), the built-in ones
-(``builtin``: this project's queue, the original's, the mutants), and the registry that finds
+(``builtin``: this project's queue, the original's, the mutants), adapters for the peers'
+libraries (``peers``), and the registry that finds
 any of them, or anyone's, by name (``registry``)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .registry import (
     BUILT_IN,
     ENTRY_POINT_GROUP,
     BackendSpec,
+    BackendUnavailable,
     UnknownBackend,
     available,
     open_backend,
@@ -26,6 +28,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "BackendFactory",
     "BackendSpec",
+    "BackendUnavailable",
     "QueueBackend",
     "UnknownBackend",
     "available",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .builtin import MUTANTS, PRODUCT
+from .peers import PEERS, Peer
 from .protocol import BackendFactory, QueueBackend, capabilities, close, missing_calls
 
 ENTRY_POINT_GROUP = "filequeue_harness.backends"
@@ -23,6 +24,10 @@ ENTRY_POINT_GROUP = "filequeue_harness.backends"
 
 class UnknownBackend(ValueError):
     """A backend name that is neither built in, ``module:factory``, nor an entry point."""
+
+
+class BackendUnavailable(RuntimeError):
+    """A known backend that cannot be opened here (its library is not installed)."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,20 @@ class BackendSpec:
     factory: BackendFactory
     origin: str
     about: str = ""
+    #: A peer's library (``harness.backends.peers``): what it needs, what it says.
+    peer: Peer | None = None
+
+    def missing(self) -> str | None:
+        """Why this backend cannot be opened here, in one line (``not installed: pip install
+        X``), or None."""
+        return None if self.peer is None else self.peer.missing()
 
     def open(self, directory: Path, fsync: bool = False, **options: Any) -> QueueBackend:
-        """The backend on ``directory`` (a worker's own connection to the run's queue)."""
+        """The backend on ``directory`` (a worker's own connection to the run's queue);
+        ``BackendUnavailable`` with the reason if its library is missing."""
+        reason = self.missing()
+        if reason is not None:
+            raise BackendUnavailable(f"backend {self.name}: {reason}")
         return self.factory(directory, fsync=fsync, options=options)
 
     def probe(self, fsync: bool = False) -> list[str]:
@@ -67,6 +83,8 @@ BUILT_IN: dict[str, BackendSpec] = {
     name: BackendSpec(name, factory, "built-in", about)
     for name, (factory, about) in {**PRODUCT, **MUTANTS}.items()
 }
+BUILT_IN.update({name: BackendSpec(name, peer.factory, "built-in peer adapter", peer.about, peer)
+                 for name, peer in PEERS.items()})
 
 
 def resolve(name: str) -> BackendSpec:

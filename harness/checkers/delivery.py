@@ -5,7 +5,11 @@ A history of the ``at-least-once`` workload holds ``put`` operations and, for co
 
 - ``claim``: ``value`` is ``null`` (nothing available) or ``{"item", "id", "attempt", "at",
   "until"}``: the item, the delivery's id, its attempt number, and the lease's start and end
-  on the queue's clock (seconds);
+  on the queue's clock (seconds). A queue that cannot know them gives ``attempt`` or
+  ``until`` as ``null``: without attempt numbers an item's deliveries are numbered in the
+  order their claims returned (so no delivery can be shown unaccounted for); without a lease
+  the claim holds the item until it is acked or nacked or its holder dies, so a redelivery
+  is explained only by a nack or by the holder's death;
 - ``ack`` / ``nack``: ``value`` is ``{"item", "id"}`` plus ``"ended": true`` when the queue
   refused it because the claim had ended (a ``ClaimError``, the queue's correct answer to a
   late ack);
@@ -60,8 +64,10 @@ class Delivery:
     index: int
     item: Any
     id: str
-    attempt: int
+    #: None until numbered when the queue gives no attempt numbers (``DeliveryFacts``).
+    attempt: int | None
     at: float
+    #: INF when the queue has no lease (``until`` recorded as null).
     until: float
     process: Any
 
@@ -88,6 +94,10 @@ class DeliveryFacts:
         for index, op in enumerate(history):
             self._index(index, op)
         for items in self.deliveries.values():
+            if any(d.attempt is None for d in items):
+                items.sort(key=lambda d: self.history[d.index]["return"])
+                for number, delivery in enumerate(items, 1):
+                    delivery.attempt = number
             items.sort(key=lambda d: (d.attempt, d.at))
 
     def _index(self, index: int, op: dict[str, Any]) -> None:
@@ -123,9 +133,10 @@ class DeliveryFacts:
         if op["type"] != "ok":
             self.crashed_claims += 1
         elif value is not None:
+            attempt, until = value["attempt"], value["until"]
             delivery = Delivery(index, item_key(value["item"]), str(value["id"]),
-                                int(value["attempt"]), float(value["at"]),
-                                float(value["until"]), op["process"])
+                                None if attempt is None else int(attempt), float(value["at"]),
+                                INF if until is None else float(until), op["process"])
             self.deliveries.setdefault(delivery.item, []).append(delivery)
 
     def when(self, ns: float) -> str:
@@ -245,6 +256,15 @@ def _cause(facts: DeliveryFacts, item: Any, earlier: Delivery, later: Delivery,
         return "nack"
     if later.at >= earlier.until:
         return "holder killed" if facts.holder_killed(earlier) else "lease ended"
+    if earlier.until == INF and facts.holder_killed(earlier) and (
+            facts.killed_at[earlier.process] <= facts.history[later.index]["return"]):
+        return "holder killed"  # no lease: the queue gave back the item of a dead holder
+    if earlier.until == INF:
+        return facts.violation(
+            "two live claims",
+            f"{show_value(item)} was held by two live claims at once: {facts.describe(later)} "
+            f"took it while {facts.describe(earlier)} held it (the queue has no lease), and it "
+            "was not given back", [earlier.index, later.index])
     return facts.violation(
         "two live claims",
         f"{show_value(item)} was held by two live claims at once: {facts.describe(later)} "

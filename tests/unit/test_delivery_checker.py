@@ -167,3 +167,48 @@ def test_a_malformed_claim_value_makes_the_verdict_unknown():
     report = check([op(1, "put", "a", 0, 1), op(2, "claim", {"item": "a"}, 2, 3)])
     assert report.valid is None
     assert "not a claim/ack history" in report.checkers["delivery"].error
+
+
+def unknown_claim(process, item, at, call, ret, lease=None, order=1):
+    """A claim of a queue that numbers no deliveries (and, without ``lease``, has no lease)."""
+    value = {"item": item, "id": f"{order}/{process}/{call}", "attempt": None, "at": T0 + at,
+             "until": None if lease is None else T0 + at + lease}
+    return op(process, "claim", value, call, ret)
+
+
+def unknown_ack(process, item, call, ret, order=1):
+    return op(process, "ack", {"item": item, "id": f"{order}/{process}/{call}"}, call, ret)
+
+
+def test_without_attempt_numbers_deliveries_are_numbered_in_the_order_they_returned():
+    history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3, lease=1),
+               unknown_claim(3, "a", 4, 4, 5, lease=10), unknown_ack(3, "a", 6, 7)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["redelivered_after_lease_ended"] == 1
+
+
+def test_without_attempt_numbers_a_redelivery_within_the_lease_is_two_live_claims():
+    history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3, lease=10),
+               unknown_claim(3, "a", 4, 4, 5, lease=10), unknown_ack(3, "a", 6, 7)]
+    _, result = delivery(history)
+    assert [v.kind for v in result.violations] == ["two live claims"]
+
+
+def test_without_a_lease_a_redelivery_after_the_holder_died_is_valid():
+    history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3),
+               op(2, "killed", None, 3.5, 3.5),
+               unknown_claim(3, "a", 4, 4, 5), unknown_ack(3, "a", 6, 7)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["redelivered_after_holder_killed"] == 1
+
+
+def test_without_a_lease_a_redelivery_while_the_holder_lives_is_two_live_claims():
+    history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3),
+               unknown_claim(3, "a", 4, 4, 5), unknown_ack(3, "a", 6, 7),
+               op(2, "killed", None, 8, 8)]
+    _, result = delivery(history)
+    assert result.valid is False
+    assert "took it while claim #1" in result.violations[0].message
+    assert "the queue has no lease" in result.violations[0].message
