@@ -16,6 +16,7 @@ from typing import Any
 from .atomic import fsync_directory, remove_stale_temp_files
 from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
 from .contracts import DEFAULT_MAX_ATTEMPTS
+from .doorbell import BELL_SUFFIX, Doorbell
 from .errors import (
     ClaimError,
     CorruptQueueError,
@@ -82,6 +83,7 @@ class FileQueue:
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
+        self._bell = Doorbell(self.path.with_name(self.path.name + BELL_SUFFIX))
         self._errors = _DirectoryErrors(self.path.parent,
                                         [*self._storage.files(), self._ledger.path])
         self._locked = self._lock.exclusive(self._errors)
@@ -112,12 +114,26 @@ class FileQueue:
             if self._storage.positions_repeat:
                 self._settled_ledger()
             self._storage.append(encoded, self._clock())
+        self._bell.ring()
 
-    def get(self) -> Any | None:
-        """Remove and return the oldest item, or return ``None`` when the queue is empty. Atomic.
+    def get(self, timeout: float | None = 0.0) -> Any | None:
+        """Remove and return the oldest item. Atomic.
 
         Items whose claim ended without an ``ack`` come first, at their place in the queue.
+        When the queue is empty: with ``timeout=0.0`` return ``None`` at once; with
+        ``timeout=None`` wait until an item comes; else wait up to ``timeout`` seconds, then
+        return ``None``. A waiter sleeps without the lock and wakes when a put rings the
+        queue's doorbell, or at the latest after ``doorbell.RECHECK_SECONDS`` (a missed ring),
+        or when a claim's lease or a ``nack`` delay ends.
         """
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        item = self._get_now()
+        if item is None and timeout != 0.0:
+            return self._wait_for(self._get_now, timeout)
+        return item
+
+    def _get_now(self) -> Any | None:
         with self._locked:
             state = self._settled_ledger()
             if state is not None:
@@ -142,10 +158,19 @@ class FileQueue:
         with self._locked:
             return self._stats_locked().waiting
 
-    def claim(self, lease: float = 30.0) -> Claim | None:
+    def claim(self, lease: float = 30.0, timeout: float | None = 0.0) -> Claim | None:
         """Take the oldest waiting item for ``lease`` seconds, or return ``None`` when there is
-        none. Until the lease ends no other claim or get sees the item; then it comes back."""
+        none. Until the lease ends no other claim or get sees the item; then it comes back.
+        ``timeout`` waits for an item as in ``get``."""
         _check_seconds("lease", lease, positive=True)
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        claim = self._claim_now(lease)
+        if claim is None and timeout != 0.0:
+            return self._wait_for(lambda: self._claim_now(lease), timeout)
+        return claim
+
+    def _claim_now(self, lease: float) -> Claim | None:
         with self._locked:
             now = self._clock()
             state = self._settled_ledger()
@@ -196,6 +221,7 @@ class FileQueue:
             entry = self._held_entry(self._settled_ledger(), claim, "give back")
             self._ledger.append({"op": "nack", "order": entry.order,
                                  "until": self._clock() + delay})
+        self._bell.ring()
 
     def extend(self, claim: Claim, lease: float) -> Claim:
         """Hold ``claim``'s item for ``lease`` more seconds from now; the renewed claim.
@@ -227,7 +253,9 @@ class FileQueue:
             records = _dead_records(state, self._clock(), self.max_attempts)
             orders = [*state.dead, *(r["order"] for r in records)]
             self._ledger.append(*records, *({"op": "requeue", "order": o} for o in orders))
-            return len(orders)
+        if orders:
+            self._bell.ring()
+        return len(orders)
 
     def stats(self) -> QueueStats:
         """Waiting, in-flight, delayed and dead items, and the oldest waiting item's age."""
@@ -238,6 +266,7 @@ class FileQueue:
         """Release this object's descriptors; the queue on disk is untouched."""
         self._lock.close()
         self._ledger.close()
+        self._bell.close()
 
     def __enter__(self) -> FileQueue:
         return self
@@ -247,6 +276,36 @@ class FileQueue:
 
     def __repr__(self) -> str:
         return f"FileQueue({str(self.path)!r}, fsync={self.fsync}, format={self.format!r})"
+
+    # -- waiting -------------------------------------------------------------------------
+
+    def _wait_for(self, attempt: Callable[[], Any], timeout: float | None) -> Any:
+        """Call ``attempt`` until it returns something true, or ``timeout`` seconds pass
+        (``None``: no limit); what it returned last. Sleeps on the doorbell in between."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bell = self._bell
+        while True:
+            rings = bell.drain()  # before looking: a ring from now on wakes the sleep below
+            result = attempt()
+            if result:
+                bell.pass_on(rings)  # other puts rang too: wake the other waiters
+                return result
+            left = math.inf if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return result
+            ready_in = self._next_ready_in()
+            bell.wait(left if ready_in is None else min(left, ready_in))
+
+    def _next_ready_in(self) -> float | None:
+        """Seconds (queue clock) until the first claim's lease or ``nack`` delay ends."""
+        with self._locked:
+            state = self._settled_ledger()
+            if state is None:
+                return None
+            now = self._clock()
+            ends = [e.until for e in state.entries.values()
+                    if not e.ready(now) and e.attempts < self.max_attempts]
+            return max(min(ends) - now, 0.0) if ends else None
 
     # -- the ledger, with the lock held --------------------------------------------------
 
@@ -337,6 +396,14 @@ def _check_seconds(name: str, value: float, *, positive: bool) -> None:
     if not valid:
         bound = "greater than 0" if positive else "0 or more"
         raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not (isinstance(timeout, int | float)
+                                    and not isinstance(timeout, bool) and timeout >= 0
+                                    and not math.isnan(timeout)):
+        raise ValueError(f"timeout must be None or a number of seconds of 0 or more, "
+                         f"not {timeout!r}")
 
 
 def encode_item(item: Any) -> str:
