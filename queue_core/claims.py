@@ -101,6 +101,8 @@ class LedgerState:
     #: The storage's position before the removal recorded by the last ``take``, until a
     #: ``settled`` record says that removal is done.
     pending: Any = None
+    #: How many items that removal takes (a ``claim_many`` takes several in one step).
+    pending_count: int = 1
     entries: dict[int, Entry] = field(default_factory=dict)
     dead: dict[int, DeadLetter] = field(default_factory=dict)
 
@@ -108,6 +110,11 @@ class LedgerState:
         """Ready entries that used up their attempts: a claim moves them to the dead letters."""
         spent = [e for e in self.entries.values() if e.attempts >= max_attempts and e.ready(now)]
         return sorted(spent, key=lambda e: (e.until, e.order))
+
+    def ready_entries(self, now: float, max_attempts: int, count: int) -> list[Entry]:
+        """The ``count`` oldest entries a claim or get may take now, oldest first."""
+        ready = [e for e in self.entries.values() if e.ready(now) and e.attempts < max_attempts]
+        return sorted(ready, key=lambda e: e.order)[:count]
 
     def first_ready(self, now: float, max_attempts: int) -> Entry | None:
         """The oldest entry a claim or get may take now."""
@@ -123,6 +130,7 @@ class LedgerState:
                                         _optional_time(record["put_at"]), 1)
             self.next_order = max(self.next_order, order + 1)
             self.pending = record["from"]
+            self.pending_count = _count(record.get("batch", 1))
         elif op == "settled":
             self.pending = None
         elif op == "claim":
@@ -162,6 +170,7 @@ class LedgerState:
             self.next_order = _count(record["order"])
         elif op == "pending":
             self.pending = record["from"]
+            self.pending_count = _count(record.get("batch", 1))
         else:
             raise ValueError(f"unknown record {op!r}")
 
@@ -169,7 +178,7 @@ class LedgerState:
         """Records that rebuild this state from nothing."""
         records: list[dict[str, Any]] = [{"op": "next", "order": self.next_order}]
         if self.pending is not None:
-            records.append({"op": "pending", "from": self.pending})
+            records.append({"op": "pending", "from": self.pending, "batch": self.pending_count})
         records += [{"op": "entry", "order": e.order, "item": e.item, "attempts": e.attempts,
                      "held": e.held, "until": e.until, "put_at": e.put_at,
                      "delivered": e.delivered}

@@ -1,6 +1,10 @@
-"""The queue's doorbell: a named FIFO beside the queue that puts ring and waiters sleep on.
+"""The queue's doorbell: a named FIFO that puts ring and waiters sleep on.
 
-``path + ".bell"`` is a FIFO. Every ``FileQueue`` that rings or waits holds it open for
+The FIFO is ``/dev/shm/filequeue-<device>-<inode>.bell``, named after the queue's lock file,
+so that every process and container of the same kernel that opens the queue (through any path)
+finds the same FIFO; the containers of a Pod share ``/dev/shm``. It is kept out of the queue's
+directory, whose files are all regular files that tools may read (a FIFO would block them).
+Every ``FileQueue`` that rings or waits holds it open for
 reading and writing without blocking (Linux allows ``O_RDWR`` on a FIFO), so a ring is one
 non-blocking ``write`` of one byte that never fails for want of a reader and is dropped when
 the pipe is full. A waiter empties the pipe, checks the queue, and then sleeps in ``poll``
@@ -21,7 +25,8 @@ import select
 import stat
 from pathlib import Path
 
-BELL_SUFFIX = ".bell"
+#: Where the FIFOs are made; a queue whose FIFO cannot be made there has no doorbell.
+BELL_DIRECTORY = Path("/dev/shm")
 #: The longest a waiter sleeps without looking at the queue again (a missed ring costs at most
 #: this much delay).
 RECHECK_SECONDS = 1.0
@@ -32,8 +37,9 @@ _PASS_ON_MAX = 64
 class Doorbell:
     """One process's handle on a queue's FIFO; every call is best effort and never raises."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, identity: str) -> None:
+        #: The FIFO, named after the queue's identity (its lock file's device and inode).
+        self.path = BELL_DIRECTORY / f"filequeue-{identity.replace(':', '-')}.bell"
         self._fd: int | None = None
         #: True once the FIFO turned out to be unusable here: no more attempts.
         self._unusable = False

@@ -9,14 +9,14 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .atomic import fsync_directory, remove_stale_temp_files
 from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
 from .contracts import DEFAULT_MAX_ATTEMPTS
-from .doorbell import BELL_SUFFIX, Doorbell
+from .doorbell import Doorbell
 from .errors import (
     ClaimError,
     CorruptQueueError,
@@ -29,6 +29,8 @@ from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS, Storage
 
 LOCK_SUFFIX = ".lock"
+#: A batch put rings the doorbell once per item, up to this many times (one per waiter).
+_RINGS_MAX = 64
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
@@ -83,7 +85,6 @@ class FileQueue:
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
-        self._bell = Doorbell(self.path.with_name(self.path.name + BELL_SUFFIX))
         self._errors = _DirectoryErrors(self.path.parent,
                                         [*self._storage.files(), self._ledger.path])
         self._locked = self._lock.exclusive(self._errors)
@@ -91,6 +92,7 @@ class FileQueue:
             lock_file = os.stat(self._lock.path)
             #: Names this queue whatever path opened it: claims are checked against it.
             self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
+            self._bell = Doorbell(self._identity)
             self._storage.initialize()
             self._ledger.queue_id = self._storage.queue_id
             self._ledger.queue_files = self._storage.files()
@@ -148,6 +150,52 @@ class FileQueue:
             encoded = self._storage.pop()
         return None if encoded is None else json.loads(encoded)
 
+    def put_many(self, items: Iterable[Any]) -> None:
+        """Append ``items`` at the tail, in order, as one batch: one lock, one write (and with
+        ``fsync`` one fsync). All or nothing: an item that cannot be queued
+        (``InvalidItemError``) or a failing disk (``StorageError``) leaves none of them; see
+        the README (Batches) for what a crash leaves."""
+        encoded = [encode_item(item) for item in items]
+        if not encoded:
+            return
+        with self._locked:
+            if self._storage.positions_repeat:
+                self._settled_ledger()
+            self._storage.append_many(encoded, self._clock())
+        self._bell.ring(min(len(encoded), _RINGS_MAX))
+
+    def get_many(self, max_items: int, timeout: float | None = 0.0) -> list[Any]:
+        """Remove and return up to ``max_items`` of the oldest items as one batch (one lock,
+        one write): all of them are removed, or, if it raises, none. Empty when there is none
+        after ``timeout`` (as in ``get``; it waits for the first item only).
+
+        A batch comes from one place: items whose claim ended come first, and a batch of them
+        holds no item from the storage, so it may be shorter than ``max_items`` while more
+        wait.
+        """
+        _check_count(max_items)
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        items = self._get_many_now(max_items)
+        if not items and timeout != 0.0:
+            return self._wait_for(lambda: self._get_many_now(max_items), timeout)
+        return items
+
+    def _get_many_now(self, max_items: int) -> list[Any]:
+        with self._locked:
+            state = self._settled_ledger()
+            if state is not None:
+                now = self._clock()
+                records = _dead_records(state, now, self.max_attempts)
+                entries = state.ready_entries(now, self.max_attempts, max_items)
+                items = [entry.item for entry in entries]
+                self._ledger.append(*records, *({"op": "remove", "order": e.order}
+                                                for e in entries))
+                if items:
+                    return items
+            encoded = self._storage.pop_many(max_items)
+        return [json.loads(e) for e in encoded]
+
     def size(self) -> int:
         """The number of items waiting (not counting claimed, delayed or dead ones)."""
         if self._storage.lock_free_count and not self._claims_made():
@@ -202,6 +250,68 @@ class FileQueue:
                 with contextlib.suppress(StorageError):  # the next operation settles it
                     self._ledger.append({"op": "settled"})
             return self._claim_of(self._ledger.load().entries[order], now)
+
+    def claim_many(self, max_items: int, lease: float = 30.0,
+                   timeout: float | None = 0.0) -> list[Claim]:
+        """Claim up to ``max_items`` of the oldest waiting items for ``lease`` seconds as one
+        batch: all of them are claimed, or, if it raises, none. Empty when there is none after
+        ``timeout`` (as in ``get_many``, whose rule on where a batch comes from it shares)."""
+        _check_count(max_items)
+        _check_seconds("lease", lease, positive=True)
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        claims = self._claim_many_now(max_items, lease)
+        if not claims and timeout != 0.0:
+            return self._wait_for(lambda: self._claim_many_now(max_items, lease), timeout)
+        return claims
+
+    def _claim_many_now(self, max_items: int, lease: float) -> list[Claim]:
+        with self._locked:
+            now = self._clock()
+            state = self._settled_ledger()
+            records = [] if state is None else _dead_records(state, now, self.max_attempts)
+            entries = ([] if state is None else
+                       state.ready_entries(now, self.max_attempts, max_items))
+            if entries:
+                self._ledger.append(*records, *({"op": "claim", "order": e.order,
+                                                 "until": now + lease} for e in entries))
+                return [self._claim_of(e, now) for e in entries]
+            heads = self._storage.peek_many(max_items)
+            if not heads:
+                self._ledger.append(*records)
+                return []
+            if state is None:
+                self._lock.raise_flag(fsync=self.fsync)
+            first = 1 if state is None else state.next_order
+            origin = self._storage.position()
+            mark = self._ledger.mark()
+            self._ledger.append(*records, *(
+                {"op": "take", "order": first + n, "item": json.loads(encoded),
+                 "until": now + lease, "put_at": put_at, "from": origin, "batch": len(heads)}
+                for n, (encoded, put_at) in enumerate(heads)), compact=False)
+            try:
+                self._storage.pop_many(len(heads))
+            except Exception:
+                self._ledger.undo(mark)
+                raise
+            if self._storage.positions_repeat:
+                with contextlib.suppress(StorageError):
+                    self._ledger.append({"op": "settled"})
+            entries = self._ledger.load().entries
+            return [self._claim_of(entries[first + n], now) for n in range(len(heads))]
+
+    def ack_many(self, claims: Iterable[Claim]) -> None:
+        """Confirm every claim of ``claims`` as one batch (one write). All or nothing: if one
+        of them cannot be acknowledged (``ClaimError``, as ``ack``; the same claim twice
+        included) or the disk fails, none is."""
+        claims = list(claims)
+        with self._locked:
+            state = self._settled_ledger()
+            entries = [self._held_entry(state, claim, "acknowledge") for claim in claims]
+            orders = [entry.order for entry in entries]
+            if len(set(orders)) != len(orders):
+                raise ClaimError("cannot acknowledge the same claim twice in one batch")
+            self._ledger.append(*({"op": "remove", "order": order} for order in orders))
 
     def ack(self, claim: Claim) -> None:
         """Confirm that ``claim``'s item is done: it is removed for good.
@@ -322,7 +432,7 @@ class FileQueue:
         if state is None or state.pending is None:
             return state
         if self._storage.position() == state.pending:
-            self._storage.pop()  # the ledger holds this item already
+            self._storage.pop_many(state.pending_count)  # the ledger holds these items already
             if not self._storage.positions_repeat:
                 return state  # positions never come back: the mark can stay
         if self._storage.positions_repeat:
@@ -396,6 +506,11 @@ def _check_seconds(name: str, value: float, *, positive: bool) -> None:
     if not valid:
         bound = "greater than 0" if positive else "0 or more"
         raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
+
+
+def _check_count(max_items: int) -> None:
+    if type(max_items) is not int or max_items < 1:
+        raise ValueError(f"max_items must be an integer of 1 or more, not {max_items!r}")
 
 
 def _check_timeout(timeout: float | None) -> None:

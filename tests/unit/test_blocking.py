@@ -116,12 +116,12 @@ def test_a_missed_ring_is_caught_up_by_the_recheck(queue, monkeypatch):
     assert got == ["found"]
 
 
-def test_without_a_usable_fifo_waiters_fall_back_to_rechecks(queue_path, monkeypatch):
-    queue_path.parent.mkdir(parents=True)
-    bell = queue_path.with_name(queue_path.name + doorbell.BELL_SUFFIX)
-    bell.write_bytes(b"someone's file")  # not a FIFO: never written into
+def test_without_a_usable_fifo_waiters_fall_back_to_rechecks(queue_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(doorbell, "BELL_DIRECTORY", tmp_path)
     monkeypatch.setattr(doorbell, "RECHECK_SECONDS", 0.01)
     q = FileQueue(queue_path)
+    bell = q._bell.path
+    bell.write_bytes(b"someone's file")  # not a FIFO: never written into
     got = []
     waiter = threading.Thread(target=lambda: got.append(q.get(timeout=60)))
     waiter.start()
@@ -129,6 +129,21 @@ def test_without_a_usable_fifo_waiters_fall_back_to_rechecks(queue_path, monkeyp
     waiter.join(60)
     assert got == ["polled"]
     assert bell.read_bytes() == b"someone's file"
+
+
+def test_the_queue_directory_holds_only_regular_files(queue):
+    queue.put("x")
+    assert queue.get(timeout=0.01) == "x"
+    assert queue.get(timeout=0.01) is None
+    assert all(p.is_file() for p in queue.path.parent.iterdir())
+
+
+def test_every_opener_of_a_queue_shares_one_doorbell(queue_path, tmp_path):
+    first = FileQueue(queue_path)
+    link = tmp_path / "link"
+    link.symlink_to(queue_path.parent)
+    assert FileQueue(link / queue_path.name)._bell.path == first._bell.path
+    assert FileQueue(tmp_path / "other" / "tasks.json")._bell.path != first._bell.path
 
 
 def test_rings_that_nobody_hears_do_not_block_puts(queue_path):
