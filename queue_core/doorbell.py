@@ -32,6 +32,7 @@ BELL_DIRECTORY = Path("/dev/shm")
 RECHECK_SECONDS = 1.0
 #: How many rings a waiter that took an item passes on to the other waiters at most.
 _PASS_ON_MAX = 64
+_RING = b"\1"
 
 
 class Doorbell:
@@ -51,9 +52,15 @@ class Doorbell:
             fd = self._open()
             if fd is None:
                 return
-        try:  # noqa: SIM105 (every put rings: no context manager on the hot path)
-            os.write(fd, b"\1" * times)
-        except OSError:  # EAGAIN: the pipe is full, every waiter will wake anyway
+        try:
+            os.write(fd, _RING if times == 1 else _RING * times)
+        except BlockingIOError:
+            # The pipe is full: nobody waited for a long while. Empty it, keeping one ring,
+            # so that the next rings are plain writes (an exception per put costs more).
+            with contextlib.suppress(OSError):
+                os.read(fd, 1 << 20)
+                os.write(fd, b"\1")
+        except OSError:
             pass
 
     def drain(self) -> int:

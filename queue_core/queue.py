@@ -130,12 +130,7 @@ class FileQueue:
         """
         if timeout != 0.0:
             _check_timeout(timeout)
-        item = self._get_now()
-        if item is None and timeout != 0.0:
-            return self._wait_for(self._get_now, timeout)
-        return item
-
-    def _get_now(self) -> Any | None:
+            return self._wait_for(self.get, timeout)
         with self._locked:
             state = self._settled_ledger()
             if state is not None:
@@ -178,7 +173,7 @@ class FileQueue:
             _check_timeout(timeout)
         items = self._get_many_now(max_items)
         if not items and timeout != 0.0:
-            return self._wait_for(lambda: self._get_many_now(max_items), timeout)
+            return self._wait_for(lambda: self._get_many_now(max_items), timeout, many=True)
         return items
 
     def _get_many_now(self, max_items: int) -> list[Any]:
@@ -262,7 +257,8 @@ class FileQueue:
             _check_timeout(timeout)
         claims = self._claim_many_now(max_items, lease)
         if not claims and timeout != 0.0:
-            return self._wait_for(lambda: self._claim_many_now(max_items, lease), timeout)
+            return self._wait_for(lambda: self._claim_many_now(max_items, lease), timeout,
+                                  many=True)
         return claims
 
     def _claim_many_now(self, max_items: int, lease: float) -> list[Claim]:
@@ -389,15 +385,17 @@ class FileQueue:
 
     # -- waiting -------------------------------------------------------------------------
 
-    def _wait_for(self, attempt: Callable[[], Any], timeout: float | None) -> Any:
-        """Call ``attempt`` until it returns something true, or ``timeout`` seconds pass
-        (``None``: no limit); what it returned last. Sleeps on the doorbell in between."""
+    def _wait_for(self, attempt: Callable[[], Any], timeout: float | None, *,
+                  many: bool = False) -> Any:
+        """Call ``attempt`` until it returns something other than ``None`` (with ``many``: a
+        non-empty list), or ``timeout`` seconds pass (``None``: no limit); what it returned
+        last. Sleeps on the doorbell in between."""
         deadline = None if timeout is None else time.monotonic() + timeout
         bell = self._bell
         while True:
             rings = bell.drain()  # before looking: a ring from now on wakes the sleep below
             result = attempt()
-            if result:
+            if (len(result) > 0) if many else (result is not None):  # 0 and [] are items
                 bell.pass_on(rings)  # other puts rang too: wake the other waiters
                 return result
             left = math.inf if deadline is None else deadline - time.monotonic()

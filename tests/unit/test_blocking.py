@@ -86,6 +86,28 @@ def test_timeout_zero_never_waits_and_takes_what_is_there(queue, monkeypatch):
     assert queue.get(timeout=0.0) == "a"
 
 
+FALSY_ITEMS = [0, "", [], {}, False, 0.0]
+
+
+@pytest.mark.parametrize("method", ["get", "claim"])
+def test_a_waiter_returns_items_that_are_false_and_loses_none(queue, monkeypatch, method):
+    real_wait = Doorbell.wait
+    to_put = list(FALSY_ITEMS)
+
+    def put_while_waiting(self, seconds):  # each item arrives while the waiter sleeps
+        if to_put:
+            queue.put(to_put.pop(0))
+        return real_wait(self, seconds)
+
+    monkeypatch.setattr(Doorbell, "wait", put_while_waiting)
+    if method == "get":
+        got = [queue.get(timeout=5) for _ in FALSY_ITEMS]
+    else:
+        got = [queue.claim(lease=5, timeout=5).item for _ in FALSY_ITEMS]
+    assert got == FALSY_ITEMS
+    assert queue.get() is None
+
+
 @pytest.mark.parametrize("timeout", [-1, float("nan"), "1", True])
 def test_a_bad_timeout_is_refused(queue, timeout):
     with pytest.raises(ValueError, match="timeout must be None or a number"):
