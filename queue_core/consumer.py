@@ -118,8 +118,7 @@ def consume(
             if not idle:
                 log.info("queue empty, waiting for tasks")
             idle = True
-            if not wait:
-                life.sleep(idle_sleep * time_scale)
+            life.sleep(0.0 if wait else idle_sleep * time_scale)  # waited in _take already
             continue
         idle = False
         if _discarded_as_malformed(queue, claim, task):
