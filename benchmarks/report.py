@@ -29,7 +29,7 @@ def load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 #: Families measured beside the queues, not as a queue: shown under the table.
-ASIDE = frozenset({"raw", "checker"})
+ASIDE = frozenset({"raw", "checker", "monitor"})
 
 
 def table(rows: list[dict[str, Any]]) -> str:

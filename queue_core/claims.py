@@ -107,6 +107,9 @@ class LedgerState:
     #: The order of the item that last ``take`` recorded, while ``pending`` is set (``None``
     #: in a ledger written before it was kept).
     pending_order: int | None = None
+    #: How many items that removal takes (a ``claim_many`` takes several in one step, with
+    #: consecutive orders ending at ``pending_order``).
+    pending_count: int = 1
     entries: dict[int, Entry] = field(default_factory=dict)
     dead: dict[int, DeadLetter] = field(default_factory=dict)
 
@@ -114,6 +117,11 @@ class LedgerState:
         """Ready entries that used up their attempts: a claim moves them to the dead letters."""
         spent = [e for e in self.entries.values() if e.attempts >= max_attempts and e.ready(now)]
         return sorted(spent, key=lambda e: (e.until, e.order))
+
+    def ready_entries(self, now: float, max_attempts: int, count: int) -> list[Entry]:
+        """The ``count`` oldest entries a claim or get may take now, oldest first."""
+        ready = [e for e in self.entries.values() if e.ready(now) and e.attempts < max_attempts]
+        return sorted(ready, key=lambda e: e.order)[:count]
 
     def first_ready(self, now: float, max_attempts: int) -> Entry | None:
         """The oldest entry a claim or get may take now."""
@@ -129,8 +137,10 @@ class LedgerState:
                                         _optional_time(record["put_at"]), 1)
             self.next_order = max(self.next_order, order + 1)
             self.pending, self.pending_order = record["from"], order
+            self.pending_count = _count(record.get("batch", 1))
         elif op == "settled":
             self.pending = self.pending_order = None
+            self.pending_count = 1
         elif op == "claim":
             entry = self.entries[record["order"]]
             entry.attempts += 1
@@ -170,6 +180,7 @@ class LedgerState:
             order = record.get("order")
             self.pending = record["from"]
             self.pending_order = None if order is None else _count(order)
+            self.pending_count = _count(record.get("batch", 1))
         else:
             raise ValueError(f"unknown record {op!r}")
 
@@ -177,7 +188,8 @@ class LedgerState:
         """Records that rebuild this state from nothing."""
         records: list[dict[str, Any]] = [{"op": "next", "order": self.next_order}]
         if self.pending is not None:
-            records.append({"op": "pending", "from": self.pending, "order": self.pending_order})
+            records.append({"op": "pending", "from": self.pending, "order": self.pending_order,
+                            "batch": self.pending_count})
         records += [{"op": "entry", "order": e.order, "item": e.item, "attempts": e.attempts,
                      "held": e.held, "until": e.until, "put_at": e.put_at,
                      "delivered": e.delivered}

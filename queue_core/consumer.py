@@ -30,6 +30,7 @@ from .settings import (
     RESULTS_SETTING,
     TIMING_SETTINGS,
     Setting,
+    boolean,
     build_parser,
     integer,
     non_negative_float,
@@ -43,6 +44,8 @@ from .settings import (
 from .tasks import DEFAULT_OTHER_WORK_TIME, DEFAULT_WORK_TIMES, task_problem, work_seconds
 
 log = logging.getLogger("queue_core.consumer")
+#: A waiting consumer returns from ``get``/``claim`` this often to notice a stop (SIGTERM).
+STOP_CHECK_SECONDS = 0.5
 
 def delivery_mode(text: str) -> str:
     """``at-least-once`` or ``at-most-once``."""
@@ -61,8 +64,11 @@ SETTINGS = (
             "TYPE=LOW:HIGH,..."),
     Setting("--other-work-time", "OTHER_WORK_TIME", DEFAULT_OTHER_WORK_TIME, seconds_range,
             "simulated work seconds for any other task type", "LOW:HIGH"),
+    Setting("--wait", "CONSUMER_WAIT", True, boolean,
+            "on an empty queue, block in get/claim and take a task as soon as it is put; "
+            "--no-wait polls every --idle-sleep seconds instead"),
     Setting("--idle-sleep", "IDLE_SLEEP", 3.0, non_negative_float,
-            "seconds to wait when the queue is empty", "S"),
+            "with --no-wait: seconds to sleep when the queue is empty", "S"),
     Setting("--max-tasks", "MAX_TASKS", None, positive_int,
             "stop after completing this many tasks (default: no limit)", "N"),
     Setting("--worker-id", "WORKER_ID", None, str,
@@ -92,8 +98,13 @@ def consume(
     fsync: bool = False,
     delivery: str = AT_LEAST_ONCE,
     lease: float = 30.0,
+    wait: bool = True,
 ) -> int:
     """Process tasks until stopped or ``max_tasks`` are done; return how many were completed.
+
+    On an empty queue, with ``wait`` the consumer blocks in ``claim``/``get`` (woken by the
+    next put, and every ``STOP_CHECK_SECONDS`` to notice a stop); without it, it sleeps
+    ``idle_sleep`` seconds (times ``time_scale``) between looks, as the original did.
 
     A stop that arrives during a task's work gives the task back: at its place in the queue
     with a claim, at the tail otherwise. A task is never dropped by a stop.
@@ -102,12 +113,12 @@ def consume(
     completed = 0
     idle = False
     while not life.stopping and (max_tasks is None or completed < max_tasks):
-        claim, task = _take(queue, delivery, lease)
+        claim, task = _take(queue, delivery, lease, STOP_CHECK_SECONDS if wait and idle else 0.0)
         if task is None:
             if not idle:
                 log.info("queue empty, waiting for tasks")
             idle = True
-            life.sleep(idle_sleep * time_scale)
+            life.sleep(0.0 if wait else idle_sleep * time_scale)  # waited in _take already
             continue
         idle = False
         if _discarded_as_malformed(queue, claim, task):
@@ -138,12 +149,14 @@ def _discarded_as_malformed(queue: FileQueue, claim: Claim | None, task: Any) ->
     return True
 
 
-def _take(queue: FileQueue, delivery: str, lease: float) -> tuple[Claim | None, Any]:
-    """The next task, with its claim under at-least-once delivery: (claim, task or None)."""
+def _take(queue: FileQueue, delivery: str, lease: float,
+          timeout: float) -> tuple[Claim | None, Any]:
+    """The next task, waiting up to ``timeout`` seconds for one, with its claim under
+    at-least-once delivery: (claim, task or None)."""
     if delivery == AT_LEAST_ONCE:
-        claim = queue.claim(lease)
+        claim = queue.claim(lease, timeout=timeout)
         return claim, None if claim is None else claim.item
-    return None, queue.get()
+    return None, queue.get(timeout=timeout)
 
 
 def _finish(queue: FileQueue, claim: Claim | None, task: dict[str, Any], results_dir: Path,
@@ -225,7 +238,7 @@ def _run(args: argparse.Namespace, life: Lifecycle, worker: str) -> str:
         work_times={**DEFAULT_WORK_TIMES, **args.work_times},
         other_work_time=args.other_work_time, idle_sleep=args.idle_sleep,
         time_scale=args.time_scale, max_tasks=args.max_tasks, fsync=args.fsync,
-        delivery=args.delivery, lease=args.lease,
+        delivery=args.delivery, lease=args.lease, wait=args.wait,
     )
     return f"stopped ({life.stop_reason or 'max tasks'}) after completing {completed} tasks"
 

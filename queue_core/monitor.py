@@ -17,7 +17,7 @@ from .contracts import DEFAULT_MAX_ATTEMPTS
 from .errors import CorruptQueueError, QueueError, QueueNotFoundError
 from .lifecycle import Lifecycle, run_role
 from .queue import FileQueue
-from .results import summarize_results
+from .results import ResultsTally
 from .settings import (
     QUEUE_SETTINGS,
     RESULTS_SETTING,
@@ -92,14 +92,16 @@ def _require_queue(path: Path) -> None:
         raise CorruptQueueError(path, "it is not a regular file")
 
 
-def build_report(probe: QueueProbe, results_dir: Path) -> dict[str, Any]:
+def build_report(probe: QueueProbe, results: Path | ResultsTally) -> dict[str, Any]:
     """One report: the queue's figures, completed and unreadable results, averages and counts.
 
     ``queue_size`` is the number of waiting items; every queue figure is ``None`` when the
-    queue cannot be read, and ``queue_error`` says why.
+    queue cannot be read, and ``queue_error`` says why. ``results`` is the tally that the
+    previous reports kept (only the files new since are read), or a directory to read afresh.
     """
     stats, queue_error = probe.stats()
-    summary = summarize_results(results_dir)
+    tally = results if isinstance(results, ResultsTally) else ResultsTally(results)
+    summary = tally.update()
     average = summary.average_processing_time
     age = None if stats is None else stats.oldest_waiting_age
     return {
@@ -168,8 +170,9 @@ def _run(args: argparse.Namespace, life: Lifecycle) -> str | None:
         return None
     log.info("started: queue %s, results in %s", args.queue_file, args.results_dir)
     pause = args.initial_delay * args.time_scale
+    tally = ResultsTally(args.results_dir)
     while life.sleep(pause):
-        emit(build_report(probe, args.results_dir), args.json)
+        emit(build_report(probe, tally), args.json)
         pause = args.interval * args.time_scale
     return f"stopped ({life.stop_reason})"
 

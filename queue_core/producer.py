@@ -37,6 +37,8 @@ SETTINGS = (
     Setting("--id-file", "ID_FILE", None, Path,
             "the file that keeps task ids unique (default: the queue file + '.ids')", "PATH"),
     Setting("--seed", "SEED", None, integer, "seed for the random choices", "N"),
+    Setting("--batch", "PRODUCER_BATCH", 1, positive_int,
+            "tasks put at once (one put_many: one lock, one write) every interval", "N"),
 )
 
 
@@ -49,14 +51,22 @@ def produce(
     interval: tuple[float, float],
     time_scale: float,
     max_tasks: int | None,
+    batch: int = 1,
 ) -> int:
-    """Put tasks until stopped or ``max_tasks`` are out; return how many were put."""
+    """Put tasks until stopped or ``max_tasks`` are out; return how many were put. With
+    ``batch`` above 1, each interval puts that many tasks at once with ``put_many``."""
     produced = 0
     while not life.stopping and (max_tasks is None or produced < max_tasks):
-        task = make_task(ids.next(), rng)
-        queue.put(task)
-        produced += 1
-        log.info("%s", TASK_PUT.format(id=task["id"], type=task["type"], priority=task["priority"]))
+        count = batch if max_tasks is None else min(batch, max_tasks - produced)
+        tasks = [make_task(ids.next(), rng) for _ in range(count)]
+        if count == 1:
+            queue.put(tasks[0])
+        else:
+            queue.put_many(tasks)
+        produced += count
+        for task in tasks:
+            log.info("%s", TASK_PUT.format(id=task["id"], type=task["type"],
+                                           priority=task["priority"]))
         if max_tasks is not None and produced >= max_tasks:
             break
         life.sleep(rng.uniform(*interval) * time_scale)
@@ -78,6 +88,7 @@ def _run(args: argparse.Namespace, life: Lifecycle) -> str:
     produced = produce(
         queue, ids, life, random.Random(args.seed),
         interval=args.interval, time_scale=args.time_scale, max_tasks=args.max_tasks,
+        batch=args.batch,
     )
     return f"stopped ({life.stop_reason or 'max tasks'}) after producing {produced} tasks"
 

@@ -9,13 +9,14 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .atomic import fsync_directory, remove_stale_temp_files
 from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
 from .contracts import DEFAULT_MAX_ATTEMPTS
+from .doorbell import Doorbell
 from .errors import (
     ClaimError,
     CorruptQueueError,
@@ -28,6 +29,8 @@ from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS, Storage
 
 LOCK_SUFFIX = ".lock"
+#: A batch put rings the doorbell once per item, up to this many times (one per waiter).
+_RINGS_MAX = 64
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
@@ -89,6 +92,7 @@ class FileQueue:
             lock_file = os.stat(self._lock.path)
             #: Names this queue whatever path opened it: claims are checked against it.
             self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
+            self._bell = Doorbell(self._identity)
             self._storage.initialize()
             self._ledger.queue_id = self._storage.queue_id
             self._ledger.queue_files = self._storage.files()
@@ -112,12 +116,21 @@ class FileQueue:
             if self._storage.positions_repeat:
                 self._settled_ledger()
             self._storage.append(encoded, self._clock())
+        self._bell.ring()
 
-    def get(self) -> Any | None:
-        """Remove and return the oldest item, or return ``None`` when the queue is empty. Atomic.
+    def get(self, timeout: float | None = 0.0) -> Any | None:
+        """Remove and return the oldest item. Atomic.
 
         Items whose claim ended without an ``ack`` come first, at their place in the queue.
+        When the queue is empty: with ``timeout=0.0`` return ``None`` at once; with
+        ``timeout=None`` wait until an item comes; else wait up to ``timeout`` seconds, then
+        return ``None``. A waiter sleeps without the lock and wakes when a put rings the
+        queue's doorbell, or at the latest after ``doorbell.RECHECK_SECONDS`` (a missed ring),
+        or when a claim's lease or a ``nack`` delay ends.
         """
+        if timeout != 0.0:
+            _check_timeout(timeout)
+            return self._wait_for(self.get, timeout)
         with self._locked:
             state = self._settled_ledger()
             if state is not None:
@@ -132,6 +145,52 @@ class FileQueue:
             encoded = self._storage.pop()
         return None if encoded is None else json.loads(encoded)
 
+    def put_many(self, items: Iterable[Any]) -> None:
+        """Append ``items`` at the tail, in order, as one batch: one lock, one write (and with
+        ``fsync`` one fsync). All or nothing: an item that cannot be queued
+        (``InvalidItemError``) or a failing disk (``StorageError``) leaves none of them; see
+        the README (Batches) for what a crash leaves."""
+        encoded = [encode_item(item) for item in items]
+        if not encoded:
+            return
+        with self._locked:
+            if self._storage.positions_repeat:
+                self._settled_ledger()
+            self._storage.append_many(encoded, self._clock())
+        self._bell.ring(min(len(encoded), _RINGS_MAX))
+
+    def get_many(self, max_items: int, timeout: float | None = 0.0) -> list[Any]:
+        """Remove and return up to ``max_items`` of the oldest items as one batch (one lock,
+        one write): all of them are removed, or, if it raises, none. Empty when there is none
+        after ``timeout`` (as in ``get``; it waits for the first item only).
+
+        A batch comes from one place: items whose claim ended come first, and a batch of them
+        holds no item from the storage, so it may be shorter than ``max_items`` while more
+        wait.
+        """
+        _check_count(max_items)
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        items = self._get_many_now(max_items)
+        if not items and timeout != 0.0:
+            return self._wait_for(lambda: self._get_many_now(max_items), timeout, many=True)
+        return items
+
+    def _get_many_now(self, max_items: int) -> list[Any]:
+        with self._locked:
+            state = self._settled_ledger()
+            if state is not None:
+                now = self._clock()
+                records = _dead_records(state, now, self.max_attempts)
+                entries = state.ready_entries(now, self.max_attempts, max_items)
+                items = [entry.item for entry in entries]
+                self._ledger.append(*records, *({"op": "remove", "order": e.order}
+                                                for e in entries))
+                if items:
+                    return items
+            encoded = self._storage.pop_many(max_items)
+        return [json.loads(e) for e in encoded]
+
     def size(self) -> int:
         """The number of items waiting (not counting claimed, delayed or dead ones)."""
         if self._storage.lock_free_count and not self._claims_made():
@@ -142,10 +201,19 @@ class FileQueue:
         with self._locked:
             return self._stats_locked().waiting
 
-    def claim(self, lease: float = 30.0) -> Claim | None:
+    def claim(self, lease: float = 30.0, timeout: float | None = 0.0) -> Claim | None:
         """Take the oldest waiting item for ``lease`` seconds, or return ``None`` when there is
-        none. Until the lease ends no other claim or get sees the item; then it comes back."""
+        none. Until the lease ends no other claim or get sees the item; then it comes back.
+        ``timeout`` waits for an item as in ``get``."""
         _check_seconds("lease", lease, positive=True)
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        claim = self._claim_now(lease)
+        if claim is None and timeout != 0.0:
+            return self._wait_for(lambda: self._claim_now(lease), timeout)
+        return claim
+
+    def _claim_now(self, lease: float) -> Claim | None:
         with self._locked:
             now = self._clock()
             state = self._settled_ledger()
@@ -178,6 +246,69 @@ class FileQueue:
                     self._ledger.append({"op": "settled"})
             return self._claim_of(self._ledger.load().entries[order], now)
 
+    def claim_many(self, max_items: int, lease: float = 30.0,
+                   timeout: float | None = 0.0) -> list[Claim]:
+        """Claim up to ``max_items`` of the oldest waiting items for ``lease`` seconds as one
+        batch: all of them are claimed, or, if it raises, none. Empty when there is none after
+        ``timeout`` (as in ``get_many``, whose rule on where a batch comes from it shares)."""
+        _check_count(max_items)
+        _check_seconds("lease", lease, positive=True)
+        if timeout != 0.0:
+            _check_timeout(timeout)
+        claims = self._claim_many_now(max_items, lease)
+        if not claims and timeout != 0.0:
+            return self._wait_for(lambda: self._claim_many_now(max_items, lease), timeout,
+                                  many=True)
+        return claims
+
+    def _claim_many_now(self, max_items: int, lease: float) -> list[Claim]:
+        with self._locked:
+            now = self._clock()
+            state = self._settled_ledger()
+            records = [] if state is None else _dead_records(state, now, self.max_attempts)
+            entries = ([] if state is None else
+                       state.ready_entries(now, self.max_attempts, max_items))
+            if entries:
+                self._ledger.append(*records, *({"op": "claim", "order": e.order,
+                                                 "until": now + lease} for e in entries))
+                return [self._claim_of(e, now) for e in entries]
+            heads = self._storage.peek_many(max_items)
+            if not heads:
+                self._ledger.append(*records)
+                return []
+            if state is None:
+                self._lock.raise_flag(fsync=self.fsync)
+            first = 1 if state is None else state.next_order
+            origin = self._storage.position()
+            mark = self._ledger.mark()
+            self._ledger.append(*records, *(
+                {"op": "take", "order": first + n, "item": json.loads(encoded),
+                 "until": now + lease, "put_at": put_at, "from": origin, "batch": len(heads)}
+                for n, (encoded, put_at) in enumerate(heads)), compact=False)
+            try:
+                self._storage.pop_many(len(heads))
+            except Exception:
+                self._ledger.undo(mark)
+                raise
+            if self._storage.positions_repeat:
+                with contextlib.suppress(StorageError):
+                    self._ledger.append({"op": "settled"})
+            entries = self._ledger.load().entries
+            return [self._claim_of(entries[first + n], now) for n in range(len(heads))]
+
+    def ack_many(self, claims: Iterable[Claim]) -> None:
+        """Confirm every claim of ``claims`` as one batch (one write). All or nothing: if one
+        of them cannot be acknowledged (``ClaimError``, as ``ack``; the same claim twice
+        included) or the disk fails, none is."""
+        claims = list(claims)
+        with self._locked:
+            state = self._settled_ledger()
+            entries = [self._held_entry(state, claim, "acknowledge") for claim in claims]
+            orders = [entry.order for entry in entries]
+            if len(set(orders)) != len(orders):
+                raise ClaimError("cannot acknowledge the same claim twice in one batch")
+            self._ledger.append(*({"op": "remove", "order": order} for order in orders))
+
     def ack(self, claim: Claim) -> None:
         """Confirm that ``claim``'s item is done: it is removed for good.
 
@@ -196,6 +327,7 @@ class FileQueue:
             entry = self._held_entry(self._settled_ledger(), claim, "give back")
             self._ledger.append({"op": "nack", "order": entry.order,
                                  "until": self._clock() + delay})
+        self._bell.ring()
 
     def extend(self, claim: Claim, lease: float) -> Claim:
         """Hold ``claim``'s item for ``lease`` more seconds from now; the renewed claim.
@@ -227,7 +359,9 @@ class FileQueue:
             records = _dead_records(state, self._clock(), self.max_attempts)
             orders = [*state.dead, *(r["order"] for r in records)]
             self._ledger.append(*records, *({"op": "requeue", "order": o} for o in orders))
-            return len(orders)
+        if orders:
+            self._bell.ring()
+        return len(orders)
 
     def stats(self) -> QueueStats:
         """Waiting, in-flight, delayed and dead items, and the oldest waiting item's age."""
@@ -238,6 +372,7 @@ class FileQueue:
         """Release this object's descriptors; the queue on disk is untouched."""
         self._lock.close()
         self._ledger.close()
+        self._bell.close()
 
     def __enter__(self) -> FileQueue:
         return self
@@ -247,6 +382,38 @@ class FileQueue:
 
     def __repr__(self) -> str:
         return f"FileQueue({str(self.path)!r}, fsync={self.fsync}, format={self.format!r})"
+
+    # -- waiting -------------------------------------------------------------------------
+
+    def _wait_for(self, attempt: Callable[[], Any], timeout: float | None, *,
+                  many: bool = False) -> Any:
+        """Call ``attempt`` until it returns something other than ``None`` (with ``many``: a
+        non-empty list), or ``timeout`` seconds pass (``None``: no limit); what it returned
+        last. Sleeps on the doorbell in between."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bell = self._bell
+        while True:
+            rings = bell.drain()  # before looking: a ring from now on wakes the sleep below
+            result = attempt()
+            if (len(result) > 0) if many else (result is not None):  # 0 and [] are items
+                bell.pass_on(rings)  # other puts rang too: wake the other waiters
+                return result
+            left = math.inf if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return result
+            ready_in = self._next_ready_in()
+            bell.wait(left if ready_in is None else min(left, ready_in))
+
+    def _next_ready_in(self) -> float | None:
+        """Seconds (queue clock) until the first claim's lease or ``nack`` delay ends."""
+        with self._locked:
+            state = self._settled_ledger()
+            if state is None:
+                return None
+            now = self._clock()
+            ends = [e.until for e in state.entries.values()
+                    if not e.ready(now) and e.attempts < self.max_attempts]
+            return max(min(ends) - now, 0.0) if ends else None
 
     # -- the ledger, with the lock held --------------------------------------------------
 
@@ -267,13 +434,16 @@ class FileQueue:
                 self._ledger.append({"op": "settled"})
             return state  # positions never come back: the mark can stay
         if state.pending_order is None:  # a ledger from before pending_order: finish the move
-            self._storage.pop()
+            self._storage.pop_many(state.pending_count)
             if self._storage.positions_repeat:
                 self._ledger.append({"op": "settled"})
             return state
-        # The storage still holds the item: the claim that recorded it raised or never
-        # returned, so the item stays first in line and its ledger entry goes.
-        self._ledger.append({"op": "remove", "order": state.pending_order}, {"op": "settled"})
+        # The storage still holds the items: the claim that recorded them raised or never
+        # returned, so they stay first in line and their ledger entries go.
+        first = state.pending_order - state.pending_count + 1
+        self._ledger.append(*({"op": "remove", "order": order}
+                              for order in range(first, state.pending_order + 1)),
+                            {"op": "settled"})
         return state
 
     def _stats_locked(self) -> QueueStats:
@@ -343,6 +513,19 @@ def _check_seconds(name: str, value: float, *, positive: bool) -> None:
     if not valid:
         bound = "greater than 0" if positive else "0 or more"
         raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
+
+
+def _check_count(max_items: int) -> None:
+    if type(max_items) is not int or max_items < 1:
+        raise ValueError(f"max_items must be an integer of 1 or more, not {max_items!r}")
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not (isinstance(timeout, int | float)
+                                    and not isinstance(timeout, bool) and timeout >= 0
+                                    and not math.isnan(timeout)):
+        raise ValueError(f"timeout must be None or a number of seconds of 0 or more, "
+                         f"not {timeout!r}")
 
 
 def encode_item(item: Any) -> str:

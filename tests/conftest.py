@@ -29,3 +29,17 @@ def queue_path(tmp_path):
 def queue(queue_path, open_queue):
     with open_queue(queue_path) as q:
         yield q
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_new_doorbells():
+    """The doorbell FIFOs that this run's queues made in /dev/shm go with the run."""
+    from queue_core import doorbell
+
+    def bells():
+        return set(doorbell.BELL_DIRECTORY.glob("filequeue-*.bell"))
+
+    before = bells()
+    yield
+    for fifo in bells() - before:
+        fifo.unlink(missing_ok=True)

@@ -55,6 +55,20 @@ class Storage(abc.ABC):
         """Atomically add one item at the tail; ``put_at`` is kept if the format can."""
 
     @abc.abstractmethod
+    def append_many(self, encoded_items: list[str], put_at: float) -> None:
+        """Add ``encoded_items`` at the tail in one change (one write, one fsync): on failure
+        none of them is added."""
+
+    @abc.abstractmethod
+    def pop_many(self, count: int) -> list[str]:
+        """Remove up to ``count`` items from the head in one change and return them, oldest
+        first (empty when the queue is empty); on failure none is removed."""
+
+    @abc.abstractmethod
+    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+        """Up to ``count`` items from the head and their put times, as ``peek``."""
+
+    @abc.abstractmethod
     def pop(self) -> str | None:
         """Atomically remove the head item and return it, or return ``None`` when empty."""
 

@@ -153,6 +153,63 @@ class JournalStorage(Storage):
                 raise
         self._last_append = (fd, size + len(line), last_seq + 1)
 
+    def append_many(self, encoded_items: list[str], put_at: float) -> None:
+        fd, size = self._data()
+        if self._last_append[:2] == (fd, size):
+            last_seq = self._last_append[2]
+        else:
+            complete_end, last_seq = self._tail(fd, size, self._data_header.end)
+            if complete_end != size:
+                diskio.truncate(fd, complete_end, self.path)
+                size = complete_end
+        stamp = f"{put_at:.6f}"
+        data = "".join(f"{last_seq + n} {stamp} {item}\n"
+                       for n, item in enumerate(encoded_items, 1)).encode()
+        diskio.append(fd, data, self.path, size)
+        if self.fsync:
+            try:
+                diskio.fsync(fd, self.path)
+            except StorageError:
+                diskio.cut_back(fd, size)
+                raise
+        self._last_append = (fd, size + len(data), last_seq + len(encoded_items))
+
+    def pop_many(self, count: int) -> list[str]:
+        fd, size = self._data()
+        header = self._data_header
+        head = self._current_head(header, size)
+        taken, next_offset = self._lines_from(fd, head.offset, size, count)
+        if not taken:
+            return []
+        moved = _Head(head.counter + 1, header.generation, next_offset)
+        self._write_head(moved)
+        consumed = next_offset - header.end
+        if (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
+            consumed >= COMPACT_EMPTY_BYTES and next_offset == size
+        ):
+            self._compact(fd, moved, size)
+        return [encoded for _, encoded in taken]
+
+    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+        fd, size = self._data()
+        head = self._current_head(self._data_header, size)
+        taken, _ = self._lines_from(fd, head.offset, size, count)
+        return [(encoded, put_at) for put_at, encoded in taken]
+
+    def _lines_from(self, fd: int, offset: int, size: int,
+                    count: int) -> tuple[list[tuple[float, str]], int]:
+        """Up to ``count`` complete item lines from ``offset`` as (put time, item JSON), and
+        the offset after the last of them."""
+        taken = []
+        while len(taken) < count:
+            line, next_offset = self._line_at(fd, offset, size)
+            if line is None:
+                break
+            _, put_at, encoded = self._split(line, offset)
+            taken.append((put_at, encoded))
+            offset = next_offset
+        return taken, offset
+
     def pop(self) -> str | None:
         fd, size = self._data()
         header = self._data_header

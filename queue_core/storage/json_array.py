@@ -42,6 +42,22 @@ class JsonArrayStorage(Storage):
         items.append(json.loads(encoded_item))
         self._write(items)
 
+    def append_many(self, encoded_items: list[str], put_at: float) -> None:
+        items = self._load()
+        items.extend(json.loads(encoded) for encoded in encoded_items)
+        self._write(items)
+
+    def pop_many(self, count: int) -> list[str]:
+        items = self._load()
+        taken = self._heads(items, count)
+        if taken:
+            self._write(items[len(taken):])
+        return taken
+
+    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+        items = self._load()
+        return [(encoded, None) for encoded in self._heads(items, count)]
+
     def pop(self) -> str | None:
         items = self._load()
         if not items:
@@ -69,6 +85,14 @@ class JsonArrayStorage(Storage):
             raise CorruptQueueError(self.path, "its first item is null, which a queue cannot "
                                     "hold (get() returns None for an empty queue)")
         return json.dumps(items[0])
+
+    def _heads(self, items: list, count: int) -> list[str]:
+        """The first ``count`` items as JSON; ``CorruptQueueError`` if one of them is null."""
+        taken = items[:count]
+        if any(item is None for item in taken):
+            raise CorruptQueueError(self.path, "one of its first items is null, which a queue "
+                                    "cannot hold (get() returns None for an empty queue)")
+        return [json.dumps(item) for item in taken]
 
     def _load(self) -> list:
         try:
