@@ -23,16 +23,24 @@ from queue_core.settings import non_negative_float, positive_float, positive_int
 from .backends import BUILT_IN, BackendUnavailable, UnknownBackend, available, resolve
 from .faults import parse_faults
 from .interrupt import StopRequest
-from .output import Console, ProgressLine, UsageError, new_run_directory, replace_file
+from .output import (
+    EXIT_FAILED,
+    EXIT_VALID,
+    EXIT_VIOLATION,
+    ProgressLine,
+    UsageError,
+    console,
+    new_run_directory,
+    replace_file,
+)
 from .output import usable_directory as usable
+from .redis_server import add_redis_option
 from .run import StressConfig, StressRun
 from .storage_command import add_parser as add_crashpoints
 from .survey import add_parser as add_survey
 
 DEFAULTS = StressConfig()
 
-EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
-console = Console()
 
 
 Subcommands = Any  # what ``ArgumentParser.add_subparsers`` returns
@@ -103,14 +111,6 @@ def _add_stress(commands: Subcommands) -> None:
     stress.add_argument("--quiet", action="store_true", help="no progress lines")
     add_redis_option(stress)
     stress.set_defaults(run=_run_stress)
-
-
-def add_redis_option(parser: argparse.ArgumentParser) -> None:
-    """``--redis-server auto|URL``: the server of the redis-* backends."""
-    parser.add_argument("--redis-server", default=None, metavar="auto|URL",
-                        help="the Redis server of the redis-list and redis-stream backends: "
-                        "'auto' starts a redis-server on a free loopback port for the run, or "
-                        "give a URL such as redis://127.0.0.1:6379/0")
 
 
 def _add_check(commands: Subcommands) -> None:

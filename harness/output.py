@@ -15,6 +15,9 @@ from typing import TextIO
 
 from .supervisor import Advance
 
+#: The commands' exit codes: valid, a violation found, bad arguments or a run not done.
+EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
+
 #: Seconds between two progress lines when the progress does not go to a terminal.
 PLAIN_PROGRESS_EVERY = 10.0
 
@@ -132,3 +135,7 @@ def describe_progress(advance: Advance, total: int, seconds: float) -> str:
 
 def _reason(error: OSError) -> str:
     return error.strerror or str(error)
+
+
+#: The commands' stdout.
+console = Console()

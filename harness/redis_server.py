@@ -7,6 +7,7 @@ and stops it after; a URL is used as it is; ``None`` leaves things as they are.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -99,3 +100,11 @@ def redis_for(choice: str | None) -> Iterator[str | None]:
                 os.environ.pop(REDIS_URL_ENV, None)
             else:
                 os.environ[REDIS_URL_ENV] = previous
+
+
+def add_redis_option(parser: argparse.ArgumentParser) -> None:
+    """``--redis-server auto|URL``: the server of the redis-* backends."""
+    parser.add_argument("--redis-server", default=None, metavar="auto|URL",
+                        help="the Redis server of the redis-list and redis-stream backends: "
+                        "'auto' starts a redis-server on a free loopback port for the run, or "
+                        "give a URL such as redis://127.0.0.1:6379/0")

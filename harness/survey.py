@@ -273,7 +273,7 @@ def write(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
 def add_parser(commands: Any) -> None:
     """Register ``harness survey``."""
-    from .cli import add_redis_option
+    from .redis_server import add_redis_option
 
     parser = commands.add_parser(
         "survey", help="run the same workloads on every available backend and write a table",
@@ -298,8 +298,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _run_survey(args: argparse.Namespace) -> int:
-    from .cli import EXIT_VALID, console
-    from .output import UsageError
+    from .output import EXIT_VALID, UsageError, console
     from .output import usable_directory as usable
     from .redis_server import RedisServerError, redis_for
 

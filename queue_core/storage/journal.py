@@ -135,36 +135,31 @@ class JournalStorage(Storage):
         self._line_at(self._data_fd, head.offset, size)  # ... or that points inside a line
 
     def append(self, encoded_item: str, put_at: float) -> None:
-        fd, size = self._data()
-        if self._last_append[:2] == (fd, size):
-            last_seq = self._last_append[2]  # nobody wrote since our own last put
-        else:
-            complete_end, last_seq = self._tail(fd, size, self._data_header.end)
-            if complete_end != size:  # the half-written line of a crashed put
-                diskio.truncate(fd, complete_end, self.path)
-                size = complete_end
-        line = f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode()
-        diskio.append(fd, line, self.path, size)
-        if self.fsync:
-            try:
-                diskio.fsync(fd, self.path)
-            except StorageError:
-                diskio.cut_back(fd, size)
-                raise
-        self._last_append = (fd, size + len(line), last_seq + 1)
+        fd, size, last_seq = self._tail_position()
+        self._append_lines(fd, size, f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode(),
+                           last_seq + 1)
 
     def append_many(self, encoded_items: list[str], put_at: float) -> None:
-        fd, size = self._data()
-        if self._last_append[:2] == (fd, size):
-            last_seq = self._last_append[2]
-        else:
-            complete_end, last_seq = self._tail(fd, size, self._data_header.end)
-            if complete_end != size:
-                diskio.truncate(fd, complete_end, self.path)
-                size = complete_end
+        fd, size, last_seq = self._tail_position()
         stamp = f"{put_at:.6f}"
         data = "".join(f"{last_seq + n} {stamp} {item}\n"
                        for n, item in enumerate(encoded_items, 1)).encode()
+        self._append_lines(fd, size, data, last_seq + len(encoded_items))
+
+    def _tail_position(self) -> tuple[int, int, int]:
+        """Where the next line goes: (descriptor, end of the last complete line, its number);
+        the half-written line of a crashed put is cut off first."""
+        fd, size = self._data()
+        if self._last_append[:2] == (fd, size):
+            return fd, size, self._last_append[2]  # nobody wrote since our own last put
+        complete_end, last_seq = self._tail(fd, size, self._data_header.end)
+        if complete_end != size:
+            diskio.truncate(fd, complete_end, self.path)
+        return fd, complete_end, last_seq
+
+    def _append_lines(self, fd: int, size: int, data: bytes, last_seq: int) -> None:
+        """Append ``data`` (whole lines) in one write, synced with ``fsync``; cut back if the
+        sync fails, so that a put that raised left nothing."""
         diskio.append(fd, data, self.path, size)
         if self.fsync:
             try:
@@ -172,7 +167,7 @@ class JournalStorage(Storage):
             except StorageError:
                 diskio.cut_back(fd, size)
                 raise
-        self._last_append = (fd, size + len(data), last_seq + len(encoded_items))
+        self._last_append = (fd, size + len(data), last_seq)
 
     def pop_many(self, count: int) -> list[str]:
         fd, size = self._data()
