@@ -209,6 +209,7 @@ class FileQueue:
         """Release this object's descriptors; the queue on disk is untouched."""
         self._lock.close()
         self._ledger.close()
+        self._storage.close()
 
     def __enter__(self) -> FileQueue:
         return self
