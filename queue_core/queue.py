@@ -71,13 +71,17 @@ class FileQueue:
         self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = _DirectoryErrors(self.path.parent)
         self._locked = _Locked(self._lock, self._errors)
-        with self._locked:
-            lock_file = os.stat(self._lock.path)
-            #: Names this queue whatever path opened it: claims are checked against it.
-            self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
-            self._storage.initialize()
-            remove_stale_temp_files(self._ledger.path)
-            self._settled_ledger()
+        try:
+            with self._locked:
+                lock_file = os.stat(self._lock.path)
+                #: Names this queue whatever path opened it: claims are checked against it.
+                self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
+                self._storage.initialize()
+                remove_stale_temp_files(self._ledger.path)
+                self._settled_ledger()
+        except BaseException:
+            self.close()  # nobody can close a queue that failed to open
+            raise
 
     def put(self, item: Any) -> None:
         """Append ``item`` at the tail. Atomic; the queue is unchanged if it raises.

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from queue_core import FileQueue, ledger
+from queue_core import CorruptQueueError, FileQueue, ledger
 from queue_core.storage import journal
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
@@ -66,3 +66,14 @@ def test_compactions_and_counts_do_not_pile_up_descriptors(queue_path, queue_for
     assert open_descriptors() == settled
     q.close()
 
+
+def test_a_corrupt_ledger_leaves_no_descriptor_open(queue_path, queue_format):
+    q = FileQueue(queue_path, format=queue_format)
+    q.put("a")
+    q.claim()
+    q.close()
+    ledger.Ledger(queue_path).path.write_text("not a ledger\n")
+    before = open_descriptors()
+    with pytest.raises(CorruptQueueError):
+        FileQueue(queue_path, format=queue_format)
+    assert open_descriptors() == before
