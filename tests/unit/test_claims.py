@@ -2,6 +2,7 @@
 
 import math
 import multiprocessing
+import os
 
 import pytest
 
@@ -203,6 +204,32 @@ def test_requeue_dead_puts_items_back_in_front_with_fresh_attempts(make_queue, c
     assert [(c.item, c.attempt) for c in claims] == [("a", 1), ("b", 1), ("c", 1)]
 
 
+def test_a_queue_that_never_had_claims_has_no_dead_letters_to_requeue(q):
+    fill(q, "a")
+    assert q.requeue_dead() == 0
+    assert q.dead() == []
+    assert q.get() == "a"
+
+
+def test_stats_and_size_count_expired_claims_as_waiting_and_spent_ones_as_dead(make_queue,
+                                                                               clock):
+    q = make_queue(max_attempts=2)
+    fill(q, "a", "b", "c")
+    q.claim(lease=10)
+    q.claim(lease=10)
+    clock.advance(10)  # both leases end now: a and b wait again, at their places
+    assert q.stats()[:4] == (3, 0, 0, 0)
+    assert q.size() == 3
+    last = q.claim(lease=5)
+    assert (last.item, last.attempt) == ("a", 2)
+    clock.advance(5)  # a used up its attempts; no claim has moved it to the dead letters yet
+    assert q.stats()[:4] == (2, 0, 0, 1)
+    assert q.size() == 2
+    assert [d.item for d in q.dead()] == ["a"]
+    assert q.claim().item == "b"
+    assert q.stats()[:4] == (1, 1, 0, 1)
+
+
 def test_stats_counts_every_state_and_the_oldest_waiting_age(q, clock, queue_format):
     fill(q, "a")
     clock.advance(3)
@@ -311,6 +338,34 @@ def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path, queue_f
     ledger.write_text("[]\n")
     with pytest.raises(CorruptQueueError, match="not a queue-claims version 1 header"):
         FileQueue(queue_path, format=queue_format).claim()
+
+
+@pytest.mark.parametrize("fsync", [False, True], ids=["no-fsync", "fsync"])
+def test_claims_and_acks_reach_the_disk_only_with_fsync(queue_path, queue_format, fsync,
+                                                         monkeypatch):
+    from queue_core import ledger
+
+    monkeypatch.setattr(ledger, "COMPACT_MIN_BYTES", 0)  # the ledger is compacted too
+    q = FileQueue(queue_path, format=queue_format, fsync=fsync)
+    fill(q, *range(10))
+    q.claim()  # creates the ledger
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    held = q.claim()
+    q.nack(held)
+    for _ in range(8):
+        q.ack(q.claim())
+    if fsync:
+        assert str(Ledger(queue_path).path.resolve()) in synced
+        assert str(queue_path.parent.resolve()) in synced, "a compaction syncs the directory"
+    else:
+        assert synced == []
 
 
 class Crash(Exception):
