@@ -7,6 +7,7 @@ import os
 import pytest
 
 from queue_core import ClaimError, CorruptQueueError, FileQueue, QueueStats
+from queue_core.claims import LedgerState
 from queue_core.ledger import Ledger
 from queue_core.storage import FORMATS
 
@@ -448,3 +449,151 @@ def test_a_half_written_ledger_record_is_ignored_then_cut(q, queue_path, make_qu
     assert reopened.claim().item == "b"
     assert path.read_bytes().count(b'"ord\n') == 0
     assert all(line.endswith(b"}") for line in path.read_bytes().splitlines())
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"op": "next", "order": -1}, "-1 is not a count"),
+    ({"op": "next", "order": 1.0}, "1.0 is not a count"),
+    ({"op": "next", "order": True}, "True is not a count"),
+    ({"op": "next", "order": "3"}, "'3' is not a count"),
+    ({"op": "entry", "order": 1, "item": "x", "attempts": 0, "held": False, "until": "5",
+      "put_at": None}, "'5' is not a time"),
+    ({"op": "entry", "order": 1, "item": "x", "attempts": 0, "held": False, "until": True,
+      "put_at": None}, "True is not a time"),
+    ({"op": "entry", "order": 1, "item": "x", "attempts": 0, "held": False, "until": 5,
+      "put_at": math.inf}, "inf is not a time"),
+    ({"op": "dead-letter", "order": 1, "item": "x", "attempts": -2, "put_at": None,
+      "died_at": 1}, "-2 is not a count"),
+    ({"op": "dead-letter", "order": 1, "item": "x", "attempts": 2, "put_at": None,
+      "died_at": math.nan}, "nan is not a time"),
+    ({"op": "stolen", "order": 1}, "unknown record 'stolen'"),
+])
+def test_a_ledger_record_with_a_bad_value_is_refused_by_name(record, message):
+    state = LedgerState()
+    with pytest.raises(ValueError) as caught:
+        state.apply(record)
+    assert str(caught.value) == message
+
+
+def test_ledger_records_take_zero_counts_and_integer_times():
+    state = LedgerState()
+    state.apply({"op": "entry", "order": 0, "item": "x", "attempts": 0, "held": False,
+                 "until": 5, "put_at": 7})
+    state.apply({"op": "dead-letter", "order": 4, "item": "y", "attempts": 0, "put_at": None,
+                 "died_at": 9})
+    state.apply({"op": "next", "order": 0})
+    entry, dead = state.entries[0], state.dead[4]
+    assert (entry.until, entry.put_at, dead.died_at) == (5.0, 7.0, 9.0)
+    assert all(type(t) is float for t in (entry.until, entry.put_at, dead.died_at))
+    assert (dead.item, dead.order, dead.attempts, dead.put_at) == ("y", 4, 0, None)
+    assert state.next_order == 0
+
+
+def test_first_claims_number_the_items_one_by_one_from_1(q):
+    fill(q, "a", "b", "c")
+    claims = [q.claim(), q.claim(), q.claim()]
+    assert [(c.order, c.id) for c in claims] == [(1, "1.1"), (2, "2.1"), (3, "3.1")]
+
+
+def test_the_defaults_are_five_attempts_and_a_30_second_lease(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    assert q.max_attempts == 5
+    fill(q, "a")
+    claim = q.claim()
+    assert (claim.claimed_at, claim.until) == (clock.now, clock.now + 30)
+    for attempt in range(2, 6):
+        q.nack(claim)
+        claim = q.claim()
+        assert (claim.attempt, claim.claimed_at) == (attempt, clock.now)
+    q.nack(claim)
+    assert q.claim() is None
+    assert [d.attempts for d in q.dead()] == [5]
+
+
+def test_reading_the_queue_writes_nothing(q, queue_path, clock):
+    fill(q, "a", "b")
+    q.claim(lease=5)
+    ledger_bytes = Ledger(queue_path).path.read_bytes()
+    data_bytes = queue_path.read_bytes()
+    for _ in range(3):
+        q.stats()
+        q.size()
+        q.dead()
+    assert Ledger(queue_path).path.read_bytes() == ledger_bytes
+    assert queue_path.read_bytes() == data_bytes
+
+
+def test_a_spent_claim_is_dead_for_ack_once_a_claim_of_another_item_moved_it(make_queue,
+                                                                             clock):
+    q = make_queue(max_attempts=2)
+    fill(q, "a", "b")
+    q.claim(lease=1)
+    q.claim(lease=1)
+    clock.advance(1)  # a and b wait again
+    last_of_a = q.claim(lease=1)
+    assert (last_of_a.item, last_of_a.attempt) == ("a", 2)
+    clock.advance(1)  # a is spent
+    assert q.claim(lease=1).item == "b"  # this claim moves a to the dead letters
+    with pytest.raises(ClaimError, match="dead letters"):
+        q.ack(last_of_a)
+    [dead] = make_queue().dead()
+    assert (dead.item, dead.order, dead.attempts, dead.put_at is None or dead.put_at > 0,
+            dead.died_at) == ("a", 1, 2, True, clock.now)
+
+
+def test_an_item_that_is_spent_but_not_moved_is_listed_with_its_details(make_queue, clock,
+                                                                        queue_format):
+    q = make_queue(max_attempts=1)
+    fill(q, "a")
+    claim = q.claim(lease=4)
+    clock.advance(4)
+    [dead] = q.dead()
+    put_at = None if queue_format == "json-array" else clock.now - 4
+    assert (dead.item, dead.order, dead.attempts, dead.put_at, dead.died_at) == (
+        "a", claim.order, 1, put_at, claim.until)
+
+
+def test_requeued_items_are_ready_at_once_whatever_the_clock(queue_path, queue_format):
+    now = [0.0]
+    q = FileQueue(queue_path, format=queue_format, clock=lambda: now[0], max_attempts=1)
+    fill(q, "a")
+    q.nack(q.claim())
+    assert q.claim() is None
+    assert q.requeue_dead() == 1
+    assert q.stats()[:4] == (1, 0, 0, 0)
+    assert q.claim().item == "a"
+
+
+def ledger_records(queue_path):
+    return len(Ledger(queue_path).path.read_bytes().splitlines()) - 1
+
+
+def test_the_ledger_is_compacted_once_it_holds_more_than_four_times_its_snapshot(
+        q, queue_path, queue_format, monkeypatch):
+    from queue_core import ledger
+
+    monkeypatch.setattr(ledger, "COMPACT_MIN_BYTES", 0)
+    fill(q, *range(40))
+    held = [q.claim(lease=100), q.claim(lease=100)]
+    counts = []
+    for _ in range(9):
+        claim = q.claim()
+        counts.append(ledger_records(queue_path))
+        q.ack(claim)
+        counts.append(ledger_records(queue_path))
+    # Two held entries make a snapshot of 4 records (next, the pending mark of a journal, the
+    # entries; a JSON array's claims settle at once): compacted at the change that makes the
+    # log hold more than 4 x 4 = 16 records. A journal's claim is one record, a JSON array's
+    # two (take, settled).
+    if queue_format == "journal":
+        assert counts == [*range(3, 18), 4, 5, 6]
+    else:
+        assert counts == [6, 7, 9, 10, 12, 13, 15, 16, 18, 3, 5, 6, 8, 9, 11, 12, 14, 15]
+    assert [c.item for c in held] == [0, 1]
+
+
+def test_a_short_ledger_is_never_compacted(q, queue_path):
+    fill(q, *range(300))
+    for n in range(150):
+        q.ack(q.claim())
+        assert ledger_records(queue_path) >= 2 * n + 2
