@@ -138,3 +138,85 @@ def test_without_fsync_nothing_is_synced(queue, monkeypatch):
 
 def test_repr_names_the_file(queue, queue_path):
     assert str(queue_path) in repr(queue)
+
+
+def test_a_shared_lock_admits_other_readers_and_excludes_a_writer(tmp_path):
+    import fcntl
+
+    from queue_core.locking import FileLock
+
+    path = tmp_path / "q.lock"
+    holder, other = FileLock(path), FileLock(path)
+    probe = os.open(path, os.O_RDWR)
+    try:
+        with holder.shared():
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another reader gets in
+            fcntl.flock(probe, fcntl.LOCK_UN)
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with other.exclusive(), pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # both gave the lock back
+    finally:
+        os.close(probe)
+        holder.close()
+        other.close()
+
+
+def test_a_lock_starts_over_in_a_forked_child(tmp_path):
+    from queue_core.locking import FileLock
+
+    lock = FileLock(tmp_path / "q.lock")
+    inherited = lock._fd
+    lock._thread_lock.acquire()  # a thread of the parent held it at the fork
+    lock._reset_after_fork()
+    assert lock._fd is None
+    with pytest.raises(OSError):
+        os.fstat(inherited)  # the parent's description is not used, nor kept open
+    with lock.exclusive():  # a fresh thread lock and descriptor
+        assert lock._fd is not None
+    lock.close()
+    lock._reset_after_fork()  # nothing open: nothing to close
+    assert lock._fd is None
+
+
+def test_a_failed_whole_file_write_leaves_the_old_file_and_no_temporary(tmp_path,
+                                                                        monkeypatch):
+    from queue_core import atomic
+
+    target = tmp_path / "data"
+    atomic.write_atomic(target, b"old")
+
+    def fail(*args):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk gone"):
+        atomic.write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]
+
+
+def test_whole_file_writes_are_synced_only_when_asked(tmp_path, monkeypatch):
+    from queue_core import atomic
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    atomic.write_atomic(tmp_path / "plain", b"x")
+    assert synced == []
+    atomic.write_atomic(tmp_path / "durable", b"x", fsync=True)
+    assert len(synced) == 2  # the data, then the directory
+
+
+def test_stale_temporary_files_are_removed_and_listed(tmp_path):
+    from queue_core import atomic
+
+    target = tmp_path / "data"
+    stale = [tmp_path / (atomic.temp_prefix(target) + suffix) for suffix in ("a1", "b2")]
+    for path in stale:
+        path.write_text("half")
+    (tmp_path / "other").write_text("keep")
+    assert sorted(atomic.remove_stale_temp_files(target)) == sorted(stale)
+    assert [p.name for p in tmp_path.iterdir()] == ["other"]
+    assert atomic.remove_stale_temp_files(target) == []
