@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from queue_core import ClaimError, CorruptQueueError, FileQueue, QueueStats
+from queue_core import Claim, ClaimError, CorruptQueueError, FileQueue, QueueStats
 from queue_core.claims import LedgerState
 from queue_core.ledger import Ledger
 from queue_core.storage import FORMATS
@@ -597,3 +597,35 @@ def test_a_short_ledger_is_never_compacted(q, queue_path):
     for n in range(150):
         q.ack(q.claim())
         assert ledger_records(queue_path) >= 2 * n + 2
+
+
+def test_a_claim_the_queue_never_made_is_refused(q):
+    stranger = Claim("x", 1, 1, 0.0, 10.0, q._identity)
+    with pytest.raises(ClaimError, match="no longer in the queue"):
+        q.ack(stranger)
+    fill(q, "a")
+    q.claim()
+    with pytest.raises(ClaimError, match=r"cannot extend claim 7\.1"):
+        q.extend(Claim("x", 7, 1, 0.0, 10.0, q._identity), 5)
+
+
+def test_extend_refuses_a_lease_of_zero(q):
+    fill(q, "a")
+    claim = q.claim()
+    with pytest.raises(ValueError, match="greater than 0"):
+        q.extend(claim, 0)
+
+
+def test_stats_count_several_delayed_and_spent_items(make_queue, clock):
+    q = make_queue(max_attempts=1)
+    fill(q, *"abcdef")
+    for _ in range(2):
+        q.nack(q.claim(), delay=50)  # a, b: delayed, and spent once visible
+    q.claim(lease=5)
+    q.claim(lease=5)  # c, d: in flight
+    assert q.stats()[:4] == (2, 2, 2, 0)
+    clock.advance(5)  # c, d spent
+    assert q.stats()[:4] == (2, 0, 2, 2)
+    clock.advance(45)  # a, b spent too
+    assert q.stats()[:4] == (2, 0, 0, 4)
+    assert q.size() == 2

@@ -220,3 +220,49 @@ def test_stale_temporary_files_are_removed_and_listed(tmp_path):
     assert sorted(atomic.remove_stale_temp_files(target)) == sorted(stale)
     assert [p.name for p in tmp_path.iterdir()] == ["other"]
     assert atomic.remove_stale_temp_files(target) == []
+
+
+def test_missing_parent_directories_are_created(tmp_path, open_queue):
+    q = open_queue(tmp_path / "a" / "b" / "c" / "tasks.json")
+    q.put(1)
+    assert (tmp_path / "a" / "b" / "c" / "tasks.json.lock").exists()
+
+
+def test_repr_shows_the_path_fsync_and_format(queue_path):
+    assert repr(FileQueue(queue_path)) == (
+        f"FileQueue({str(queue_path)!r}, fsync=False, format='journal')")
+    assert repr(FileQueue(queue_path, fsync=True)) == (
+        f"FileQueue({str(queue_path)!r}, fsync=True, format='journal')")
+
+
+def test_a_full_disk_during_a_change_is_a_directory_problem(queue_path, open_queue,
+                                                            monkeypatch):
+    import errno
+
+    from queue_core import QueueDirectoryError
+
+    q = open_queue(queue_path)
+    q.put("kept")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(QueueDirectoryError) as caught:
+        q.put("lost")
+    assert (caught.value.directory, caught.value.reason) == (
+        queue_path.parent, "No space left on device")
+    monkeypatch.undo()
+    assert [q.get(), q.get()] == ["kept", None]
+
+
+def test_a_raised_claims_flag_without_a_ledger_is_a_queue_without_claims(queue_path,
+                                                                         open_queue):
+    q = open_queue(queue_path)
+    q.put("a")
+    queue_path.with_name("tasks.json.lock").write_bytes(b"1")  # killed before its first claim
+    other = open_queue(queue_path)
+    assert (other.size(), other.stats()[:4], other.dead()) == (1, (1, 0, 0, 0), [])
+    assert other.requeue_dead() == 0
+    assert other.get() == "a"
