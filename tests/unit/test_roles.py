@@ -1,11 +1,15 @@
 """The producer, consumer and monitor loops, in-process."""
 
 import json
+import logging
 import multiprocessing
 import random
+import signal
 import threading
 
-from queue_core import monitor
+import pytest
+
+from queue_core import consumer, monitor, producer
 from queue_core.consumer import consume
 from queue_core.lifecycle import Lifecycle
 from queue_core.monitor import QueueProbe, build_report
@@ -150,3 +154,85 @@ def test_monitor_once_json_prints_one_report_line(tmp_path, capsys):
 def test_summaries_of_a_missing_directory_are_empty(tmp_path):
     summary = summarize_results(tmp_path / "absent")
     assert (summary.completed, summary.unreadable, summary.average_processing_time) == (0, 0, None)
+
+
+@pytest.fixture
+def role_process():
+    """A role's main() installs signal handlers and logging: put the test process's back."""
+    signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    for number, handler in signals.items():
+        signal.signal(number, handler)
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+def logged(capsys):
+    """The log lines printed since the last call, without their time stamps."""
+    return [line.split(" ", 2)[2] for line in capsys.readouterr().out.splitlines()
+            if line[:2] == "20"]
+
+
+def test_the_roles_run_from_their_command_lines(tmp_path, capsys, role_process):
+    queue_file, results = tmp_path / "q" / "tasks.json", tmp_path / "results"
+    common = ["--queue-file", str(queue_file), "--seed", "3"]
+    assert producer.main([*common, "--max-tasks", "4", "--interval", "0:0"], environ={}) == 0
+    lines = logged(capsys)
+    assert lines[0] == f"INFO producer: started: queue {queue_file}, ids from {queue_file}.ids"
+    assert lines[-1] == "INFO producer: stopped (max tasks) after producing 4 tasks"
+    assert len(lines) == 6
+    assert (tmp_path / "q" / "tasks.json.ids").read_text() == "4\n"
+    tasks = [json.loads(line.split(" ", 2)[2])  # journal lines: number, put time, item
+             for line in queue_file.read_text().splitlines()[1:]]
+    assert [t["id"] for t in tasks] == [1, 2, 3, 4]
+    assert [line.split(": ", 1)[1] for line in lines[1:5]] == [
+        f"put task id={t['id']} type={t['type']} priority={t['priority']}" for t in tasks]
+
+    no_work = ",".join(f"{kind}=0:0" for kind in TASK_TYPES)
+    argv = [*common, "--results-dir", str(results), "--max-tasks", "4", "--work-times",
+            no_work, "--worker-id", "w1", "--idle-sleep", "0"]
+    assert consumer.main(argv, environ={}) == 0
+    lines = logged(capsys)
+    assert lines[0] == (f"INFO consumer: started as w1: queue {queue_file}, results in "
+                        f"{results}, at-least-once delivery")
+    assert lines[1:-1] == [line for t in tasks for line in (
+        f"INFO consumer: processing task id={t['id']} type={t['type']}",
+        f"INFO consumer: completed task id={t['id']}")]
+    assert lines[-1] == "INFO consumer: stopped (max tasks) after completing 4 tasks"
+    written = [json.loads((results / f"result_{t['id']}.json").read_text()) for t in tasks]
+    assert [(r["task_id"], r["type"], r["status"], r["processed_by"]) for r in written] == [
+        (t["id"], t["type"], "completed", "w1") for t in tasks]
+
+    assert monitor.main([*common[:2], "--results-dir", str(results), "--once", "--json"],
+                        environ={}) == 0
+    report = json.loads(capsys.readouterr().out)
+    kinds = sorted({t["type"] for t in tasks})
+    assert {k: v for k, v in report.items() if k not in ("time", "average_processing_time")} == {
+        "queue_size": 0, "in_flight": 0, "delayed": 0, "dead": 0, "oldest_waiting_age": None,
+        "queue_error": None, "completed": 4, "unreadable": 0,
+        "by_type": {k: sum(t["type"] == k for t in tasks) for k in kinds}, "by_worker": {"w1": 4}}
+
+
+def test_the_roles_take_their_settings_from_the_environment(tmp_path, capsys, role_process):
+    queue_file = tmp_path / "q" / "tasks.json"
+    environ = {"QUEUE_FILE": str(queue_file), "MAX_TASKS": "2", "PRODUCER_INTERVAL": "0:0",
+               "QUEUE_FORMAT": "json-array", "ID_FILE": str(tmp_path / "ids")}
+    assert producer.main([], environ=environ) == 0
+    assert len(json.loads(queue_file.read_text())) == 2
+    assert (tmp_path / "ids").read_text() == "2\n"
+    capsys.readouterr()
+    assert monitor.main(["--once"], environ={**environ, "RESULTS_DIR": str(tmp_path / "r")}) == 0
+    assert capsys.readouterr().out.startswith("report: queue=2 | in_flight=0 | delayed=0 | dead=0")
+
+
+def test_the_roles_exit_1_on_a_queue_they_cannot_use(tmp_path, capsys, role_process):
+    queue_file = tmp_path / "tasks.json"
+    queue_file.write_text("not a queue")
+    args = ["--queue-file", str(queue_file), "--max-tasks", "1"]
+    assert producer.main(args, environ={}) == 1
+    assert consumer.main([*args, "--results-dir", str(tmp_path / "r")], environ={}) == 1
+    lines = logged(capsys)
+    assert len(lines) == 2
+    assert all(line.startswith(("ERROR producer: queue file", "ERROR consumer: queue file"))
+               and "is corrupt" in line for line in lines)
