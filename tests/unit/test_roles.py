@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from queue_core import consumer, monitor, producer
+from queue_core import FileQueue, QueueStats, consumer, monitor, producer
 from queue_core.consumer import consume
 from queue_core.lifecycle import Lifecycle
 from queue_core.monitor import QueueProbe, build_report
@@ -236,3 +236,63 @@ def test_the_roles_exit_1_on_a_queue_they_cannot_use(tmp_path, capsys, role_proc
     assert len(lines) == 2
     assert all(line.startswith(("ERROR producer: queue file", "ERROR consumer: queue file"))
                and "is corrupt" in line for line in lines)
+
+
+REPORT = {"time": "t", "queue_size": 3, "in_flight": 2, "delayed": 1, "dead": 4,
+          "oldest_waiting_age": 12.345, "queue_error": None, "completed": 7, "unreadable": 1,
+          "average_processing_time": 0.12349, "by_type": {"a": 2, "b": 5},
+          "by_worker": {"w1": 6, "w2": 1}}
+
+
+def test_a_report_line_shows_every_figure():
+    assert monitor.format_report(REPORT) == (
+        "queue=3 | in_flight=2 | delayed=1 | dead=4 | oldest_waiting=12.3s | completed=7 | "
+        "unreadable=1 | avg_processing=0.123s | types: a=2 b=5 | workers: w1=6 w2=1")
+    empty = {**REPORT, "oldest_waiting_age": None, "average_processing_time": None,
+             "by_type": {}, "by_worker": {}, "queue_error": "broken"}
+    assert monitor.format_report(empty) == (
+        "queue=unknown | completed=7 | unreadable=1 | avg_processing=n/a | types: none | "
+        "workers: none | queue error: broken")
+    assert monitor.format_report({**empty, "queue_error": None}).startswith(
+        "queue=3 | in_flight=2 | delayed=1 | dead=4 | oldest_waiting=n/a | ")
+
+
+def test_a_report_rounds_the_age_and_the_average(queue_path, tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    results.mkdir()
+    for n, seconds in enumerate((1.0, 1.0, 2.0), 1):
+        write_result(results, {"task_id": n, "type": "t", "processing_time": seconds / 3,
+                               "processed_by": "w"})
+    stats = QueueStats(1, 2, 3, 4, 10.123456)
+    probe = QueueProbe(queue_path, "journal", max_attempts=3)
+    monkeypatch.setattr(QueueProbe, "stats", lambda self: (stats, None))
+    report = build_report(probe, results)
+    assert {k: report[k] for k in ("queue_size", "in_flight", "delayed", "dead",
+                                   "oldest_waiting_age", "average_processing_time")} == {
+        "queue_size": 1, "in_flight": 2, "delayed": 3, "dead": 4,
+        "oldest_waiting_age": 10.123, "average_processing_time": 0.444444}
+
+
+def test_the_probe_opens_the_queue_with_its_format_and_attempts(queue_path):
+    probe = QueueProbe(queue_path, "json-array", max_attempts=1)
+    assert probe.stats() == (QueueStats(0, 0, 0, 0, None), None)
+    q = FileQueue(queue_path, format="json-array")
+    q.put("a")
+    q.nack(q.claim())  # one delivery: with max_attempts=1 it is spent
+    assert probe.stats() == (QueueStats(0, 0, 0, 1, None), None)
+    assert QueueProbe(queue_path, "json-array").stats()[0].waiting == 1, "the default is 5"
+
+
+def test_the_monitor_reports_at_its_interval_until_its_duration_ends(tmp_path, capsys,
+                                                                    role_process):
+    argv = ["--queue-file", str(tmp_path / "q" / "tasks.json"), "--results-dir",
+            str(tmp_path / "r"), "--initial-delay", "0", "--interval", "0.01",
+            "--duration", "0.2"]
+    assert monitor.main(argv, environ={}) == 0
+    lines = capsys.readouterr().out.splitlines()
+    reports = [line for line in lines if line.startswith("report: ")]
+    logs = [line.split(" ", 2)[2] for line in lines if not line.startswith("report: ")]
+    assert logs == [f"INFO monitor: started: queue {tmp_path / 'q' / 'tasks.json'}, results in "
+                    f"{tmp_path / 'r'}", "INFO monitor: stopped (duration reached)"]
+    assert reports
+    assert all(r.startswith("report: queue=0 | in_flight=0 | ") for r in reports)
