@@ -9,14 +9,14 @@ import threading
 
 import pytest
 
-from queue_core import FileQueue, QueueStats, consumer, monitor, producer
+from queue_core import CorruptQueueError, FileQueue, QueueStats, consumer, monitor, producer
 from queue_core.consumer import consume
 from queue_core.lifecycle import Lifecycle
 from queue_core.monitor import QueueProbe, build_report
 from queue_core.producer import produce
 from queue_core.results import summarize_results, write_result
 from queue_core.sequence import IdSequence
-from queue_core.tasks import TASK_TYPES, task_problem
+from queue_core.tasks import TASK_TYPES, make_task, task_problem, work_seconds
 
 fork = multiprocessing.get_context("fork")
 FAST = {"d": (0.0, 0.0)}
@@ -296,3 +296,95 @@ def test_the_monitor_reports_at_its_interval_until_its_duration_ends(tmp_path, c
                     f"{tmp_path / 'r'}", "INFO monitor: stopped (duration reached)"]
     assert reports
     assert all(r.startswith("report: queue=0 | in_flight=0 | ") for r in reports)
+
+
+@pytest.mark.parametrize(("task", "problem"), [
+    (["a"], "expected a JSON object, got list"),
+    ({"type": "t"}, "its 'id' is missing or neither an integer nor a string"),
+    ({"id": True, "type": "t"}, "its 'id' is missing or neither an integer nor a string"),
+    ({"id": 1.5, "type": "t"}, "its 'id' is missing or neither an integer nor a string"),
+    ({"id": "../x", "type": "t"}, "its id '../x' cannot be used in a file name"),
+    ({"id": 7}, "its 'type' is missing or not a string"),
+    ({"id": "a-1.b_2", "type": "t"}, None),
+])
+def test_a_task_problem_is_named(task, problem):
+    assert task_problem(task) == problem
+
+
+def test_priorities_span_1_to_5_and_work_times_follow_the_type():
+    rng = random.Random(7)
+    assert {make_task(n, rng)["priority"] for n in range(300)} == {1, 2, 3, 4, 5}
+    assert work_seconds("x", rng, {"x": (2.0, 2.0)}, (9.0, 9.0)) == 2.0
+    assert work_seconds("y", rng, {"x": (2.0, 2.0)}, (9.0, 9.0)) == 9.0
+
+
+def test_results_are_indented_json_and_summed_per_type_and_worker(tmp_path):
+    for n, kind, worker in ((1, "a", "w1"), (2, "a", "w2"), (3, "b", "w1")):
+        write_result(tmp_path, {"task_id": n, "type": kind, "processing_time": 1,
+                                "processed_by": worker})
+    assert (tmp_path / "result_1.json").read_text() == (
+        '{\n  "task_id": 1,\n  "type": "a",\n  "processing_time": 1,\n'
+        '  "processed_by": "w1"\n}')
+    (tmp_path / "result_x.txt").write_text("{}")
+    (tmp_path / "other_4.json").write_text("{}")
+    summary = summarize_results(tmp_path)
+    assert (summary.completed, summary.unreadable) == (3, 0)
+    assert (dict(summary.by_type), dict(summary.by_worker)) == ({"a": 2, "b": 1},
+                                                                {"w1": 2, "w2": 1})
+    assert sorted(summary.task_ids) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("result", [
+    {"task_id": 1, "type": 5, "processing_time": 1, "processed_by": "w"},
+    {"task_id": 1, "type": "a", "processing_time": "1", "processed_by": "w"},
+    {"task_id": 1, "type": "a", "processing_time": 1, "processed_by": None},
+])
+def test_a_result_with_a_field_of_the_wrong_type_is_unreadable(tmp_path, result):
+    write_result(tmp_path, result)
+    summary = summarize_results(tmp_path)
+    assert (summary.completed, summary.unreadable) == (0, 1)
+
+
+def test_the_id_sequence_keeps_its_lock_beside_it_and_refuses_a_corrupt_file(tmp_path):
+    ids = IdSequence(tmp_path / "ids")
+    assert [ids.next(), ids.next()] == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids", "ids.lock"]
+    (tmp_path / "ids").write_text("0\n")
+    assert ids.next() == 1, "0 is a valid count: nothing taken yet"
+    for text, problem in (("-1\n", "expected a non-negative integer, found -1"),
+                          ("many\n", "expected one integer, found 'many\\n'")):
+        (tmp_path / "ids").write_text(text)
+        with pytest.raises(CorruptQueueError) as caught:
+            ids.next()
+        assert (caught.value.path, caught.value.problem) == (tmp_path / "ids", problem)
+    ids.close()
+
+
+def test_the_id_sequence_syncs_only_when_asked(tmp_path, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    IdSequence(tmp_path / "plain").next()
+    assert synced == []
+    IdSequence(tmp_path / "durable", fsync=True).next()
+    assert synced
+
+
+def test_a_signal_asks_the_loop_to_stop(role_process):
+    life = Lifecycle()
+    life.handle_signals()
+    signal.raise_signal(signal.SIGTERM)
+    assert (life.stopping, life.stop_reason) == (True, "received SIGTERM")
+    other = Lifecycle()
+    other.handle_signals()
+    signal.raise_signal(signal.SIGINT)
+    assert other.stop_reason == "received SIGINT"
+
+
+def test_a_sleep_that_ends_exactly_at_the_deadline_is_a_whole_sleep():
+    now = [50.0]
+    life = Lifecycle(duration=0.125, clock=lambda: now[0])  # exact in binary
+    assert life.sleep(0.125) is True
+    assert life.stop_reason is None
