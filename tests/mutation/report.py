@@ -2,16 +2,19 @@
 
 Run from the project root after ``mutmut run`` (``tox -e mutation`` does both). It reads the
 results mutmut keeps in ``mutants/`` and the equivalent mutants listed in
-``tests/mutation/equivalent.txt`` (one per line: the mutant's name, then the reason it cannot
-change behaviour), and writes ``tests/mutation/report.md``. The score counts a mutant as
+``tests/mutation/equivalent.txt`` (one per line: the mutant's name, the fingerprint of its
+change as the report shows it, then the reason it cannot change behaviour), and writes
+``tests/mutation/report.md``. The score counts a mutant as
 killed when a test failed or timed out on it; the mutants listed as equivalent leave the
 count. Exits with status 1 when the score is under ``--fail-under`` or a listed mutant no
-longer survives (the list is stale: the code or the tests changed).
+longer survives or now makes another change (the list is stale: the code or the tests
+changed).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -37,21 +40,26 @@ def load_results() -> dict[str, tuple[str, Path]]:
     return results
 
 
-def load_equivalents(path: Path) -> dict[str, str]:
-    """The listed equivalent mutants -> their reason."""
+def load_equivalents(path: Path) -> dict[str, tuple[str, str]]:
+    """The listed equivalent mutants -> (fingerprint of their change, reason)."""
     listed = {}
     for line in path.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            name, _, reason = line.strip().partition(" ")
-            listed[name] = reason.strip()
+            name, mark, reason = line.split(maxsplit=2)
+            listed[name] = (mark, reason)
     return listed
 
 
 def change_of(name: str, path: Path) -> str:
-    """The mutated lines, as ``- old`` / ``+ new`` (at most 6 lines)."""
+    """The mutated lines, as ``- old`` / ``+ new``."""
     lines = [line for line in get_diff_for_mutant(name, path=path).splitlines()
              if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return "\n".join(lines[:6])
+    return "\n".join(lines)
+
+
+def fingerprint(change: str) -> str:
+    """Eight hex digits that name a change, whatever its mutant's number."""
+    return hashlib.sha256(change.encode()).hexdigest()[:8]
 
 
 def _module_rows(results: dict[str, tuple[str, Path]], equivalent: set[str]) -> list[str]:
@@ -67,12 +75,14 @@ def _module_rows(results: dict[str, tuple[str, Path]], equivalent: set[str]) -> 
 
 
 def render(results: dict[str, tuple[str, Path]],
-           equivalents: dict[str, str]) -> tuple[str, float, int]:
+           equivalents: dict[str, tuple[str, str]]) -> tuple[str, float, int]:
     """The report's text, the score (percent) and the number of stale equivalent entries."""
     counts = Counter(status for status, _ in results.values())
     surviving = {n for n, (s, _) in results.items() if s in SURVIVED}
-    equivalent = surviving & set(equivalents)
-    stale = sorted(set(equivalents) - surviving)
+    changes = {n: change_of(n, results[n][1]) for n in sorted(surviving)}
+    equivalent = {n for n in surviving & set(equivalents)
+                  if fingerprint(changes[n]) == equivalents[n][0]}
+    stale = sorted(set(equivalents) - equivalent)
     gaps = sorted(surviving - equivalent)
     killed = sum(counts[s] for s in KILLED)
     scored = killed + len(gaps)
@@ -93,12 +103,14 @@ def render(results: dict[str, tuple[str, Path]],
         "",
     ]
     for name in gaps:
-        status, path = results[name]
-        out += [f"### `{name}` ({status})", "", "```diff", change_of(name, path), "```", ""]
+        out += [f"### `{name}` ({results[name][0]}, change {fingerprint(changes[name])})", "",
+                "```diff", changes[name], "```", ""]
     out += [f"## Equivalent survivors ({len(equivalent)})", ""]
-    out += [f"- `{name}`: {equivalents[name]}" for name in sorted(equivalent)]
+    for name in sorted(equivalent):
+        out += [f"- `{name}`: {equivalents[name][1]}", "", "```diff", changes[name], "```", ""]
     if stale:
-        out += ["", f"## Listed as equivalent but not surviving ({len(stale)})", ""]
+        out += ["", f"## Listed as equivalent but not surviving with that change ({len(stale)})",
+                ""]
         out += [f"- `{name}`: {results.get(name, ('not generated',))[0]}" for name in stale]
     return "\n".join(out) + "\n", score, len(stale)
 
