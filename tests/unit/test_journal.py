@@ -268,3 +268,33 @@ def test_fsync_covers_the_new_file_and_its_compactions(queue_path, small_compact
             break
     assert any(name.startswith(".tasks.json.tmp-") for name in synced), "the new generation"
     assert synced.count(directory) >= 2, "its rename, by write_atomic and by the compaction"
+
+
+@pytest.mark.parametrize(("items", "counted"), [(3, 2), (30, 10), (20, 0)])
+def test_a_count_raced_by_gets_is_taken_again_then_given_up(queue_path, monkeypatch, items,
+                                                             counted):
+    q = FileQueue(queue_path, format="journal")
+    other = FileQueue(queue_path, format="journal")
+    for n in range(items):
+        q.put(n)
+    real_count_once = journal.JournalStorage._count_once
+    races = []
+
+    def raced(self, head):
+        result = real_count_once(self, head)
+        if items > 3 or not races:  # a get lands between the count and the check of the head
+            races.append(other.get())
+        return result
+
+    monkeypatch.setattr(journal.JournalStorage, "_count_once", raced)
+    # 3 items: one race, then a count that holds. 30 or 20: every count is raced; after 20
+    # tries the 21st count is returned as it is (the 20 gets and its own get took 21 items).
+    assert q.size() == counted
+
+
+def test_a_corrupt_head_line_is_reported_by_size(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"x 1 1\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        FileQueue(queue_path, format="journal").size()

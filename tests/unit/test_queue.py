@@ -266,3 +266,17 @@ def test_a_raised_claims_flag_without_a_ledger_is_a_queue_without_claims(queue_p
     assert (other.size(), other.stats()[:4], other.dead()) == (1, (1, 0, 0, 0), [])
     assert other.requeue_dead() == 0
     assert other.get() == "a"
+
+
+def test_a_failed_write_whose_temporary_is_gone_reports_the_write_error(tmp_path,
+                                                                       monkeypatch):
+    from queue_core import atomic
+
+    def vanish_then_fail(source, target):
+        os.unlink(source)
+        raise OSError("rename failed")
+
+    monkeypatch.setattr(os, "replace", vanish_then_fail)
+    with pytest.raises(OSError, match="rename failed"):
+        atomic.write_atomic(tmp_path / "data", b"new")
+    assert list(tmp_path.iterdir()) == []

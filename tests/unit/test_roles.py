@@ -137,7 +137,7 @@ def test_the_monitor_reports_a_corrupt_queue_instead_of_dying(tmp_path):
     assert "queue error" in monitor.format_report(report)
 
 
-def test_monitor_once_json_prints_one_report_line(tmp_path, capsys):
+def test_monitor_once_json_prints_one_report_line(tmp_path, capsys, role_process):
     results = tmp_path / "results"
     results.mkdir()
     write_result(results, {"task_id": 1, "type": "send_email", "processing_time": 1.5,
@@ -388,3 +388,38 @@ def test_a_sleep_that_ends_exactly_at_the_deadline_is_a_whole_sleep():
     life = Lifecycle(duration=0.125, clock=lambda: now[0])  # exact in binary
     assert life.sleep(0.125) is True
     assert life.stop_reason is None
+
+
+def test_results_are_synced_only_when_asked(tmp_path, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    result = {"task_id": 1, "type": "a", "processing_time": 1, "processed_by": "w"}
+    assert write_result(tmp_path, result) == tmp_path / "result_1.json"
+    assert synced == []
+    write_result(tmp_path, result, fsync=True)
+    assert len(synced) == 2
+
+
+def test_a_sleep_past_the_deadline_does_not_wait():
+    waits = []
+
+    class Event:
+        def wait(self, seconds):
+            waits.append(seconds)
+            return False
+
+        def set(self):
+            pass
+
+        def is_set(self):
+            return True
+
+    now = [10.0]
+    life = Lifecycle(duration=1.0, clock=lambda: now[0])
+    life._stop = Event()
+    now[0] = 12.0
+    assert life.sleep(5) is False
+    assert waits == [0.0]

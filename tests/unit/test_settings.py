@@ -193,3 +193,12 @@ def test_settings_are_read_from_the_process_environment_by_default(monkeypatch):
     monkeypatch.setenv("WORKER_ID", "from-env")
     assert build_parser("c", "", consumer.SETTINGS).parse_args([]).time_scale == 0.25
     assert worker_name() == "from-env"
+
+
+def test_help_starts_with_the_roles_description(capsys):
+    with pytest.raises(SystemExit):
+        build_parser("queue-monitor", monitor.__doc__, monitor.SETTINGS, {}).parse_args(
+            ["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown.startswith("usage: queue-monitor [-h]")
+    assert " ".join(monitor.__doc__.split()) in shown
