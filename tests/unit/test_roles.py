@@ -6,11 +6,13 @@ import multiprocessing
 import random
 import signal
 import threading
+from typing import ClassVar
 
 import pytest
 
 from queue_core import CorruptQueueError, FileQueue, QueueStats, consumer, monitor, producer
 from queue_core.consumer import consume
+from queue_core.ledger import Ledger
 from queue_core.lifecycle import Lifecycle
 from queue_core.monitor import QueueProbe, build_report
 from queue_core.producer import produce
@@ -423,3 +425,145 @@ def test_a_sleep_past_the_deadline_does_not_wait():
     now[0] = 12.0
     assert life.sleep(5) is False
     assert waits == [0.0]
+
+
+class RecordingLife(Lifecycle):
+    """A Lifecycle that records its duration and sleeps, and stops at its ``wakes``-th sleep."""
+
+    made: ClassVar[list] = []
+
+    def __init__(self, duration=None, wakes=3):
+        super().__init__()
+        self.duration, self.slept, self.wakes = duration, [], wakes
+        RecordingLife.made.append(self)
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        if len(self.slept) > self.wakes:
+            self.stop("duration reached")
+            return False
+        return True
+
+
+@pytest.fixture
+def recording_life(monkeypatch, role_process):
+    RecordingLife.made = []
+    for role in (producer, consumer, monitor):
+        monkeypatch.setattr(role, "Lifecycle", RecordingLife)
+    return RecordingLife.made
+
+
+def test_the_monitor_loop_pauses_scaled_and_reports_json(tmp_path, capsys, recording_life,
+                                                        monkeypatch):
+    results = tmp_path / "r"
+    results.mkdir()
+    write_result(results, {"task_id": 1, "type": "a", "processing_time": 1, "processed_by": "w"})
+    queue_file = tmp_path / "q" / "tasks.json"
+    q = FileQueue(queue_file)
+    q.put("a")
+    q.nack(q.claim())  # with --max-attempts 1 this item is spent: dead
+    flushed = []
+    monkeypatch.setattr(monitor, "print", lambda line, flush: flushed.append(flush) or print(line),
+                        raising=False)
+    argv = ["--queue-file", str(queue_file), "--results-dir", str(results), "--json",
+            "--initial-delay", "3", "--interval", "4", "--time-scale", "0.5", "--duration", "9",
+            "--max-attempts", "1"]
+    assert monitor.main(argv, environ={}) == 0
+    [life] = recording_life
+    assert (life.duration, life.slept) == (9.0, [1.5, 2.0, 2.0, 2.0])
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{")]
+    assert [(r["completed"], r["dead"], r["queue_size"]) for r in reports] == [(1, 1, 0)] * 3
+    assert flushed == [True, True, True]
+
+
+def test_the_producer_loop_sleeps_its_scaled_interval_between_tasks(tmp_path, recording_life):
+    argv = ["--queue-file", str(tmp_path / "tasks.json"), "--interval", "2:2", "--time-scale",
+            "0.25", "--max-tasks", "3", "--duration", "60"]
+    assert producer.main(argv, environ={}) == 0
+    [life] = recording_life
+    assert (life.duration, life.slept) == (60.0, [0.5, 0.5])  # none after the last task
+    assert FileQueue(tmp_path / "tasks.json").size() == 3
+
+
+def test_a_producer_without_a_task_limit_runs_until_stopped(tmp_path, recording_life):
+    argv = ["--queue-file", str(tmp_path / "tasks.json"), "--interval", "0:0"]
+    assert producer.main(argv, environ={}) == 0
+    assert len(recording_life[0].slept) == 4
+    assert FileQueue(tmp_path / "tasks.json").size() == 4
+
+
+def test_the_same_seed_makes_the_same_tasks(tmp_path, role_process):
+    def tasks(name):
+        path = tmp_path / name / "tasks.json"
+        producer.main(["--queue-file", str(path), "--seed", "11", "--max-tasks", "6",
+                       "--interval", "0:0"], environ={})
+        q = FileQueue(path)
+        return [(t["type"], t["priority"]) for t in iter(q.get, None)]
+
+    assert tasks("a") == tasks("b")
+
+
+def test_the_consumer_passes_every_setting_on(tmp_path, capsys, recording_life, monkeypatch):
+    import socket
+
+    queue_file, results = tmp_path / "q" / "tasks.json", tmp_path / "r"
+    q = FileQueue(queue_file)
+    q.put({"id": 1, "type": "other"})
+    q.put({"id": 2, "type": "a"})
+    monkeypatch.setenv("WORKER_ID", "not-this-one")  # main() reads only the environ it is given
+    environ = {"QUEUE_FILE": str(queue_file), "RESULTS_DIR": str(results), "WORK_TIMES": "a=4:4",
+               "OTHER_WORK_TIME": "2:2", "TIME_SCALE": "0.5", "LEASE": "3", "IDLE_SLEEP": "8",
+               "DURATION": "30"}
+    assert consumer.main([], environ=environ) == 0
+    [life] = recording_life
+    # other: 2 s x 0.5 in one step; a: 4 s x 0.5 in steps of a third of the lease; then idle
+    assert (life.duration, life.slept) == (30.0, [1.0, 1.0, 1.0, 4.0])
+    names = [json.loads(p.read_text())["processed_by"] for p in sorted(results.iterdir())]
+    assert names == [socket.gethostname()] * 2
+    records = Ledger(queue_file).path.read_text().splitlines()
+    assert sum('"op":"extend"' in r for r in records) == 1, "a's claim renewed once"
+
+
+def test_an_at_most_once_consumer_never_claims(tmp_path, recording_life):
+    queue_file = tmp_path / "q" / "tasks.json"
+    FileQueue(queue_file).put({"id": 1, "type": "a"})
+    argv = ["--queue-file", str(queue_file), "--results-dir", str(tmp_path / "r"),
+            "--work-times", "a=0:0", "--delivery", "at-most-once", "--max-tasks", "1"]
+    assert consumer.main(argv, environ={}) == 0
+    assert not Ledger(queue_file).path.exists()
+    argv[-3:] = ["at-least-once", "--max-tasks", "1"]
+    FileQueue(queue_file).put({"id": 2, "type": "a"})
+    assert consumer.main(argv, environ={}) == 0
+    assert Ledger(queue_file).path.exists()
+
+
+def test_the_roles_sync_what_they_write_with_fsync(tmp_path, recording_life, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    queue_file, results = tmp_path / "q" / "tasks.json", tmp_path / "r"
+    assert producer.main(["--queue-file", str(queue_file), "--fsync", "--max-tasks", "1"],
+                         environ={}) == 0
+    assert any(os.path.basename(p).startswith(".tasks.json.ids.tmp-") for p in synced)
+    synced.clear()
+    argv = ["--queue-file", str(queue_file), "--results-dir", str(results), "--fsync",
+            "--max-tasks", "1", "--work-times", ",".join(f"{k}=0:0" for k in TASK_TYPES)]
+    assert consumer.main(argv, environ={}) == 0
+    assert any(os.path.basename(p).startswith(".result_1.json.tmp-") for p in synced)
+
+
+@pytest.mark.parametrize("role", [producer, consumer, monitor])
+def test_each_role_names_itself_and_describes_itself_in_its_help(role, capsys, role_process):
+    with pytest.raises(SystemExit):
+        role.main(["--help"], environ={})
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown.startswith(f"usage: queue-{role.__name__.rsplit('.', 1)[1]} [-h]")
+    assert " ".join(role.__doc__.split()) in shown
