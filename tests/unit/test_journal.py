@@ -270,26 +270,36 @@ def test_fsync_covers_the_new_file_and_its_compactions(queue_path, small_compact
     assert synced.count(directory) >= 2, "its rename, by write_atomic and by the compaction"
 
 
-@pytest.mark.parametrize(("items", "counted"), [(3, 2), (30, 10), (20, 0)])
+EVERY_CALL = range(1, 100)
+
+
+@pytest.mark.parametrize(("items", "raced_calls", "counted"), [
+    (3, {1}, 2),  # one race, then a count that holds
+    (5, {1, 21}, 4),  # the second count holds: the 21st is never made
+    (30, EVERY_CALL, 10),  # after 20 raced tries the 21st count is returned as it is
+    (20, EVERY_CALL, 0),
+])
 def test_a_count_raced_by_gets_is_taken_again_then_given_up(queue_path, monkeypatch, items,
-                                                             counted):
+                                                             raced_calls, counted):
     q = FileQueue(queue_path, format="journal")
     other = FileQueue(queue_path, format="journal")
     for n in range(items):
         q.put(n)
     real_count_once = journal.JournalStorage._count_once
-    races = []
+    calls = []
 
     def raced(self, head):
         result = real_count_once(self, head)
-        if items > 3 or not races:  # a get lands between the count and the check of the head
-            races.append(other.get())
+        calls.append(head)
+        if len(calls) in raced_calls:  # a get lands between the count and the check of the head
+            other.get()
         return result
 
     monkeypatch.setattr(journal.JournalStorage, "_count_once", raced)
-    # 3 items: one race, then a count that holds. 30 or 20: every count is raced; after 20
-    # tries the 21st count is returned as it is (the 20 gets and its own get took 21 items).
     assert q.size() == counted
+    if raced_calls != EVERY_CALL:
+        monkeypatch.undo()
+        assert q.size() == counted, "the count held is the queue's size"
 
 
 def test_a_corrupt_head_line_is_reported_by_size(queue_path):

@@ -280,3 +280,15 @@ def test_a_failed_write_whose_temporary_is_gone_reports_the_write_error(tmp_path
     with pytest.raises(OSError, match="rename failed"):
         atomic.write_atomic(tmp_path / "data", b"new")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_open_lock_starts_over_after_a_fork(tmp_path, queue_path, open_queue):
+    from queue_core import locking
+
+    q = open_queue(queue_path)
+    q.put("a")
+    lock = locking.FileLock(tmp_path / "other.lock")
+    locking._reset_all_after_fork()  # what os.fork runs in the child
+    assert (lock._fd, q._lock._fd) == (None, None)
+    assert q.get() == "a"  # the queue opens its lock again
+    lock.close()
