@@ -349,7 +349,6 @@ def test_claims_and_acks_reach_the_disk_only_with_fsync(queue_path, queue_format
     monkeypatch.setattr(ledger, "COMPACT_MIN_BYTES", 0)  # the ledger is compacted too
     q = FileQueue(queue_path, format=queue_format, fsync=fsync)
     fill(q, *range(10))
-    q.claim()  # creates the ledger
     synced = []
     real_fsync = os.fsync
 
@@ -358,6 +357,11 @@ def test_claims_and_acks_reach_the_disk_only_with_fsync(queue_path, queue_format
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", recording_fsync)
+    ledger_temp = ".tasks.json.claims.tmp-"
+    q.claim()  # creates the ledger
+    created = [p for p in synced if os.path.basename(p).startswith(ledger_temp)]
+    assert len(created) == (1 if fsync else 0)
+    synced.clear()
     held = q.claim()
     q.nack(held)
     for _ in range(8):
@@ -365,6 +369,7 @@ def test_claims_and_acks_reach_the_disk_only_with_fsync(queue_path, queue_format
     if fsync:
         assert str(Ledger(queue_path).path.resolve()) in synced
         assert str(queue_path.parent.resolve()) in synced, "a compaction syncs the directory"
+        assert any(os.path.basename(p).startswith(ledger_temp) for p in synced), "its snapshot"
     else:
         assert synced == []
 

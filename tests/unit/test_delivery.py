@@ -13,6 +13,7 @@ import time
 import pytest
 
 from queue_core import FileQueue
+from queue_core import consumer as consumer_module
 from queue_core.consumer import _result, _settle, consume, delivery_mode
 from queue_core.lifecycle import Lifecycle
 from queue_core.results import write_result
@@ -83,6 +84,7 @@ def test_the_lease_is_renewed_during_long_work_and_the_task_acked_once(tmp_path)
 
 
 def test_a_consumer_whose_lease_ended_and_was_taken_abandons_the_task(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     queue_file = tmp_path / "q" / "tasks.json"
     now = [1000.0]
     queue = FileQueue(queue_file, clock=lambda: now[0])
@@ -105,7 +107,10 @@ def test_a_consumer_whose_lease_ended_and_was_taken_abandons_the_task(tmp_path, 
                    worker="w", work_times={"backup_data": (3, 3)}, lease=3.0)
     assert done == 0
     assert not (tmp_path / "results" / "result_1.json").exists()
-    assert "abandoned task 1" in caplog.text
+    assert [m for m in messages(caplog) if m[0] == "WARNING"] == [
+        ("WARNING", "abandoned task 1: cannot extend claim 1.1: it ended (lease over at "
+         "1003.000000, or given back) and the item was delivered again (attempt 2)")]
+    assert messages(caplog)[-1] == ("INFO", "queue empty, waiting for tasks"), "it goes on"
     other.ack(taken[0])  # the other consumer's claim is intact
 
 
@@ -232,3 +237,14 @@ def test_a_bad_delivery_mode_names_the_choices():
         delivery_mode("exactly-once")
     assert str(caught.value) == ("'exactly-once' is not a delivery mode; choose "
                                  "at-least-once or at-most-once")
+
+
+def test_results_go_to_a_new_nested_directory_with_the_measured_time(tmp_path, monkeypatch):
+    queue = FileQueue(tmp_path / "q" / "tasks.json")
+    queue.put({"id": 1, "type": "a"})
+    ticks = iter([100.0, 102.5])
+    monkeypatch.setattr(consumer_module.time, "monotonic", lambda: next(ticks))
+    assert consume(queue, ScriptedLife(True), random.Random(), results_dir=tmp_path / "x" / "y",
+                   worker="w", work_times={"a": (0, 0)}, max_tasks=1) == 1
+    result = json.loads((tmp_path / "x" / "y" / "result_1.json").read_text())
+    assert result["processing_time"] == 2.5

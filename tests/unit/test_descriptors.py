@@ -45,6 +45,7 @@ def test_a_closed_queue_opens_its_files_again_when_used(queue_path, queue_format
     q.put("a")
     q.claim()
     q.close()
+    assert q.size() == 0  # reads the claims flag before anything takes the lock
     q.put("b")
     assert q.stats().in_flight == 1
     assert q.get() == "b"

@@ -180,3 +180,9 @@ def test_a_compacted_ledger_is_a_snapshot_that_reopens_to_the_same_state(queue_p
     [dead] = again.dead()
     assert (dead.item, dead.order, dead.attempts, dead.put_at, dead.died_at) == (
         "a", 1, 1, NOW, NOW + 1)
+    assert again.requeue_dead() == 1
+    assert b'{"op":"entry","order":1,"item":"a","attempts":0,"held":false,"until":0.0,' \
+        b'"put_at":1000.0}' in Ledger(queue_path).path.read_bytes().splitlines()
+    assert again.stats().oldest_waiting_age == 1.0, "a requeued item keeps its put time"
+    assert again.requeue_dead() == 0
+    assert again.stats()[:4] == (1, 1, 1, 0)

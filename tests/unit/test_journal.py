@@ -308,3 +308,29 @@ def test_a_corrupt_head_line_is_reported_by_size(queue_path):
     queue_path.write_bytes(header + b"x 1 1\n")
     with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
         FileQueue(queue_path, format="journal").size()
+
+
+def test_a_corrupt_first_line_behind_a_good_last_line_is_reported_by_size(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"x 1 1\n2 1000.0 2\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        FileQueue(queue_path, format="journal").size()
+
+
+def test_a_head_file_emptied_while_open_starts_again_at_the_first_line(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "ab":
+        q.put(item)
+    queue_path.with_name("tasks.json.head").write_bytes(b"\0" * 2 * SLOT_SIZE)
+    assert (q.size(), q.claim().item) == (2, "a")
+    assert [q.get(), q.get()] == ["b", None]
+
+
+def test_an_empty_line_in_a_journal_is_corruption_not_the_end(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"\n2 1000.0 2\n")
+    q = FileQueue(queue_path, format="journal")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        q.get()

@@ -292,3 +292,15 @@ def test_every_open_lock_starts_over_after_a_fork(tmp_path, queue_path, open_que
     assert (lock._fd, q._lock._fd) == (None, None)
     assert q.get() == "a"  # the queue opens its lock again
     lock.close()
+
+
+def test_whole_file_writes_go_through_a_temporary_beside_the_target(tmp_path, monkeypatch):
+    from queue_core import atomic
+
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: renamed.append((a, b)) or real_replace(a, b))
+    atomic.write_atomic(tmp_path / "data", b"x")
+    [(source, target)] = renamed
+    assert (os.path.dirname(source), target) == (str(tmp_path), tmp_path / "data")
+    assert os.path.basename(source).startswith(atomic.temp_prefix(tmp_path / "data"))

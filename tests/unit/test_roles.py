@@ -163,6 +163,7 @@ def role_process():
     """A role's main() installs signal handlers and logging: put the test process's back."""
     signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     handlers, level = logging.root.handlers[:], logging.root.level
+    logging.root.setLevel(logging.WARNING)  # Python's default: the role must ask for INFO
     yield
     for number, handler in signals.items():
         signal.signal(number, handler)
@@ -282,7 +283,11 @@ def test_the_probe_opens_the_queue_with_its_format_and_attempts(queue_path):
     q.put("a")
     q.nack(q.claim())  # one delivery: with max_attempts=1 it is spent
     assert probe.stats() == (QueueStats(0, 0, 0, 1, None), None)
-    assert QueueProbe(queue_path, "json-array").stats()[0].waiting == 1, "the default is 5"
+    default = QueueProbe(queue_path, "json-array")
+    assert default.stats()[0].waiting == 1
+    for _ in range(4):
+        q.nack(q.claim())
+    assert default.stats()[0][:4] == (0, 0, 0, 1), "5 deliveries by default"
 
 
 def test_the_monitor_reports_at_its_interval_until_its_duration_ends(tmp_path, capsys,
@@ -532,6 +537,8 @@ def test_an_at_most_once_consumer_never_claims(tmp_path, recording_life):
             "--work-times", "a=0:0", "--delivery", "at-most-once", "--max-tasks", "1"]
     assert consumer.main(argv, environ={}) == 0
     assert not Ledger(queue_file).path.exists()
+    assert recording_life[0].slept == [0.0]
+    assert (tmp_path / "r" / "result_1.json").exists()
     argv[-3:] = ["at-least-once", "--max-tasks", "1"]
     FileQueue(queue_file).put({"id": 2, "type": "a"})
     assert consumer.main(argv, environ={}) == 0
