@@ -248,3 +248,19 @@ def test_results_go_to_a_new_nested_directory_with_the_measured_time(tmp_path, m
                    worker="w", work_times={"a": (0, 0)}, max_tasks=1) == 1
     result = json.loads((tmp_path / "x" / "y" / "result_1.json").read_text())
     assert result["processing_time"] == 2.5
+
+
+def test_consume_claims_for_30_seconds_and_syncs_nothing_by_default(tmp_path, monkeypatch):
+    import os
+
+    from queue_core.ledger import Ledger
+
+    synced = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    queue = FileQueue(tmp_path / "q" / "tasks.json", clock=lambda: 1000.0)
+    queue.put({"id": 1, "type": "a"})
+    assert consume(queue, ScriptedLife(True), random.Random(), results_dir=tmp_path / "r",
+                   worker="w", work_times={"a": (0, 0)}, max_tasks=1) == 1
+    take = json.loads(Ledger(queue.path).path.read_text().splitlines()[1])
+    assert take["until"] == 1030.0
+    assert synced == []

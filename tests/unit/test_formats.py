@@ -186,3 +186,29 @@ def test_a_compacted_ledger_is_a_snapshot_that_reopens_to_the_same_state(queue_p
     assert again.stats().oldest_waiting_age == 1.0, "a requeued item keeps its put time"
     assert again.requeue_dead() == 0
     assert again.stats()[:4] == (1, 1, 1, 0)
+
+
+def test_a_head_file_emptied_while_open_is_rebuilt_from_the_first_line(queue_path):
+    q = FileQueue(queue_path, format="journal", clock=lambda: NOW)
+    for item in "ab":
+        q.put(item)
+    head_path = q._storage.head_path
+    head_path.write_bytes(b"\0" * 64)
+    header = len(JOURNAL_HEADER % 1)
+    claim = q.claim()
+    assert claim.item == "a"
+    take = Ledger(queue_path).path.read_bytes().splitlines()[1]
+    assert take.endswith(b'"from":[1,%d]}' % header)
+    assert slots(head_path) == [None, (1, 1, header + len(b'1 1000.000000 "a"\n'))]
+
+
+def test_a_head_of_an_older_generation_points_past_the_new_header(queue_path):
+    q = FileQueue(queue_path, format="journal", clock=lambda: NOW)
+    for item in "ab":
+        q.put(item)
+    # What a compaction leaves when it is killed after its rename, before its head write:
+    queue_path.write_bytes(JOURNAL_HEADER % 2 + b'2 1000.000000 "b"\n')
+    reopened = FileQueue(queue_path, format="journal", clock=lambda: NOW)
+    assert reopened.claim().item == "b"
+    take = Ledger(queue_path).path.read_bytes().splitlines()[1]
+    assert take.endswith(b'"from":[2,%d]}' % len(JOURNAL_HEADER % 2))

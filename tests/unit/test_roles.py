@@ -574,3 +574,17 @@ def test_each_role_names_itself_and_describes_itself_in_its_help(role, capsys, r
     shown = " ".join(capsys.readouterr().out.split())
     assert shown.startswith(f"usage: queue-{role.__name__.rsplit('.', 1)[1]} [-h]")
     assert " ".join(role.__doc__.split()) in shown
+
+
+def test_the_consumer_seed_makes_the_same_work_times(tmp_path, recording_life):
+    for run in ("a", "b"):
+        queue_file = tmp_path / run / "tasks.json"
+        q = FileQueue(queue_file)
+        for n in range(3):
+            q.put({"id": n, "type": "a"})
+        consumer.main(["--queue-file", str(queue_file), "--results-dir", str(tmp_path / run),
+                       "--work-times", "a=0:100", "--seed", "5", "--max-tasks", "3",
+                       "--lease", "1000"], environ={})
+    first, second = recording_life
+    assert first.slept == second.slept
+    assert len(set(first.slept)) == 3
