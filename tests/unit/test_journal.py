@@ -80,6 +80,7 @@ def test_a_crash_between_the_compacted_file_and_the_head_loses_and_repeats_nothi
     # The get that crashed had moved the head before compacting: its item is gone, as a
     # get killed after taking its item may lose it. Nothing else is lost or repeated.
     reopened = FileQueue(queue_path, format="journal")
+    assert reopened.size() == len(items) - len(taken) - 1
     assert list(iter(reopened.get, None)) == items[len(taken) + 1:]
 
 
@@ -151,3 +152,186 @@ def test_a_journal_of_another_version_is_refused_by_name(queue_path):
     with pytest.raises(CorruptQueueError, match="version 1; this queue reads versions 2, 3"):
         FileQueue(queue_path, format="journal")
     assert queue_path.read_bytes() == before
+
+
+def test_another_queue_object_reads_the_newest_head_slot(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "abcd":
+        q.put(item)
+    assert [q.get(), q.get()] == ["a", "b"]  # the newest head is in the first slot
+    assert FileQueue(queue_path, format="journal").get() == "c"
+    assert FileQueue(queue_path, format="journal").get() == "d"  # ... in the second slot
+    assert q.get() is None
+
+
+def test_a_head_slot_without_its_padding_is_still_read(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "abc":
+        q.put(item)
+    q.get()
+    head_path = queue_path.with_name("tasks.json.head")
+    head_path.write_bytes(head_path.read_bytes()[:SLOT_SIZE + 28])  # the zero padding is lost
+    assert FileQueue(queue_path, format="journal").get() == "b"
+
+
+def test_a_head_file_without_an_intact_slot_starts_at_the_first_line(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "ab":
+        q.put(item)
+    head_path = queue_path.with_name("tasks.json.head")
+    head_path.write_bytes(b"\0" * 2 * SLOT_SIZE)
+    reopened = FileQueue(queue_path, format="journal")
+    assert reopened.size() == 2
+    assert [reopened.get(), reopened.get(), reopened.get()] == ["a", "b", None]
+
+
+def test_a_half_written_line_at_the_head_is_not_an_item(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("whole")
+    with open(queue_path, "ab") as data:
+        data.write(b'2 1.0 "' + b"x" * 2000)
+    assert q.get() == "whole"
+    assert q.get() is None
+    assert q.claim() is None
+    q.put("next")  # cuts the half-written line off and takes its number
+    assert queue_path.read_bytes().split(b"\n")[-2].startswith(b'2 ')
+    assert q.get() == "next"
+
+
+def test_a_corrupt_last_line_is_reported_by_the_next_put(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    size = queue_path.stat().st_size
+    with open(queue_path, "ab") as data:
+        data.write(b"oops\n")
+    reopened = FileQueue(queue_path, format="journal")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {size} is not"):
+        reopened.put("b")
+
+
+def test_a_corrupt_head_line_is_reported_by_a_claim(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"1 x 1\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        FileQueue(queue_path, format="journal").claim()
+
+
+def _line(item):
+    return f"1 1000.000000 {item}\n".encode()
+
+
+@pytest.mark.parametrize(("min_bytes", "first", "compacted"), [
+    (80, "a" * 63, True),   # 80 bytes consumed of 150: exactly the minimum, more than half
+    (70, "a" * 53, False),  # 70 bytes consumed of 140: exactly half is not more than half
+])
+def test_a_compaction_needs_the_minimum_and_more_than_half_consumed(
+        queue_path, monkeypatch, min_bytes, first, compacted):
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", min_bytes)
+    q = FileQueue(queue_path, format="journal", clock=lambda: 1000.0)
+    q.put(first)
+    q.put(1)
+    assert len(_line(f'"{first}"')) == min_bytes
+    assert q.get() == first
+    assert (generation(queue_path) == 2) is compacted
+    assert [q.get(), q.get()] == [1, None]
+
+
+@pytest.mark.parametrize(("empty_bytes", "compacted"), [(32, True), (33, False)])
+def test_an_emptied_queue_is_compacted_from_exactly_its_minimum(queue_path, monkeypatch,
+                                                                empty_bytes, compacted):
+    monkeypatch.setattr(journal, "COMPACT_EMPTY_BYTES", empty_bytes)
+    q = FileQueue(queue_path, format="journal", clock=lambda: 1000.0)
+    q.put(1)
+    q.put(2)
+    assert [q.get(), q.get()] == [1, 2]  # 2 lines of 16 bytes consumed
+    assert (generation(queue_path) == 2) is compacted
+
+
+def test_fsync_covers_the_new_file_and_its_compactions(queue_path, small_compactions,
+                                                      monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.basename(os.path.realpath(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    q = FileQueue(queue_path, format="journal", fsync=True)
+    directory = queue_path.parent.name
+    assert synced[0].startswith(".tasks.json.tmp-") and directory in synced
+    for n in range(30):
+        q.put(n)
+    synced.clear()
+    while q.get() is not None:
+        if generation(queue_path) > 1:
+            break
+    assert any(name.startswith(".tasks.json.tmp-") for name in synced), "the new generation"
+    assert synced.count(directory) >= 2, "its rename, by write_atomic and by the compaction"
+
+
+EVERY_CALL = range(1, 100)
+
+
+@pytest.mark.parametrize(("items", "raced_calls", "counted"), [
+    (3, {1}, 2),  # one race, then a count that holds
+    (5, {1, 21}, 4),  # the second count holds: the 21st is never made
+    (30, EVERY_CALL, 10),  # after 20 raced tries the 21st count is returned as it is
+    (20, EVERY_CALL, 0),
+])
+def test_a_count_raced_by_gets_is_taken_again_then_given_up(queue_path, monkeypatch, items,
+                                                             raced_calls, counted):
+    q = FileQueue(queue_path, format="journal")
+    other = FileQueue(queue_path, format="journal")
+    for n in range(items):
+        q.put(n)
+    real_count_once = journal.JournalStorage._count_once
+    calls = []
+
+    def raced(self, head):
+        result = real_count_once(self, head)
+        calls.append(head)
+        if len(calls) in raced_calls:  # a get lands between the count and the check of the head
+            other.get()
+        return result
+
+    monkeypatch.setattr(journal.JournalStorage, "_count_once", raced)
+    assert q.size() == counted
+    if raced_calls != EVERY_CALL:
+        monkeypatch.undo()
+        assert q.size() == counted, "the count held is the queue's size"
+
+
+def test_a_corrupt_head_line_is_reported_by_size(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"x 1 1\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        FileQueue(queue_path, format="journal").size()
+
+
+def test_a_corrupt_first_line_behind_a_good_last_line_is_reported_by_size(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"x 1 1\n2 1000.0 2\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        FileQueue(queue_path, format="journal").size()
+
+
+def test_a_head_file_emptied_while_open_starts_again_at_the_first_line(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "ab":
+        q.put(item)
+    queue_path.with_name("tasks.json.head").write_bytes(b"\0" * 2 * SLOT_SIZE)
+    assert (q.size(), q.claim().item) == (2, "a")
+    assert [q.get(), q.get()] == ["b", None]
+
+
+def test_an_empty_line_in_a_journal_is_corruption_not_the_end(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    header = b'{"format":"queue-journal","version":2,"generation":1}\n'
+    queue_path.write_bytes(header + b"\n2 1000.0 2\n")
+    q = FileQueue(queue_path, format="journal")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {len(header)} is not"):
+        q.get()
