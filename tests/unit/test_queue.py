@@ -1,11 +1,12 @@
 """The FileQueue contract in one process: FIFO, persistence, bad items, the files it keeps."""
 
+import errno
 import json
 import os
 
 import pytest
 
-from queue_core import FileQueue, InvalidItemError
+from queue_core import FileQueue, InvalidItemError, StorageError
 from queue_core.atomic import temp_prefix
 
 
@@ -140,29 +141,6 @@ def test_repr_names_the_file(queue, queue_path):
     assert str(queue_path) in repr(queue)
 
 
-def test_a_shared_lock_admits_other_readers_and_excludes_a_writer(tmp_path):
-    import fcntl
-
-    from queue_core.locking import FileLock
-
-    path = tmp_path / "q.lock"
-    holder, other = FileLock(path), FileLock(path)
-    probe = os.open(path, os.O_RDWR)
-    try:
-        with holder.shared():
-            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another reader gets in
-            fcntl.flock(probe, fcntl.LOCK_UN)
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with other.exclusive(), pytest.raises(BlockingIOError):
-            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # both gave the lock back
-    finally:
-        os.close(probe)
-        holder.close()
-        other.close()
-
-
 def test_a_lock_starts_over_in_a_forked_child(tmp_path):
     from queue_core.locking import FileLock
 
@@ -188,11 +166,16 @@ def test_a_failed_whole_file_write_leaves_the_old_file_and_no_temporary(tmp_path
     atomic.write_atomic(target, b"old")
 
     def fail(*args):
-        raise OSError("disk gone")
+        raise OSError("disk gone")  # no errno: reported as an I/O error
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk gone"):
+    with pytest.raises(StorageError) as caught:
         atomic.write_atomic(target, b"new")
+    assert str(caught.value) == (
+        f"cannot rename a new version over {target}: [EIO] Input/output error; "
+        "the queue was left as it was before the call")
+    assert (caught.value.path, caught.value.errno) == (target, errno.EIO)
+    assert isinstance(caught.value.__cause__, OSError)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["data"]
 
@@ -235,11 +218,9 @@ def test_repr_shows_the_path_fsync_and_format(queue_path):
         f"FileQueue({str(queue_path)!r}, fsync=True, format='journal')")
 
 
-def test_a_full_disk_during_a_change_is_a_directory_problem(queue_path, open_queue,
-                                                            monkeypatch):
-    import errno
-
-    from queue_core import QueueDirectoryError
+def test_a_full_disk_during_a_change_is_a_full_queue(queue_path, queue_format, open_queue,
+                                                     monkeypatch):
+    from queue_core import QueueFullError
 
     q = open_queue(queue_path)
     q.put("kept")
@@ -249,10 +230,17 @@ def test_a_full_disk_during_a_change_is_a_directory_problem(queue_path, open_que
 
     monkeypatch.setattr(os, "write", full)
     monkeypatch.setattr(os, "replace", full)
-    with pytest.raises(QueueDirectoryError) as caught:
+    with pytest.raises(QueueFullError) as caught:
         q.put("lost")
-    assert (caught.value.directory, caught.value.reason) == (
-        queue_path.parent, "No space left on device")
+    error = caught.value
+    if queue_format == "journal":  # appends to the journal in place
+        assert (error.operation, error.path) == ("append to", queue_path)
+    else:  # rewrites the whole array through a temporary beside it
+        assert (error.operation, error.path.parent) == ("write", queue_path.parent)
+        assert error.path.name.startswith(temp_prefix(queue_path))
+    assert (error.errno, error.detail) == (errno.ENOSPC, "No space left on device")
+    assert str(error) == (f"cannot {error.operation} {error.path}: [ENOSPC] No space left "
+                          "on device; the queue was left as it was before the call")
     monkeypatch.undo()
     assert [q.get(), q.get()] == ["kept", None]
 
@@ -277,8 +265,11 @@ def test_a_failed_write_whose_temporary_is_gone_reports_the_write_error(tmp_path
         raise OSError("rename failed")
 
     monkeypatch.setattr(os, "replace", vanish_then_fail)
-    with pytest.raises(OSError, match="rename failed"):
+    with pytest.raises(StorageError) as caught:
         atomic.write_atomic(tmp_path / "data", b"new")
+    assert (caught.value.operation, caught.value.path) == (
+        "rename a new version over", tmp_path / "data")
+    assert str(caught.value.__cause__) == "rename failed"  # the write error, not the unlink's
     assert list(tmp_path.iterdir()) == []
 
 
