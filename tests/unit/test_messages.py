@@ -21,11 +21,23 @@ from queue_core import (
 from queue_core.ledger import Ledger
 from queue_core.locking import FileLock
 
-UNTOUCHED = "; it was left untouched, repair it or move it away to start an empty queue"
+UNTOUCHED = "; it was left untouched: repair it, or "
 
 
-def corrupt(path, problem):
-    return f"queue file {path} is corrupt: {problem}{UNTOUCHED}"
+def corrupt(path, problem, move_away=None):
+    """The whole message for ``path``; ``move_away``: every file of the queue (default: only
+    ``path``, the json-array format's one file)."""
+    move_away = move_away or [path]
+    if len(move_away) == 1:
+        advice = f"move {move_away[0]} away"
+    else:
+        advice = ("stop every process using the queue, then move "
+                  f"{', '.join(map(str, move_away))} away together")
+    return f"queue file {path} is corrupt: {problem}{UNTOUCHED}{advice} to start an empty queue"
+
+
+def journal_files(queue_path):
+    return [queue_path, queue_path.with_name(queue_path.name + ".head")]
 
 
 def raised(kind, action):
@@ -59,7 +71,6 @@ def test_a_corrupt_json_array_file_is_described_exactly(queue_path, name):
         corrupt(queue_path, problem), queue_path, problem)
 
 
-HEADER = b'{"format":"queue-journal","version":2,"generation":1}\n'
 JOURNAL_FILES = {
     "empty": (b"", "it is empty"),
     "no newline": (b"queue", "its first line is not a journal header"),
@@ -72,8 +83,12 @@ JOURNAL_FILES = {
                      "its first line is not a queue-journal header"),
     "no generation": (b'{"format":"queue-journal","version":2}\n',
                       "its first line is not a journal header"),
-    "other version": (b'{"format":"queue-journal","version":3,"generation":1}\n',
-                      "it is queue-journal version 3; this queue reads version 2"),
+    "no queue id": (b'{"format":"queue-journal","version":3,"generation":1}\n',
+                    "its first line is not a journal header"),
+    "a queue id not a string": (b'{"format":"queue-journal","version":3,"generation":1,'
+                                b'"queue":7}\n', "its first line is not a journal header"),
+    "other version": (b'{"format":"queue-journal","version":4,"generation":1,"queue":"a"}\n',
+                      "it is queue-journal version 4; this queue reads versions 2, 3"),
 }
 
 
@@ -83,7 +98,9 @@ def test_a_corrupt_journal_is_described_exactly(queue_path, name):
     queue_path.parent.mkdir(parents=True)
     queue_path.write_bytes(content)
     error = raised(CorruptQueueError, lambda: FileQueue(queue_path, format="journal"))
-    assert (str(error), error.problem) == (corrupt(queue_path, problem), problem)
+    assert (str(error), error.problem) == (
+        corrupt(queue_path, problem, journal_files(queue_path)), problem)
+    assert error.move_away == journal_files(queue_path)
     assert queue_path.read_bytes() == content
 
 
@@ -95,12 +112,14 @@ def test_a_corrupt_journal_is_described_exactly(queue_path, name):
      "invalid start byte"),
 ])
 def test_a_corrupt_journal_line_names_its_byte_offset(queue_path, line, why):
-    queue_path.parent.mkdir(parents=True)
-    queue_path.write_bytes(HEADER + line + b"\n")
     q = FileQueue(queue_path, format="journal")
+    header = queue_path.read_bytes()  # the header line alone: the queue is new
+    with open(queue_path, "ab") as journal:
+        journal.write(line + b"\n")
     error = raised(CorruptQueueError, q.get)
     assert str(error) == corrupt(
-        queue_path, f"the line at byte {len(HEADER)} is not '<number> <put time> <JSON>' ({why})")
+        queue_path, f"the line at byte {len(header)} is not '<number> <put time> <JSON>' ({why})",
+        journal_files(queue_path))
 
 
 def test_a_corrupt_ledger_is_described_exactly(queue_path, queue_format):
@@ -108,16 +127,18 @@ def test_a_corrupt_ledger_is_described_exactly(queue_path, queue_format):
     q.put("a")
     q.claim()
     ledger = Ledger(queue_path).path
+    every_file = [*(journal_files(queue_path) if queue_format == "journal" else [queue_path]),
+                  ledger]
     header = ledger.read_bytes().splitlines(keepends=True)[0]
     ledger.write_bytes(header + b'{"op":"claim","order":9,"until":1}\n')
     error = raised(CorruptQueueError, lambda: FileQueue(queue_path, format=queue_format))
     assert str(error) == corrupt(
         ledger, f"a record after byte {len(header)} cannot be applied (KeyError: 9): "
-        """b'{"op":"claim","order":9,"until":1}'""")
+        """b'{"op":"claim","order":9,"until":1}'""", every_file)
     ledger.write_bytes(b'{"format":"queue-claims","version":2}\n')
     error = raised(CorruptQueueError, lambda: FileQueue(queue_path, format=queue_format))
     assert str(error) == corrupt(
-        ledger, "its first line is not a queue-claims version 1 header")
+        ledger, "its first line is not a queue-claims version 1 header", every_file)
 
 
 def test_a_long_bad_ledger_record_is_shown_cut_to_200_bytes(queue_path):
@@ -129,8 +150,11 @@ def test_a_long_bad_ledger_record_is_shown_cut_to_200_bytes(queue_path):
     with open(ledger, "ab") as log:
         log.write(record + b"\n")
     error = raised(CorruptQueueError, lambda: FileQueue(queue_path))
-    assert str(error).endswith(f"(ValueError: unknown record 'bogus'): {record[:200]!r}"
-                               + UNTOUCHED)
+    header = ledger.read_bytes().splitlines(keepends=True)[0]  # a fresh replay starts there
+    assert str(error) == corrupt(
+        ledger, f"a record after byte {len(header)} cannot be "
+        f"applied (ValueError: unknown record 'bogus'): {record[:200]!r}",
+        [*journal_files(queue_path), ledger])
 
 
 # -- directories --------------------------------------------------------------------------
@@ -230,7 +254,7 @@ def test_a_refused_claim_says_what_and_why(queue_path):
     again = q.claim(lease=5)
     error = raised(ClaimError, lambda: q.nack(second))
     assert str(error) == ("cannot give back claim 2.1: it ended (lease over at 1005.000000, or "
-                          "given back) and the item was delivered again (attempt 2)")
+                          "given back) and the item was delivered again (delivery 2)")
     clock[0] += 5
     assert q.claim() is None  # the claim moves the spent item to the dead letters
     error = raised(ClaimError, lambda: q.ack(again))
