@@ -6,6 +6,7 @@ the permissions every file is created with.
 
 import hashlib
 import os
+import re
 import struct
 import zlib
 
@@ -16,17 +17,36 @@ from queue_core.ledger import Ledger
 from queue_core.storage import journal
 
 NOW = 1000.0
-JOURNAL_HEADER = b'{"format":"queue-journal","version":2,"generation":%d}\n'
-LEDGER_HEADER = b'{"format":"queue-claims","version":1}\n'
+JOURNAL_HEADER = b'{"format":"queue-journal","version":3,"generation":%d,"queue":"%s"}\n'
+JOURNAL_V2_HEADER = b'{"format":"queue-journal","version":2,"generation":%d}\n'
+LEDGER_HEADER = b'{"format":"queue-claims","version":1}\n'  # a queue without an id: json-array
+JOURNAL_LEDGER_HEADER = b'{"format":"queue-claims","version":1,"queue":"%s"}\n'
 
 
-def slots(head_path):
-    """The head file's two slots as (counter, generation, offset), None for an invalid one."""
+def queue_id(queue_path):
+    """The random id in a version-3 journal's header: 16 lowercase hex digits."""
+    first_line = queue_path.read_bytes().split(b"\n")[0] + b"\n"
+    found = re.fullmatch(rb'\{"format":"queue-journal","version":3,"generation":\d+,'
+                         rb'"queue":"([0-9a-f]{16})"\}\n', first_line)
+    assert found, first_line
+    return found.group(1)
+
+
+def slots(head_path, queue=None):
+    """The head file's two slots as (counter, generation, offset), None for an invalid one.
+
+    ``queue``: the id that the 32-byte header before the slots names (version 3); None: a
+    version-2 head file, slots from its first byte.
+    """
     raw = head_path.read_bytes()
-    assert len(raw) in (32, 64)
-    raw = raw.ljust(64, b"\0")
+    base = 0
+    if queue is not None:
+        assert raw[:32] == (b"queue-head " + queue + b"\n").ljust(32, b"\0")
+        base = 32
+    assert len(raw) - base in (32, 64)
+    raw = raw.ljust(base + 64, b"\0")
     out = []
-    for at in (0, 32):
+    for at in (base, base + 32):
         counter, generation, offset, crc = struct.unpack_from("<QQQI", raw, at)
         valid = crc == zlib.crc32(struct.pack("<QQQI", counter, generation, offset, 0))
         assert raw[at + 28:at + 32] == b"\0\0\0\0"
@@ -44,34 +64,42 @@ def umask():
 
 def test_the_journal_lines_and_head_slots(queue_path):
     q = FileQueue(queue_path, format="journal", clock=lambda: NOW)
-    header = JOURNAL_HEADER % 1
-    assert slots(q._storage.head_path) == [(0, 1, len(header)), None]
+    qid = queue_id(queue_path)
+    header = JOURNAL_HEADER % (1, qid)
+    head_path = q._storage.head_path
+    assert len(head_path.read_bytes()) == 96, "a 32-byte header and both slots, made whole"
+    assert slots(head_path, qid) == [(0, 1, len(header)), None]
     q.put("a")
     q.put({"b": 1})
     first = b'1 1000.000000 "a"\n'
     assert queue_path.read_bytes() == header + first + b'2 1000.000000 {"b":1}\n'
     assert q.get() == "a"
-    assert slots(q._storage.head_path) == [(0, 1, len(header)), (1, 1, len(header) + len(first))]
+    assert slots(head_path, qid) == [(0, 1, len(header)), (1, 1, len(header) + len(first))]
     assert q.get() == {"b": 1}
-    assert slots(q._storage.head_path)[0] == (2, 1, len(queue_path.read_bytes()))
+    assert slots(head_path, qid)[0] == (2, 1, len(queue_path.read_bytes()))
 
 
 def test_a_compaction_writes_the_next_generation_and_points_the_head_past_its_header(
         queue_path, monkeypatch):
     monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", 60)
     q = FileQueue(queue_path, format="journal", clock=lambda: NOW)
-    for n in range(6):
+    qid = queue_id(queue_path)
+    header = len(JOURNAL_HEADER % (1, qid))
+    assert header == 81
+    for n in range(8):
         q.put(n)
-    lines = [f"{n + 1} 1000.000000 {n}\n".encode() for n in range(6)]
-    assert [q.get() for _ in range(4)] == [0, 1, 2, 3]
-    assert queue_path.read_bytes().startswith(JOURNAL_HEADER % 1), "64 of 150 bytes: not half"
-    assert q.get() == 4  # 80 bytes consumed: more than 60, and more than half
-    assert queue_path.read_bytes() == JOURNAL_HEADER % 2 + lines[5]
-    assert sorted(slots(q._storage.head_path)) == [(5, 1, 54 + 5 * 16),
-                                                   (6, 2, len(JOURNAL_HEADER % 2))]
-    assert [q.get(), q.get()] == [5, None]
-    q.put(6)
-    assert queue_path.read_bytes().endswith(b"\n7 1000.000000 6\n"), "numbers go on"
+    lines = [f"{n + 1} 1000.000000 {n}\n".encode() for n in range(8)]
+    assert {len(line) for line in lines} == {16} and header + 8 * 16 == 209
+    assert [q.get() for _ in range(6)] == [0, 1, 2, 3, 4, 5]
+    assert queue_path.read_bytes().startswith(JOURNAL_HEADER % (1, qid)), (
+        "96 of 209 bytes: not half")
+    assert q.get() == 6  # 112 bytes consumed: more than 60, and more than half
+    assert queue_path.read_bytes() == JOURNAL_HEADER % (2, qid) + lines[7]
+    assert sorted(slots(q._storage.head_path, qid)) == [(7, 1, header + 7 * 16),
+                                                        (8, 2, len(JOURNAL_HEADER % (2, qid)))]
+    assert [q.get(), q.get()] == [7, None]
+    q.put(8)
+    assert queue_path.read_bytes().endswith(b"\n9 1000.000000 8\n"), "numbers go on"
 
 
 def test_items_longer_than_the_read_chunk_are_read_and_counted_whole(queue_path):
@@ -95,8 +123,9 @@ def test_the_ledger_records_each_change_as_one_json_line(queue_path):
     assert (claim.order, claim.attempt, claim.claimed_at, claim.until) == (1, 1, NOW, NOW + 10)
     q.nack(claim, delay=2)
     path = Ledger(queue_path).path
-    from_ = len(JOURNAL_HEADER % 1)
-    assert path.read_bytes() == LEDGER_HEADER + (
+    qid = queue_id(queue_path)
+    from_ = len(JOURNAL_HEADER % (1, qid))
+    assert path.read_bytes() == JOURNAL_LEDGER_HEADER % qid + (
         b'{"op":"take","order":1,"item":"a","until":1010.0,"put_at":1000.0,"from":[1,%d]}\n'
         b'{"op":"nack","order":1,"until":1002.0}\n' % from_)
 
@@ -161,19 +190,23 @@ def test_a_compacted_ledger_is_a_snapshot_that_reopens_to_the_same_state(queue_p
     q.claim(lease=1)  # a: dies
     q.nack(q.claim(lease=1), delay=5)  # b: delayed
     clock[0] += 1
-    q.claim(lease=3)  # a is moved to the dead letters; c in flight
+    c = q.claim(lease=3)  # a is moved to the dead letters; c in flight
+    # A take is never compacted (a failed removal from the storage must be able to cut it
+    # back): the next change, an extend to the same end, writes the snapshot.
+    q.extend(c, 3)
     lines = Ledger(queue_path).path.read_bytes().splitlines()
-    assert lines[0] + b"\n" == LEDGER_HEADER
+    qid = queue_id(queue_path)
+    assert lines[0] + b"\n" == JOURNAL_LEDGER_HEADER % qid
     assert lines[1] == b'{"op":"next","order":4}'
     assert sorted(lines[2:]) == sorted([
-        b'{"op":"pending","from":[1,%d]}' % len(JOURNAL_HEADER % 1 + b'1 1000.000000 "a"\n'
-                                                 b'2 1000.000000 "b"\n'),
+        b'{"op":"pending","from":[1,%d],"order":3,"batch":1}' % len(
+            JOURNAL_HEADER % (1, qid) + b'1 1000.000000 "a"\n2 1000.000000 "b"\n'),
         b'{"op":"entry","order":2,"item":"b","attempts":1,"held":false,"until":1005.0,'
-        b'"put_at":1000.0}',
+        b'"put_at":1000.0,"delivered":1}',
         b'{"op":"entry","order":3,"item":"c","attempts":1,"held":true,"until":1004.0,'
-        b'"put_at":1000.0}',
+        b'"put_at":1000.0,"delivered":1}',
         b'{"op":"dead-letter","order":1,"item":"a","attempts":1,"put_at":1000.0,'
-        b'"died_at":1001.0}',
+        b'"died_at":1001.0,"delivered":1}',
     ])
     again = FileQueue(queue_path, clock=lambda: clock[0], max_attempts=1)
     assert again.stats()[:4] == (0, 1, 1, 1)
@@ -182,24 +215,29 @@ def test_a_compacted_ledger_is_a_snapshot_that_reopens_to_the_same_state(queue_p
         "a", 1, 1, NOW, NOW + 1)
     assert again.requeue_dead() == 1
     assert b'{"op":"entry","order":1,"item":"a","attempts":0,"held":false,"until":0.0,' \
-        b'"put_at":1000.0}' in Ledger(queue_path).path.read_bytes().splitlines()
+        b'"put_at":1000.0,"delivered":1}' in Ledger(queue_path).path.read_bytes().splitlines()
     assert again.stats().oldest_waiting_age == 1.0, "a requeued item keeps its put time"
     assert again.requeue_dead() == 0
     assert again.stats()[:4] == (1, 1, 1, 0)
 
 
-def test_a_head_file_emptied_while_open_is_rebuilt_from_the_first_line(queue_path):
+def test_a_version_2_head_file_left_empty_is_rebuilt_from_the_first_line(queue_path):
+    # Version 2 created its head file empty: a crash before the first head write left it so.
+    queue_path.parent.mkdir(parents=True)
+    lines = b'1 1000.000000 "a"\n2 1000.000000 "b"\n'
+    queue_path.write_bytes(JOURNAL_V2_HEADER % 1 + lines)
+    head_path = queue_path.with_name(queue_path.name + ".head")
+    head_path.write_bytes(b"")
     q = FileQueue(queue_path, format="journal", clock=lambda: NOW)
-    for item in "ab":
-        q.put(item)
-    head_path = q._storage.head_path
-    head_path.write_bytes(b"\0" * 64)
-    header = len(JOURNAL_HEADER % 1)
+    assert q._storage.describe()["version"] == 2
+    header = len(JOURNAL_V2_HEADER % 1)
     claim = q.claim()
     assert claim.item == "a"
-    take = Ledger(queue_path).path.read_bytes().splitlines()[1]
-    assert take.endswith(b'"from":[1,%d]}' % header)
+    ledger_lines = Ledger(queue_path).path.read_bytes().splitlines(keepends=True)
+    assert ledger_lines[0] == LEDGER_HEADER, "a version-2 journal has no id to name"
+    assert ledger_lines[1].endswith(b'"from":[1,%d]}\n' % header)
     assert slots(head_path) == [None, (1, 1, header + len(b'1 1000.000000 "a"\n'))]
+    assert queue_path.read_bytes() == JOURNAL_V2_HEADER % 1 + lines, "written as version 2"
 
 
 def test_a_head_of_an_older_generation_points_past_the_new_header(queue_path):
@@ -207,8 +245,9 @@ def test_a_head_of_an_older_generation_points_past_the_new_header(queue_path):
     for item in "ab":
         q.put(item)
     # What a compaction leaves when it is killed after its rename, before its head write:
-    queue_path.write_bytes(JOURNAL_HEADER % 2 + b'2 1000.000000 "b"\n')
+    qid = queue_id(queue_path)
+    queue_path.write_bytes(JOURNAL_HEADER % (2, qid) + b'2 1000.000000 "b"\n')
     reopened = FileQueue(queue_path, format="journal", clock=lambda: NOW)
     assert reopened.claim().item == "b"
     take = Ledger(queue_path).path.read_bytes().splitlines()[1]
-    assert take.endswith(b'"from":[2,%d]}' % len(JOURNAL_HEADER % 2))
+    assert take.endswith(b'"from":[2,%d]}' % len(JOURNAL_HEADER % (2, qid)))
