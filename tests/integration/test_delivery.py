@@ -109,7 +109,7 @@ def test_a_consumer_whose_lease_ended_and_was_taken_abandons_the_task(tmp_path, 
     assert not (tmp_path / "results" / "result_1.json").exists()
     assert [m for m in messages(caplog) if m[0] == "WARNING"] == [
         ("WARNING", "abandoned task 1: cannot extend claim 1.1: it ended (lease over at "
-         "1003.000000, or given back) and the item was delivered again (attempt 2)")]
+         "1003.000000, or given back) and the item was delivered again (delivery 2)")]
     assert messages(caplog)[-1] == ("INFO", "queue empty, waiting for tasks"), "it goes on"
     other.ack(taken[0])  # the other consumer's claim is intact
 
@@ -153,7 +153,8 @@ def test_the_consumer_logs_each_task_redelivery_and_malformed_task(tmp_path, cap
     queue.nack(queue.claim())  # task 1 comes again: its second delivery
     life = ScriptedLife(True, True)
     done = consume(queue, life, random.Random(), results_dir=tmp_path / "r", worker="w",
-                   work_times={"a": (2, 2), "b": (4, 4)}, time_scale=0.5, lease=30)
+                   work_times={"a": (2, 2), "b": (4, 4)}, time_scale=0.5, lease=30,
+                   wait=False)
     assert done == 2
     assert life.slept == [1.0, 2.0, 1.5]  # the work of 1 and 2, then an idle 3 s x 0.5
     assert messages(caplog) == [
@@ -177,7 +178,7 @@ def test_an_idle_consumer_says_so_once_and_sleeps_its_idle_time(tmp_path, caplog
     queue = FileQueue(tmp_path / "q" / "tasks.json")
     life = ScriptedLife(True, True)
     assert consume(queue, life, random.Random(), results_dir=tmp_path / "r", worker="w",
-                   idle_sleep=2.0, time_scale=0.25, delivery="at-most-once") == 0
+                   idle_sleep=2.0, time_scale=0.25, delivery="at-most-once", wait=False) == 0
     assert life.slept == [0.5, 0.5, 0.5]
     assert messages(caplog) == [("INFO", "queue empty, waiting for tasks")]
     assert (tmp_path / "r").is_dir()
