@@ -88,22 +88,26 @@ class FileQueue:
         self._errors = _DirectoryErrors(self.path.parent,
                                         [*self._storage.files(), self._ledger.path])
         self._locked = self._lock.exclusive(self._errors)
-        with self._locked:
-            lock_file = os.stat(self._lock.path)
-            #: Names this queue whatever path opened it: claims are checked against it.
-            self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
-            self._bell = Doorbell(self._identity)
-            self._storage.initialize()
-            self._ledger.queue_id = self._storage.queue_id
-            self._ledger.queue_files = self._storage.files()
-            remove_stale_temp_files(self._ledger.path)
-            if not self._lock.flag_raised() and self._ledger.path.exists():
-                self._lock.raise_flag(fsync=fsync)  # the flag was lost (a power loss)
-            if fsync:  # the lock file's entry, and the directory's own if it is new
-                fsync_directory(self.path.parent)
-                if created:
-                    fsync_directory(self.path.parent.parent)
-            self._settled_ledger()
+        try:
+            with self._locked:
+                lock_file = os.stat(self._lock.path)
+                #: Names this queue whatever path opened it: claims are checked against it.
+                self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
+                self._bell = Doorbell(self._identity)
+                self._storage.initialize()
+                self._ledger.queue_id = self._storage.queue_id
+                self._ledger.queue_files = self._storage.files()
+                remove_stale_temp_files(self._ledger.path)
+                if not self._lock.flag_raised() and self._ledger.path.exists():
+                    self._lock.raise_flag(fsync=fsync)  # the flag was lost (a power loss)
+                if fsync:  # the lock file's entry, and the directory's own if it is new
+                    fsync_directory(self.path.parent)
+                    if created:
+                        fsync_directory(self.path.parent.parent)
+                self._settled_ledger()
+        except BaseException:
+            self.close()  # nobody can close a queue that failed to open
+            raise
 
     def put(self, item: Any) -> None:
         """Append ``item`` at the tail. Atomic; the queue is unchanged if it raises.
@@ -372,7 +376,10 @@ class FileQueue:
         """Release this object's descriptors; the queue on disk is untouched."""
         self._lock.close()
         self._ledger.close()
-        self._bell.close()
+        self._storage.close()
+        bell = getattr(self, "_bell", None)  # absent when the queue failed to open
+        if bell is not None:
+            bell.close()
 
     def __enter__(self) -> FileQueue:
         return self

@@ -83,3 +83,7 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def count(self) -> int:
         """The number of items waiting."""
+
+    def close(self) -> None:
+        """Release the descriptors this object holds; the next call opens them again."""
+        return None  # a format that keeps no descriptor between calls has none to release

@@ -244,6 +244,12 @@ class JournalStorage(Storage):
                 return counted
         return self._count_once(self._read_head(), strict=True) or 0
 
+    def close(self) -> None:
+        for fd in (self._data_fd, self._head_fd):
+            if fd is not None:
+                os.close(fd)
+        self._data_fd = self._head_fd = None
+
     # -- the pieces ----------------------------------------------------------------------
 
     def _count_once(self, head: _Head | None, *, strict: bool) -> int | None:

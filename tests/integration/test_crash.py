@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from queue_core import FileQueue
+from queue_core import FileQueue, ledger
 from queue_core.atomic import temp_prefix
+from queue_core.ledger import Ledger
 
 fork = multiprocessing.get_context("fork")
 WORKERS = 4
@@ -100,3 +101,57 @@ def test_sigkill_during_writes_keeps_every_returned_operation(queue_path, queue_
     )
     assert size == len(final)
     assert len(got) > KILLS, "the workers did too little work for the test to mean anything"
+
+
+def _claim_until_a_take_follows_a_compaction(path, fmt, now):
+    """Claim and ack with a ledger compacted at every write it may compact; on the fifth first
+    claim (a ``take``), written right after the snapshot that the previous ack made, die by
+    SIGKILL before the item leaves the storage. A take that compacted exits with status 3: a
+    take is never compacted, so that a failed removal can still cut it back."""
+    compacted, takes = [], []
+    real_compact, real_append = Ledger._compact, Ledger.append
+
+    def compact(self):
+        real_compact(self)
+        compacted.append(True)
+
+    def append(self, *records, **options):
+        after_a_snapshot = bool(compacted)
+        compacted.clear()
+        real_append(self, *records, **options)
+        if records[-1]["op"] == "take":
+            takes.append(records[-1])
+            if compacted:
+                os._exit(3)
+            if len(takes) == 5 and after_a_snapshot:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    ledger.COMPACT_MIN_BYTES, ledger.COMPACT_RATIO = 0, 0  # in the fork's own copy
+    Ledger._compact, Ledger.append = compact, append
+    queue = FileQueue(path, format=fmt, clock=lambda: now)
+    while True:
+        queue.ack(queue.claim(lease=10))
+
+
+def test_a_claim_killed_right_after_a_ledger_compaction_loses_and_repeats_nothing(
+        queue_path, queue_format):
+    now = 1_000_000.0
+    queue = FileQueue(queue_path, format=queue_format, clock=lambda: now + 10)
+    items = [f"item-{n}" for n in range(40)]
+    for item in items:
+        queue.put(item)
+    child = fork.Process(target=_claim_until_a_take_follows_a_compaction,
+                         args=(queue_path, queue_format, now))
+    child.start()
+    child.join()
+    assert child.exitcode == -signal.SIGKILL
+    delivered = []
+    while (claim := queue.claim()) is not None:
+        delivered.append((claim.item, claim.attempt))
+        queue.ack(claim)
+    assert len(delivered) == len(items) - 4, "the child acked 4 items, then was killed"
+    killed = delivered[0]
+    # The claim never returned, so its item was never delivered: it stays first in line and
+    # its ledger entry goes (queue_core.queue's _settled_ledger).
+    assert killed == (items[4], 1), "the killed claim's item comes back first, as attempt 1"
+    assert [item for item, _ in delivered] == items[-len(delivered):], "each item once, in order"

@@ -101,8 +101,10 @@ def test_each_claiming_peer_goes_through_a_short_claim_ack_stress(peer, tmp_path
     report = check(run.history)
     assert run.failure is None
     assert report.valid is not None, report.to_json()
-    assert report.counts["put_ok"] == 60
-    assert report.counts["lost"] == 0
+    # A peer that is not safe across processes may refuse puts ("database is locked") or
+    # lose items: then the checkers must say so.
+    assert report.counts["put_ok"] == 60 or report.checkers["errors"].valid is False
+    assert report.counts["lost"] == 0 or report.checkers["delivery"].valid is False
 
 
 def test_litequeue_takes_back_a_lease_that_ended(tmp_path):

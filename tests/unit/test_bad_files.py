@@ -65,3 +65,11 @@ def test_a_parent_that_is_a_file_is_reported_by_name(tmp_path):
     blocker.write_text("")
     with pytest.raises(QueueDirectoryError, match="not-a-dir"):
         FileQueue(blocker / "tasks.json")
+
+
+def test_a_file_deeper_in_the_path_is_reported_by_name(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(QueueDirectoryError, match=r"not-a-dir/sub.*not a directory"):
+        FileQueue(blocker / "sub" / "tasks.json")
+    assert blocker.read_text() == ""

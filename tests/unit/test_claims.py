@@ -2,10 +2,12 @@
 
 import json
 import math
+import os
 
 import pytest
 
-from queue_core import ClaimError, CorruptQueueError, FileQueue, QueueStats
+from queue_core import Claim, ClaimError, CorruptQueueError, FileQueue, QueueStats
+from queue_core.claims import LedgerState
 from queue_core.ledger import Ledger
 from queue_core.storage import FORMATS
 
@@ -203,6 +205,32 @@ def test_requeue_dead_puts_items_back_in_front_with_fresh_attempts(make_queue, c
     assert [(c.item, c.attempt) for c in claims] == [("a", 1), ("b", 1), ("c", 1)]
 
 
+def test_a_queue_that_never_had_claims_has_no_dead_letters_to_requeue(q):
+    fill(q, "a")
+    assert q.requeue_dead() == 0
+    assert q.dead() == []
+    assert q.get() == "a"
+
+
+def test_stats_and_size_count_expired_claims_as_waiting_and_spent_ones_as_dead(make_queue,
+                                                                               clock):
+    q = make_queue(max_attempts=2)
+    fill(q, "a", "b", "c")
+    q.claim(lease=10)
+    q.claim(lease=10)
+    clock.advance(10)  # both leases end now: a and b wait again, at their places
+    assert q.stats()[:4] == (3, 0, 0, 0)
+    assert q.size() == 3
+    last = q.claim(lease=5)
+    assert (last.item, last.attempt) == ("a", 2)
+    clock.advance(5)  # a used up its attempts; no claim has moved it to the dead letters yet
+    assert q.stats()[:4] == (2, 0, 0, 1)
+    assert q.size() == 2
+    assert [d.item for d in q.dead()] == ["a"]
+    assert q.claim().item == "b"
+    assert q.stats()[:4] == (1, 1, 0, 1)
+
+
 def test_stats_counts_every_state_and_the_oldest_waiting_age(q, clock, queue_format):
     fill(q, "a")
     clock.advance(3)
@@ -292,6 +320,39 @@ def test_a_corrupt_claims_file_raises_and_stays_untouched(q, queue_path, queue_f
     ledger.write_text("[]\n")
     with pytest.raises(CorruptQueueError, match="not a queue-claims version 1 header"):
         FileQueue(queue_path, format=queue_format).claim()
+
+
+@pytest.mark.parametrize("fsync", [False, True], ids=["no-fsync", "fsync"])
+def test_claims_and_acks_reach_the_disk_only_with_fsync(queue_path, queue_format, fsync,
+                                                         monkeypatch):
+    from queue_core import ledger
+
+    monkeypatch.setattr(ledger, "COMPACT_MIN_BYTES", 0)  # the ledger is compacted too
+    q = FileQueue(queue_path, format=queue_format, fsync=fsync)
+    fill(q, *range(10))
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    ledger_temp = ".tasks.json.claims.tmp-"
+    q.claim()  # creates the ledger
+    created = [p for p in synced if os.path.basename(p).startswith(ledger_temp)]
+    assert len(created) == (1 if fsync else 0)
+    synced.clear()
+    held = q.claim()
+    q.nack(held)
+    for _ in range(8):
+        q.ack(q.claim())
+    if fsync:
+        assert str(Ledger(queue_path).path.resolve()) in synced
+        assert str(queue_path.parent.resolve()) in synced, "a compaction syncs the directory"
+        assert any(os.path.basename(p).startswith(ledger_temp) for p in synced), "its snapshot"
+    else:
+        assert synced == []
 
 
 class Crash(BaseException):
@@ -399,3 +460,183 @@ def test_a_half_written_ledger_record_is_ignored_then_cut(q, queue_path, make_qu
     assert reopened.claim().item == "b"
     assert path.read_bytes().count(b'"ord\n') == 0
     assert all(line.endswith(b"}") for line in path.read_bytes().splitlines())
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ({"op": "next", "order": -1}, "-1 is not a count"),
+    ({"op": "next", "order": 1.0}, "1.0 is not a count"),
+    ({"op": "next", "order": True}, "True is not a count"),
+    ({"op": "next", "order": "3"}, "'3' is not a count"),
+    ({"op": "entry", "order": 1, "item": "x", "attempts": 0, "held": False, "until": "5",
+      "put_at": None}, "'5' is not a time"),
+    ({"op": "entry", "order": 1, "item": "x", "attempts": 0, "held": False, "until": True,
+      "put_at": None}, "True is not a time"),
+    ({"op": "entry", "order": 1, "item": "x", "attempts": 0, "held": False, "until": 5,
+      "put_at": math.inf}, "inf is not a time"),
+    ({"op": "dead-letter", "order": 1, "item": "x", "attempts": -2, "put_at": None,
+      "died_at": 1}, "-2 is not a count"),
+    ({"op": "dead-letter", "order": 1, "item": "x", "attempts": 2, "put_at": None,
+      "died_at": math.nan}, "nan is not a time"),
+    ({"op": "stolen", "order": 1}, "unknown record 'stolen'"),
+])
+def test_a_ledger_record_with_a_bad_value_is_refused_by_name(record, message):
+    state = LedgerState()
+    with pytest.raises(ValueError) as caught:
+        state.apply(record)
+    assert str(caught.value) == message
+
+
+def test_ledger_records_take_zero_counts_and_integer_times():
+    state = LedgerState()
+    state.apply({"op": "entry", "order": 0, "item": "x", "attempts": 0, "held": False,
+                 "until": 5, "put_at": 7})
+    state.apply({"op": "dead-letter", "order": 4, "item": "y", "attempts": 0, "put_at": None,
+                 "died_at": 9})
+    state.apply({"op": "next", "order": 0})
+    entry, dead = state.entries[0], state.dead[4]
+    assert (entry.until, entry.put_at, dead.died_at) == (5.0, 7.0, 9.0)
+    assert all(type(t) is float for t in (entry.until, entry.put_at, dead.died_at))
+    assert (dead.item, dead.order, dead.attempts, dead.put_at) == ("y", 4, 0, None)
+    assert state.next_order == 0
+
+
+def test_first_claims_number_the_items_one_by_one_from_1(q):
+    fill(q, "a", "b", "c")
+    claims = [q.claim(), q.claim(), q.claim()]
+    assert [(c.order, c.id) for c in claims] == [(1, "1.1"), (2, "2.1"), (3, "3.1")]
+
+
+def test_the_defaults_are_five_attempts_and_a_30_second_lease(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    assert q.max_attempts == 5
+    fill(q, "a")
+    claim = q.claim()
+    assert (claim.claimed_at, claim.until) == (clock.now, clock.now + 30)
+    for attempt in range(2, 6):
+        q.nack(claim)
+        claim = q.claim()
+        assert (claim.attempt, claim.claimed_at) == (attempt, clock.now)
+    q.nack(claim)
+    assert q.claim() is None
+    assert [d.attempts for d in q.dead()] == [5]
+
+
+def test_reading_the_queue_writes_nothing(q, queue_path, clock):
+    fill(q, "a", "b")
+    q.claim(lease=5)
+    ledger_bytes = Ledger(queue_path).path.read_bytes()
+    data_bytes = queue_path.read_bytes()
+    for _ in range(3):
+        q.stats()
+        q.size()
+        q.dead()
+    assert Ledger(queue_path).path.read_bytes() == ledger_bytes
+    assert queue_path.read_bytes() == data_bytes
+
+
+def test_a_spent_claim_is_dead_for_ack_once_a_claim_of_another_item_moved_it(make_queue,
+                                                                             clock):
+    q = make_queue(max_attempts=2)
+    fill(q, "a", "b")
+    q.claim(lease=1)
+    q.claim(lease=1)
+    clock.advance(1)  # a and b wait again
+    last_of_a = q.claim(lease=1)
+    assert (last_of_a.item, last_of_a.attempt) == ("a", 2)
+    clock.advance(1)  # a is spent
+    assert q.claim(lease=1).item == "b"  # this claim moves a to the dead letters
+    with pytest.raises(ClaimError, match="dead letters"):
+        q.ack(last_of_a)
+    [dead] = make_queue().dead()
+    assert (dead.item, dead.order, dead.attempts, dead.put_at is None or dead.put_at > 0,
+            dead.died_at) == ("a", 1, 2, True, clock.now)
+
+
+def test_an_item_that_is_spent_but_not_moved_is_listed_with_its_details(make_queue, clock,
+                                                                        queue_format):
+    q = make_queue(max_attempts=1)
+    fill(q, "a")
+    claim = q.claim(lease=4)
+    clock.advance(4)
+    [dead] = q.dead()
+    put_at = None if queue_format == "json-array" else clock.now - 4
+    assert (dead.item, dead.order, dead.attempts, dead.put_at, dead.died_at) == (
+        "a", claim.order, 1, put_at, claim.until)
+
+
+def test_requeued_items_are_ready_at_once_whatever_the_clock(queue_path, queue_format):
+    now = [0.0]
+    q = FileQueue(queue_path, format=queue_format, clock=lambda: now[0], max_attempts=1)
+    fill(q, "a")
+    q.nack(q.claim())
+    assert q.claim() is None
+    assert q.requeue_dead() == 1
+    assert q.stats()[:4] == (1, 0, 0, 0)
+    assert q.claim().item == "a"
+
+
+def ledger_records(queue_path):
+    return len(Ledger(queue_path).path.read_bytes().splitlines()) - 1
+
+
+def test_the_ledger_is_compacted_once_it_holds_more_than_four_times_its_snapshot(
+        q, queue_path, queue_format, monkeypatch):
+    from queue_core import ledger
+
+    monkeypatch.setattr(ledger, "COMPACT_MIN_BYTES", 0)
+    fill(q, *range(40))
+    held = [q.claim(lease=100), q.claim(lease=100)]
+    counts = []
+    for _ in range(9):
+        claim = q.claim()
+        counts.append(ledger_records(queue_path))
+        q.ack(claim)
+        counts.append(ledger_records(queue_path))
+    # Two held entries make a snapshot of 4 records (next, the pending mark of a journal, the
+    # entries; a JSON array's claims settle at once): compacted at the change that makes the
+    # log hold more than 4 x 4 = 16 records. A journal's claim is one record, a JSON array's
+    # two (take, settled).
+    if queue_format == "journal":
+        assert counts == [*range(3, 18), 4, 5, 6]
+    else:
+        assert counts == [6, 7, 9, 10, 12, 13, 15, 16, 18, 3, 5, 6, 8, 9, 11, 12, 14, 15]
+    assert [c.item for c in held] == [0, 1]
+
+
+def test_a_short_ledger_is_never_compacted(q, queue_path):
+    fill(q, *range(300))
+    for n in range(150):
+        q.ack(q.claim())
+        assert ledger_records(queue_path) >= 2 * n + 2
+
+
+def test_a_claim_the_queue_never_made_is_refused(q):
+    stranger = Claim("x", 1, 1, 0.0, 10.0, q._identity)
+    with pytest.raises(ClaimError, match="no longer in the queue"):
+        q.ack(stranger)
+    fill(q, "a")
+    q.claim()
+    with pytest.raises(ClaimError, match=r"cannot extend claim 7\.1"):
+        q.extend(Claim("x", 7, 1, 0.0, 10.0, q._identity), 5)
+
+
+def test_extend_refuses_a_lease_of_zero(q):
+    fill(q, "a")
+    claim = q.claim()
+    with pytest.raises(ValueError, match="greater than 0"):
+        q.extend(claim, 0)
+
+
+def test_stats_count_several_delayed_and_spent_items(make_queue, clock):
+    q = make_queue(max_attempts=1)
+    fill(q, *"abcdef")
+    for _ in range(2):
+        q.nack(q.claim(), delay=50)  # a, b: delayed, and spent once visible
+    q.claim(lease=5)
+    q.claim(lease=5)  # c, d: in flight
+    assert q.stats()[:4] == (2, 2, 2, 0)
+    clock.advance(5)  # c, d spent
+    assert q.stats()[:4] == (2, 0, 2, 2)
+    clock.advance(45)  # a, b spent too
+    assert q.stats()[:4] == (2, 0, 0, 4)
+    assert q.size() == 2

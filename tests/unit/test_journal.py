@@ -20,6 +20,19 @@ def generation(path):
     return json.loads(path.read_text().split("\n")[0])["generation"]
 
 
+def journal_with(queue_path, lines):
+    """A new (version-3) journal with ``lines`` appended as they are; its header's length."""
+    FileQueue(queue_path, format="journal").close()
+    header = len(queue_path.read_bytes())
+    with open(queue_path, "ab") as data:
+        data.write(lines)
+    return header
+
+
+def every_file(queue_path):
+    return f"{queue_path}, {queue_path.with_name('tasks.json.head')}"
+
+
 def test_puts_append_lines_and_gets_move_the_head(queue_path):
     q = FileQueue(queue_path, format="journal", clock=lambda: 1700000000.5)
     q.put({"a": 1})
@@ -80,6 +93,7 @@ def test_a_crash_between_the_compacted_file_and_the_head_loses_and_repeats_nothi
     # The get that crashed had moved the head before compacting: its item is gone, as a
     # get killed after taking its item may lose it. Nothing else is lost or repeated.
     reopened = FileQueue(queue_path, format="journal")
+    assert reopened.size() == len(items) - len(taken) - 1
     assert list(iter(reopened.get, None)) == items[len(taken) + 1:]
 
 
@@ -151,3 +165,202 @@ def test_a_journal_of_another_version_is_refused_by_name(queue_path):
     with pytest.raises(CorruptQueueError, match="version 1; this queue reads versions 2, 3"):
         FileQueue(queue_path, format="journal")
     assert queue_path.read_bytes() == before
+
+
+def test_another_queue_object_reads_the_newest_head_slot(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "abcd":
+        q.put(item)
+    assert [q.get(), q.get()] == ["a", "b"]  # the newest head is in the first slot
+    assert FileQueue(queue_path, format="journal").get() == "c"
+    assert FileQueue(queue_path, format="journal").get() == "d"  # ... in the second slot
+    assert q.get() is None
+
+
+def test_a_head_slot_without_its_padding_is_still_read(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "abc":
+        q.put(item)
+    q.get()
+    head_path = queue_path.with_name("tasks.json.head")
+    raw = head_path.read_bytes()
+    assert len(raw) == HEAD_HEADER_SIZE + 2 * SLOT_SIZE
+    head_path.write_bytes(raw[:HEAD_HEADER_SIZE + SLOT_SIZE + 28])  # the zero padding is lost
+    assert FileQueue(queue_path, format="journal").get() == "b"
+
+
+def test_a_head_file_without_an_intact_slot_is_refused_and_left_as_it_is(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "ab":
+        q.put(item)
+    q.close()
+    head_path = queue_path.with_name("tasks.json.head")
+    raw = head_path.read_bytes()
+    head_path.write_bytes(raw[:HEAD_HEADER_SIZE] + b"\0" * 2 * SLOT_SIZE)  # its header intact
+    before = (queue_path.read_bytes(), head_path.read_bytes())
+    with pytest.raises(CorruptQueueError) as caught:
+        FileQueue(queue_path, format="journal")
+    assert str(caught.value) == (
+        f"queue file {head_path} is corrupt: neither of its two slots is readable; it was "
+        "left untouched: repair it, or stop every process using the queue, then move "
+        f"{every_file(queue_path)} away together to start an empty queue")
+    assert (queue_path.read_bytes(), head_path.read_bytes()) == before
+
+
+def test_a_half_written_line_at_the_head_is_not_an_item(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("whole")
+    with open(queue_path, "ab") as data:
+        data.write(b'2 1.0 "' + b"x" * 2000)
+    assert q.get() == "whole"
+    assert q.get() is None
+    assert q.claim() is None
+    q.put("next")  # cuts the half-written line off and takes its number
+    assert queue_path.read_bytes().split(b"\n")[-2].startswith(b'2 ')
+    assert q.get() == "next"
+
+
+def test_a_corrupt_last_line_is_reported_by_the_next_put(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    size = queue_path.stat().st_size
+    with open(queue_path, "ab") as data:
+        data.write(b"oops\n")
+    reopened = FileQueue(queue_path, format="journal")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {size} is not"):
+        reopened.put("b")
+
+
+def test_a_corrupt_head_line_is_reported_by_a_claim(queue_path):
+    header = journal_with(queue_path, b"1 x 1\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {header} is not"):
+        FileQueue(queue_path, format="journal").claim()
+
+
+def _line(item):
+    return f"1 1000.000000 {item}\n".encode()
+
+
+@pytest.mark.parametrize(("beyond_half", "compacted"), [
+    (10, True),  # the first line, exactly the minimum, is 10 bytes more than the rest
+    (0, False),  # exactly half of the file is not more than half
+])
+def test_a_compaction_needs_the_minimum_and_more_than_half_consumed(
+        queue_path, monkeypatch, beyond_half, compacted):
+    q = FileQueue(queue_path, format="journal", clock=lambda: 1000.0)
+    header = len(queue_path.read_bytes())
+    # consumed = the first line; the rest of the file = the header and the line of 1
+    min_bytes = header + len(_line("1")) + beyond_half
+    first = "a" * (min_bytes - len(_line('""')))
+    monkeypatch.setattr(journal, "COMPACT_MIN_BYTES", min_bytes)
+    q.put(first)
+    q.put(1)
+    assert len(_line(f'"{first}"')) == min_bytes
+    assert queue_path.stat().st_size == 2 * min_bytes - beyond_half
+    assert q.get() == first
+    assert (generation(queue_path) == 2) is compacted
+    assert [q.get(), q.get()] == [1, None]
+
+
+@pytest.mark.parametrize(("empty_bytes", "compacted"), [(32, True), (33, False)])
+def test_an_emptied_queue_is_compacted_from_exactly_its_minimum(queue_path, monkeypatch,
+                                                                empty_bytes, compacted):
+    monkeypatch.setattr(journal, "COMPACT_EMPTY_BYTES", empty_bytes)
+    q = FileQueue(queue_path, format="journal", clock=lambda: 1000.0)
+    q.put(1)
+    q.put(2)
+    assert [q.get(), q.get()] == [1, 2]  # 2 lines of 16 bytes consumed
+    assert (generation(queue_path) == 2) is compacted
+
+
+def test_fsync_covers_the_new_file_and_its_compactions(queue_path, small_compactions,
+                                                      monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.path.basename(os.path.realpath(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    q = FileQueue(queue_path, format="journal", fsync=True)
+    directory = queue_path.parent.name
+    assert synced[0].startswith(".tasks.json.tmp-") and directory in synced
+    for n in range(30):
+        q.put(n)
+    while generation(queue_path) == 1:
+        synced.clear()
+        assert q.get() is not None
+    # The get that compacted: its head, the new generation, its rename, the head past it.
+    assert len(synced) == 4 and synced[1].startswith(".tasks.json.tmp-"), synced
+    assert [synced[0], *synced[2:]] == ["tasks.json.head", directory, "tasks.json.head"]
+
+
+EVERY_CALL = range(1, 100)
+
+
+@pytest.mark.parametrize(("items", "raced_calls", "counted"), [
+    (3, {1}, 2),  # one race, then a count that holds
+    (5, {1, 21}, 4),  # the second count holds: the 21st is never made
+    (30, EVERY_CALL, 10),  # after 20 raced tries the 21st count is returned as it is
+    (20, EVERY_CALL, 0),
+])
+def test_a_count_raced_by_gets_is_taken_again_then_given_up(queue_path, monkeypatch, items,
+                                                             raced_calls, counted):
+    q = FileQueue(queue_path, format="journal")
+    other = FileQueue(queue_path, format="journal")
+    for n in range(items):
+        q.put(n)
+    real_count_once = journal.JournalStorage._count_once
+    calls = []
+
+    def raced(self, head, *, strict):
+        result = real_count_once(self, head, strict=strict)
+        calls.append(head)
+        if len(calls) in raced_calls:  # a get lands between the count and the check of the head
+            other.get()
+        return result
+
+    monkeypatch.setattr(journal.JournalStorage, "_count_once", raced)
+    assert q.size() == counted
+    if raced_calls != EVERY_CALL:
+        monkeypatch.undo()
+        assert q.size() == counted, "the count held is the queue's size"
+
+
+def test_a_corrupt_head_line_is_reported_by_size(queue_path):
+    header = journal_with(queue_path, b"x 1 1\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {header} is not"):
+        FileQueue(queue_path, format="journal").size()
+
+
+def test_a_corrupt_first_line_behind_a_good_last_line_is_reported_by_size(queue_path):
+    header = journal_with(queue_path, b"x 1 1\n2 1000.0 2\n")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {header} is not"):
+        FileQueue(queue_path, format="journal").size()
+
+
+def test_a_head_file_zeroed_while_open_is_refused_and_left_as_it_is(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in "ab":
+        q.put(item)
+    head_path = queue_path.with_name("tasks.json.head")
+    zeroed = b"\0" * (HEAD_HEADER_SIZE + 2 * SLOT_SIZE)
+    head_path.write_bytes(zeroed)
+    queue_id = q._storage.queue_id
+    message = (f"queue file {head_path} is corrupt: its header '' does not name queue "
+               f"{queue_id} of tasks.json: it belongs to another queue; it was left untouched: "
+               "repair it, or stop every process using the queue, then move "
+               f"{every_file(queue_path)} away together to start an empty queue")
+    for call in (q.size, q.claim, q.get):
+        with pytest.raises(CorruptQueueError) as caught:
+            call()
+        assert str(caught.value) == message
+    assert head_path.read_bytes() == zeroed
+
+
+def test_an_empty_line_in_a_journal_is_corruption_not_the_end(queue_path):
+    header = journal_with(queue_path, b"\n2 1000.0 2\n")
+    q = FileQueue(queue_path, format="journal")
+    with pytest.raises(CorruptQueueError, match=f"the line at byte {header} is not"):
+        q.get()

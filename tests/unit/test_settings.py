@@ -7,7 +7,20 @@ import pytest
 
 from queue_core import consumer, monitor, producer
 from queue_core.lifecycle import Lifecycle
-from queue_core.settings import build_parser, work_time_table, worker_name
+from queue_core.settings import (
+    Setting,
+    boolean,
+    build_parser,
+    integer,
+    non_negative_float,
+    open_queue,
+    positive_float,
+    positive_int,
+    queue_format,
+    seconds_range,
+    work_time_table,
+    worker_name,
+)
 
 
 def parse(role, argv, environ):
@@ -113,3 +126,80 @@ def test_stop_ends_a_sleep_and_keeps_the_first_reason():
     life.stop("later")
     assert life.sleep(3600) is False
     assert life.stop_reason == "received SIGTERM"
+
+
+@pytest.mark.parametrize("word", ["1", "true", "YES", "On"])
+def test_true_words_switch_a_setting_on(word):
+    assert boolean(word) is True
+
+
+@pytest.mark.parametrize("word", ["0", "false", "No", "OFF", ""])
+def test_false_words_and_an_empty_value_switch_it_off(word):
+    assert boolean(word) is False
+
+
+@pytest.mark.parametrize(("parse_value", "text", "message"), [
+    (boolean, "2", "'2' is not a boolean (use 1/0, true/false, yes/no)"),
+    (integer, "1.5", "'1.5' is not an integer"),
+    (positive_int, "x", "'x' is not an integer"),
+    (positive_int, "0", "'0' is not an integer of 1 or more"),
+    (positive_float, "0", "'0' is not a finite number greater than 0"),
+    (non_negative_float, "-0.5", "'-0.5' is not a finite number of 0 or more"),
+    (non_negative_float, "nan?", "'nan?' is not a number"),
+    (seconds_range, "3", "'3' is not a range LOW:HIGH in seconds"),
+    (seconds_range, "3:1", "range '3:1' has LOW greater than HIGH"),
+    (work_time_table, "a:1:2", "'a:1:2' is not TYPE=LOW:HIGH"),
+    (work_time_table, "a=b=1:2", "'b=1' is not a number"),  # the type ends at the first =
+    (seconds_range, "1:2:3", "'2:3' is not a number"),  # LOW ends at the first colon
+    (queue_format, "csv", "'csv' is not a queue format; choose one of journal, json-array"),
+])
+def test_a_bad_value_is_refused_word_for_word(parse_value, text, message):
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        parse_value(text)
+    assert str(caught.value) == message
+
+
+def test_values_at_their_bounds_are_accepted():
+    assert (positive_int("1"), integer("-4"), non_negative_float("0")) == (1, -4, 0.0)
+    assert seconds_range("2:2") == (2.0, 2.0)
+    assert seconds_range("0.5:1") == (0.5, 1.0)
+    assert queue_format("json-array") == "json-array"
+
+
+def test_help_shows_each_default_in_its_own_form(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # no line breaks inside a default
+    with pytest.raises(SystemExit):
+        parse(consumer, ["--help"], {})
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown.startswith("usage: queue_core.consumer [-h] [--queue-file PATH] ")
+    for text in ("(env QUEUE_FSYNC; default off)", "(env TIME_SCALE; default 1.0)",
+                 "(env DURATION)", "(env OTHER_WORK_TIME; default 2:5)",
+                 "(env WORK_TIMES; default process_image=3:8,send_email=1:3,"
+                 "generate_report=5:12,backup_data=8:15)", "--max-attempts N"):
+        assert text in shown
+    build_parser("p", "", [Setting("--on", "ON", True, boolean, "a switch")], {}).print_help()
+    assert "(env ON; default on)" in capsys.readouterr().out
+
+
+def test_the_queue_settings_open_the_queue_they_name(tmp_path):
+    args = parse(consumer, ["--queue-file", str(tmp_path / "t.json"), "--queue-format",
+                            "json-array", "--fsync", "--max-attempts", "2"], {})
+    q = open_queue(args)
+    assert (q.path, q.format, q.fsync, q.max_attempts) == (
+        tmp_path / "t.json", "json-array", True, 2)
+
+
+def test_settings_are_read_from_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv("TIME_SCALE", "0.25")
+    monkeypatch.setenv("WORKER_ID", "from-env")
+    assert build_parser("c", "", consumer.SETTINGS).parse_args([]).time_scale == 0.25
+    assert worker_name() == "from-env"
+
+
+def test_help_starts_with_the_roles_description(capsys):
+    with pytest.raises(SystemExit):
+        build_parser("queue-monitor", monitor.__doc__, monitor.SETTINGS, {}).parse_args(
+            ["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown.startswith("usage: queue-monitor [-h]")
+    assert " ".join(monitor.__doc__.split()) in shown
