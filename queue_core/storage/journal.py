@@ -176,13 +176,7 @@ class JournalStorage(Storage):
         taken, next_offset = self._lines_from(fd, head.offset, size, count)
         if not taken:
             return []
-        moved = _Head(head.counter + 1, header.generation, next_offset)
-        self._write_head(moved)
-        consumed = next_offset - header.end
-        if (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
-            consumed >= COMPACT_EMPTY_BYTES and next_offset == size
-        ):
-            self._compact(fd, moved, size)
+        self._move_head(fd, header, head, next_offset, size)
         return [encoded for _, encoded in taken]
 
     def peek_many(self, count: int) -> list[tuple[str, float | None]]:
@@ -213,6 +207,12 @@ class JournalStorage(Storage):
         if line is None:
             return None
         _, _, encoded = self._split(line, head.offset)
+        self._move_head(fd, header, head, next_offset, size)
+        return encoded
+
+    def _move_head(self, fd: int, header: _Header, head: _Head, next_offset: int,
+                   size: int) -> None:
+        """Point the head at ``next_offset``; compact once enough of the file is consumed."""
         moved = _Head(head.counter + 1, header.generation, next_offset)
         self._write_head(moved)
         consumed = next_offset - header.end
@@ -220,7 +220,6 @@ class JournalStorage(Storage):
             consumed >= COMPACT_EMPTY_BYTES and next_offset == size
         ):
             self._compact(fd, moved, size)
-        return encoded
 
     def peek(self) -> tuple[str, float | None] | None:
         fd, size = self._data()
