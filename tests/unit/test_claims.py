@@ -11,18 +11,7 @@ from queue_core.claims import LedgerState
 from queue_core.ledger import Ledger
 from queue_core.storage import FORMATS
 
-
-class FakeClock:
-    """Seconds that pass only when a test says so."""
-
-    def __init__(self, now=1_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
+from .fake_clock import FakeClock
 
 
 @pytest.fixture

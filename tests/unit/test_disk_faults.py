@@ -12,15 +12,8 @@ from queue_core.errors import QueueFullError, StorageError
 from queue_core.ledger import Ledger
 from queue_core.storage import journal
 
+from .fake_clock import FakeClock
 from .faulty_disk import ERRNOS, FaultyDisk
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

@@ -12,13 +12,7 @@ import queue_core
 from queue_core import FileQueue
 from queue_core.inspect import DAMAGED, HEALTHY, UNUSABLE, inspect_queue, main
 
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
+from .fake_clock import FakeClock
 
 
 def files_state(directory):

@@ -12,16 +12,7 @@ from queue_core import ClaimError, CorruptQueueError, FileQueue
 from queue_core.storage import journal
 from queue_core.storage.journal import HEAD_HEADER_SIZE, SLOT_SIZE
 
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
+from .fake_clock import FakeClock
 
 
 @pytest.fixture

@@ -26,18 +26,12 @@ from hypothesis.stateful import (
 from queue_core import ClaimError, FileQueue
 from queue_core.claims import LedgerState
 
+from .fake_clock import FakeClock
+
 SETTINGS = settings(max_examples=80, stateful_step_count=30, deadline=None, derandomize=True,
                     database=None, suppress_health_check=[HealthCheck.too_slow])
 if os.environ.get("MUTANT_UNDER_TEST"):  # under mutmut a failure needs no minimal example
     SETTINGS = settings(SETTINGS, phases=[Phase.explicit, Phase.generate])
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
 
 
 def replayed(records):
