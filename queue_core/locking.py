@@ -126,7 +126,7 @@ class Held:
 
 def _open_lock_file(path: Path) -> int:
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except FileNotFoundError as error:
         raise QueueDirectoryError(path.parent, "it does not exist") from error
     except NotADirectoryError as error:

@@ -13,6 +13,7 @@ import zlib
 import pytest
 
 from queue_core import FileQueue, ledger
+from queue_core.atomic import file_mode, write_atomic
 from queue_core.ledger import Ledger
 from queue_core.storage import journal
 
@@ -163,20 +164,21 @@ def test_the_lock_file_flag_is_one_byte_raised_by_the_first_claim(queue_path, qu
     assert loads, "every process sees the flag"
 
 
-def test_every_file_is_created_readable_by_all_and_writable_by_its_owner(queue_path,
-                                                                         queue_format, umask):
-    umask(0)
+@pytest.mark.parametrize("creator_umask, created_mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_every_file_gets_the_creators_umask_and_keeps_its_mode_when_rewritten(
+        queue_path, queue_format, umask, creator_umask, created_mode):
+    umask(creator_umask)
     q = FileQueue(queue_path, format=queue_format)
     q.put("a")
     q.claim()
     umask(0o077)
-    q.put("b")  # a whole-file rewrite keeps 0o644 whatever the umask
+    q.put("b")  # a whole-file rewrite by a stricter process keeps the file's mode
     names = {p.name for p in queue_path.parent.iterdir()}
     expected = {"tasks.json", "tasks.json.lock", "tasks.json.claims"} | (
         {"tasks.json.head"} if queue_format == "journal" else set())
     assert names == expected
     for name in names:
-        assert oct((queue_path.parent / name).stat().st_mode & 0o777) == oct(0o644), name
+        assert oct((queue_path.parent / name).stat().st_mode & 0o777) == oct(created_mode), name
 
 
 def test_a_compacted_ledger_is_a_snapshot_that_reopens_to_the_same_state(queue_path,
@@ -251,3 +253,14 @@ def test_a_head_of_an_older_generation_points_past_the_new_header(queue_path):
     assert reopened.claim().item == "b"
     take = Ledger(queue_path).path.read_bytes().splitlines()[1]
     assert take.endswith(b'"from":[2,%d]}' % len(JOURNAL_HEADER % (2, qid)))
+
+
+def test_a_rewritten_file_keeps_its_mode_whatever_the_writers_umask(tmp_path, umask):
+    umask(0o002)
+    path = tmp_path / "shared.json"
+    write_atomic(path, b"[]")
+    assert oct(path.stat().st_mode & 0o777) == oct(0o664)
+    umask(0o077)
+    write_atomic(path, b"[1]")
+    assert oct(path.stat().st_mode & 0o777) == oct(0o664), "a stricter writer must not lock out"
+    assert oct(file_mode(tmp_path / "new")) == oct(0o600)
