@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .checkers.base import DRAINED
-from .record import ListSink, Recorder
+from .record import DRAINED, ListSink, Recorder
 from .worker import claim_id, claim_view, refused_by, settled
 
 #: The process name of the drain's operations in a history.

@@ -5,7 +5,9 @@ before the call (invoked) and after it (completed), to a sink:
 
 - ``PipeSink`` writes each report as one line to a pipe, in a single ``write`` that a SIGKILL
   cannot split (workers use it; ``harness.collector`` turns the lines back into records);
-- ``ListSink`` builds the records in memory (the drain, which runs in the harness itself).
+- ``ListSink`` builds the records in memory (the drain, which runs in the harness itself);
+- ``FileSink`` appends each report as one JSON line to a history file of its own, where a
+  worker runs in a container (``records_from_lines`` reads such a file back).
 
 Both make the same records (see ``harness.history`` for the format). Standard library only: the
 same module runs wherever a worker runs.
@@ -23,6 +25,8 @@ from typing import Any, Protocol
 ERROR_CHARS = 300
 #: The line a collector answers once every line written before it is handled.
 FLUSH_LINE = "F\t0\n"
+#: The operation a drain records once it has seen the queue empty.
+DRAINED = "drained"
 
 
 class Sink(Protocol):
@@ -114,3 +118,48 @@ class ListSink:
         op, call, sent = self._pending
         self._pending = None
         self.records.append(operation(process, op, sent, outcome, call, returned, value, error))
+
+
+class FileSink:
+    """Reports as JSON lines appended to ``path`` (created), one ``write`` each, so that a
+    process killed at any instant leaves whole lines: ``["I", op, call, value]`` when an
+    operation is invoked, ``["C", outcome, returned, value, error]`` when it completes."""
+
+    def __init__(self, path: Any) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+
+    def invoked(self, process: Any, op: str, call: int, value: Any) -> None:
+        os.write(self.fd, (json.dumps(["I", op, call, value]) + "\n").encode())
+
+    def completed(self, process: Any, outcome: str, returned: int, value: Any,
+                  error: str | None) -> None:
+        os.write(self.fd, (json.dumps(["C", outcome, returned, value, error]) + "\n").encode())
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def records_from_lines(process: Any, lines: Any, died_at: int | None = None
+                       ) -> list[dict[str, Any]]:
+    """The records of a ``FileSink`` file's ``lines``, as ``process``: an operation invoked and
+    never completed (its process was killed) becomes an ``info`` record ending at ``died_at``.
+    A last line cut short (the file was read while being written) is ignored."""
+    records: list[dict[str, Any]] = []
+    pending: tuple[str, int, Any] | None = None
+    for line in lines:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if report[0] == "I":
+            _, op, call, value = report
+            pending = (op, call, value)
+        elif pending is not None:
+            _, outcome, returned, value, error = report
+            op, call, sent = pending
+            records.append(operation(process, op, sent, outcome, call, returned, value, error))
+            pending = None
+    if pending is not None:
+        op, call, sent = pending
+        records.append(operation(process, op, sent, "info", call, died_at, sent))
+    return records
