@@ -21,6 +21,8 @@ from queue_core.contracts import AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BUILT_IN, BackendUnavailable, UnknownBackend, available, resolve
+from .containers.command import add_options as add_container_options
+from .containers.command import placement_from
 from .faults import parse_faults
 from .interrupt import StopRequest
 from .output import (
@@ -74,6 +76,12 @@ def _add_stress(commands: Subcommands) -> None:
                         "(default %(default)s)")
     stress.add_argument("--items", type=positive_int, default=DEFAULTS.items, metavar="N",
                         help="items to put, split among the producers (default %(default)s)")
+    stress.add_argument("--rate", type=positive_float, default=None, metavar="R",
+                        help="each producer puts at most R items a second (default: as fast "
+                        "as it can), so that a run lasts long enough for --kill-every")
+    stress.add_argument("--block", type=positive_float, default=None, metavar="MS",
+                        help="consumers wait up to MS milliseconds in get()/claim() for an item "
+                        "(queues whose calls take a timeout; default: they poll)")
     stress.add_argument("--duration", type=positive_float, default=None, metavar="S",
                         help="stop putting after S seconds even if N items are not out yet")
     stress.add_argument("--backend", default=DEFAULTS.backend, metavar="NAME",
@@ -110,6 +118,7 @@ def _add_stress(commands: Subcommands) -> None:
     stress.add_argument("--json", action="store_true", help="print the report as JSON")
     stress.add_argument("--quiet", action="store_true", help="no progress lines")
     add_redis_option(stress)
+    add_container_options(stress)
     stress.set_defaults(run=_run_stress)
 
 
@@ -272,7 +281,9 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000
     return StressConfig(
         producers=args.producers, consumers=args.consumers, readers=args.readers,
-        items=args.items, duration=args.duration, backend=args.backend, fsync=args.fsync,
+        items=args.items, duration=args.duration, rate=args.rate, backend=args.backend,
+        block=None if args.block is None else args.block / 1000,
+        fsync=args.fsync,
         kill_every_ms=args.kill_every, seed=seed, timeout=args.timeout, precreate=args.precreate,
         delivery=args.delivery, lease=DEFAULTS.lease if args.lease is None else args.lease,
         faults=faults, fault_rate=DEFAULTS.fault_rate if args.fault_rate is None
@@ -291,9 +302,11 @@ def _run_stress(args: argparse.Namespace) -> int:
 
 
 def _stress(args: argparse.Namespace) -> int:
+    from .containers.command import run_placed
     from .run import run_stress
 
     config = _stress_config(args)
+    placement = placement_from(args)
     out = usable(args.out, "--out") if args.out is not None else new_run_directory()
     history_file = out / "history.jsonl"
     history_file.write_text("")  # records are appended here as they arrive
@@ -302,8 +315,12 @@ def _stress(args: argparse.Namespace) -> int:
     stop = StopRequest().install()
     progress = ProgressLine(config.items, quiet=args.quiet)
     try:
-        run = run_stress(config, usable(out / "work", "--out"), progress=progress, stop=stop,
-                         keep_history_in=history_file)
+        workdir = usable(out / "work", "--out")
+        if placement is None:
+            run = run_stress(config, workdir, progress=progress, stop=stop,
+                             keep_history_in=history_file)
+        else:
+            run = run_placed(config, placement, workdir, progress, stop, history_file)
         progress.close()
         valid = _write_run(run, out, args.json)
     finally:

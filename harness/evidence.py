@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +28,30 @@ def save_run(run: StressRun, out: Path) -> tuple[CheckReport, dict[str, Any]]:
     data["partial"] = run.partial
     data["partial_reason"] = run.failure
     data["seed"] = run.config.seed
-    data["rerun"] = rerun_command(run.config)
+    data["rerun"] = rerun_command(run.config, (run.placement or {}).get("flags", []))
     replace_file(out / "report.json", json.dumps(data, indent=2) + "\n")
     timeline.write(out / "timeline.html", run.history, result, f"stress on {run.config.backend}")
     return result, data
 
 
-def rerun_command(config: StressConfig) -> str:
-    """The command line that runs ``config`` again, with its seed."""
+def rerun_command(config: StressConfig, placement_flags: Sequence[str] = ()) -> str:
+    """The command line that runs ``config`` again, with its seed (and in the containers that
+    ``placement_flags`` choose)."""
     parts = ["python -m harness stress", f"--producers {config.producers}",
              f"--consumers {config.consumers}", f"--readers {config.readers}",
              f"--items {config.items}", f"--backend {config.backend}",
              f"--delivery {config.delivery}"]
     if config.delivery == AT_LEAST_ONCE:
         parts.append(f"--lease {config.lease:g}")
-    for flag, value in (("--duration", config.duration), ("--kill-every", config.kill_every_ms)):
+    block_ms = None if config.block is None else config.block * 1000
+    for flag, value in (("--rate", config.rate), ("--block", block_ms),
+                        ("--duration", config.duration),
+                        ("--kill-every", config.kill_every_ms)):
         if value is not None:
             parts.append(f"{flag} {value:g}")
     parts += [flag for flag, on in (("--fsync", config.fsync), ("--precreate", config.precreate))
               if on]
     if config.faults:
         parts.append(f"--faults {','.join(config.faults)} --fault-rate {config.fault_rate:g}")
-    parts += [f"--timeout {config.timeout:g}", f"--seed {config.seed}"]
+    parts += [*placement_flags, f"--timeout {config.timeout:g}", f"--seed {config.seed}"]
     return " ".join(parts)

@@ -74,6 +74,8 @@ def build(report: CheckReport, history: list[dict[str, Any]],
         data["config"] = dataclasses.asdict(run.config)
         data["run"] = {"wall_seconds": round(run.wall_seconds, 3), "kills": run.kills,
                        "worker_failures": run.worker_failures, "failure": run.failure}
+        if run.placement is not None:
+            data["run"]["containers"] = run.placement
     data["throughput"] = throughput(history, run.wall_seconds if run else None)
     data["latency"] = latency(history)
     return data
@@ -93,6 +95,11 @@ def render_text(data: dict[str, Any]) -> str:
                      f"{_count(c['items'], 'item')} on {c['backend']}"
                      f"{' with fsync' if c['fsync'] else ''}{faults}; "
                      f"{data['run']['wall_seconds']:.2f} s, {_count(data['run']['kills'], 'kill')}")
+        where = data["run"].get("containers")
+        if where:
+            users = f", users {'/'.join(map(str, where['users']))}" if where["users"] else ""
+            lines.append(f"containers: on {where['on']}, image {where['image']}, "
+                         f"{_count(where['restarts'], 'restart')} after kills{users}")
     if counts and "claimed" in counts:
         lines.append(
             "items: {put_ok} put, {claimed} deliveries, {acked} acked, {lost} lost, "

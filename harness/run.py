@@ -58,6 +58,12 @@ class StressConfig:
     #: the share of file calls that fail.
     faults: tuple[str, ...] = ()
     fault_rate: float = 0.01
+    #: Puts per second of each producer at most (None: as fast as the queue takes them), so
+    #: that a run lasts long enough for its kills.
+    rate: float | None = None
+    #: Seconds consumers wait in ``get``/``claim`` on an empty queue, for queues whose calls
+    #: take a ``timeout`` (None: they poll).
+    block: float | None = None
 
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERY_MODES:
@@ -67,6 +73,8 @@ class StressConfig:
         if unknown:
             raise ValueError(f"unknown fault {', '.join(unknown)}; choose from "
                              f"{', '.join(FAULTS)}")
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError(f"the rate must be above 0 puts a second, not {self.rate!r}")
         if not 0 < self.fault_rate <= 1:
             raise ValueError(f"the fault rate must be above 0 and at most 1, not "
                              f"{self.fault_rate!r}")
@@ -90,6 +98,8 @@ class StressRun:
     kill_log: list[dict[str, Any]] = field(default_factory=list)
     #: The directory of this run's queue and markers, made for it alone.
     run_dir: Path | None = None
+    #: Where the workers ran when they ran in containers (platform, image, restarts, users).
+    placement: dict[str, Any] | None = None
 
     @property
     def partial(self) -> bool:
@@ -159,7 +169,8 @@ def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: 
     return WorkerPlan(role, process, seed, quota=quota, delivery=config.delivery,
                       lease=config.lease, nack_fraction=config.nack_fraction,
                       stop_marker=limits.stop_marker, done_marker=limits.done_marker,
-                      faults=config.faults, fault_rate=config.fault_rate)
+                      faults=config.faults, fault_rate=config.fault_rate, rate=config.rate,
+                      block=config.block)
 
 
 def _history(config: StressConfig, open_queue: Any, collector: Collector,

@@ -9,6 +9,8 @@ Standard library and ``queue_core`` only, so that the same loops can run in a co
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random
 import time
 from collections.abc import Callable
@@ -47,6 +49,11 @@ class WorkerPlan:
     #: how often; with faults an operation that raised is expected, and the worker goes on.
     faults: tuple[str, ...] = ()
     fault_rate: float = 0.0
+    #: Producers: puts per second at most (None: as fast as the queue takes them).
+    rate: float | None = None
+    #: Consumers: seconds to wait in ``get``/``claim`` for an item when the queue is empty, for
+    #: queues whose calls take a ``timeout`` (None: poll, backing off a little).
+    block: float | None = None
 
     @property
     def keep_going(self) -> bool:
@@ -79,10 +86,14 @@ def run_worker(plan: WorkerPlan, open_queue: Callable[[], Any], record: Recorder
 
 
 def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
-    """Put ``w<process>:<n>`` for n below the quota; False once a put raised."""
+    """Put ``w<process>:<n>`` for n below the quota, at most ``plan.rate`` a second; False
+    once a put raised."""
+    began = time.monotonic()
     for n in range(plan.quota):
         if plan.stop_marker is not None and plan.stop_marker.exists():
             break
+        if plan.rate is not None:
+            time.sleep(max(0.0, began + n / plan.rate - time.monotonic()))  # the pace
         value = f"w{plan.process}:{n}"
         if not record("put", lambda v=value: queue.put(v), value)[0] and not plan.keep_going:
             return False
@@ -91,7 +102,8 @@ def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
 
 def consume_gets(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     """``get()`` until the producers are done and the queue is empty; False once a get raised."""
-    return _consume(plan, lambda: record("get", queue.get), lambda _item, _rng: True)
+    get = waiting(queue.get, plan.block)
+    return _consume(plan, lambda: record("get", get), lambda _item, _rng: True)
 
 
 def consume_claims(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
@@ -106,8 +118,16 @@ def consume_claims(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
         return record(op, lambda: settled(action, claim, refused),
                       {"item": claim.item, "id": claim_id(claim)})[0]
 
-    return _consume(plan, lambda: record("claim", lambda: queue.claim(plan.lease),
-                                         show=claim_view), settle)
+    claim = waiting(queue.claim, plan.block)
+    return _consume(plan, lambda: record("claim", lambda: claim(plan.lease), show=claim_view),
+                    settle)
+
+
+def waiting(take: Callable[..., Any], block: float | None) -> Callable[..., Any]:
+    """``take`` waiting up to ``block`` seconds for an item, if it takes a ``timeout``."""
+    if block is None or "timeout" not in inspect.signature(take).parameters:
+        return take
+    return functools.partial(take, timeout=block)
 
 
 def _consume(plan: WorkerPlan, take: Callable[[], tuple[bool, Any]],

@@ -1,0 +1,210 @@
+"""A stress run whose producers and consumers are containers: start them on a platform, kill
+one now and then (its restart policy brings it back), drain the queue through one more
+container, and make one history of every container's history file."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..incontainer import DRAIN_HISTORY, HISTORY_SUFFIX
+from ..interrupt import StopRequest
+from ..record import killed, records_from_lines
+from ..run import StressConfig, StressRun
+from ..supervisor import Advance, Choices, Progress, split_quota
+from .placement import SHARED_MOUNT, Placement
+from .platform import Collected, Platform, WorkerContainer
+
+#: Seconds between two looks at the finished markers (and two progress reports).
+POLL_SECONDS = 0.2
+PROGRESS_SECONDS = 2.0
+#: The worker's entry point in the shipped code.
+ENTRY = ("python3", "-m", "harness.incontainer")
+
+
+def refuse_unless_containable(config: StressConfig) -> None:
+    """``ValueError`` for a run that cannot go into containers as asked."""
+    if config.faults:
+        raise ValueError("storage faults are injected into local runs only (drop --faults)")
+    if config.precreate:
+        raise ValueError("--precreate applies to local runs only: the containers create the "
+                         "queue together")
+
+
+def worker_containers(config: StressConfig, placement: Placement) -> list[WorkerContainer]:
+    """One container per producer, consumer and reader of ``config``, each with its command."""
+    common = ["--shared", SHARED_MOUNT, "--backend", config.backend, "--delivery",
+              config.delivery, "--lease", repr(config.lease), "--seed", str(config.seed),
+              "--nack-fraction", repr(config.nack_fraction)]
+    common += ["--fsync"] if config.fsync else []
+    common += ["--rate", repr(config.rate)] if config.rate is not None else []
+    common += ["--block", repr(config.block)] if config.block is not None else []
+    common += ["--umask", "002"] if placement.users else []
+    roles = [("producer", quota) for quota in split_quota(config.items, config.producers)]
+    roles += [("consumer", 0)] * config.consumers + [("reader", 0)] * config.readers
+    workers, slots = [], defaultdict(int)
+    for index, (role, quota) in enumerate(roles):
+        slot = slots[role]
+        slots[role] += 1
+        name = f"{role}-{slot + 1}"
+        command = (*ENTRY, "worker", "--name", name, "--role", role, "--quota", str(quota),
+                   *common)
+        workers.append(WorkerContainer(name, role, slot, command, placement.user(index)))
+    return workers
+
+
+def drain_command(config: StressConfig, limit: int) -> tuple[str, ...]:
+    """The command of the container that drains the queue at the end."""
+    command = [*ENTRY, "drain", "--shared", SHARED_MOUNT, "--backend", config.backend,
+               "--delivery", config.delivery, "--lease", repr(config.lease),
+               "--limit", str(limit)]
+    return (*command, "--fsync") if config.fsync else tuple(command)
+
+
+class ContainerRun:
+    """Watches the worker containers of one run: kills, markers, progress, the end."""
+
+    def __init__(self, config: StressConfig, platform: Platform,
+                 workers: list[WorkerContainer]) -> None:
+        self.config = config
+        self.platform = platform
+        self.workers = workers
+        self.choices = Choices(config.seed)
+        self.kills: dict[str, list[int]] = defaultdict(list)
+        self.kill_log: list[dict[str, Any]] = []
+        self.started = 0.0
+
+    def supervise(self, progress: Progress | None, stop: StopRequest | None) -> str | None:
+        """Kill a worker now and then until every worker has ended by itself; ``None``, or why
+        the run was abandoned (a timeout, a stop request)."""
+        config = self.config
+        gap = None if config.kill_every_ms is None else config.kill_every_ms / 1000
+        self.started = time.monotonic()
+        next_kill = None if gap is None else self.started + self.choices.kill_gap(gap)
+        next_progress = self.started + PROGRESS_SECONDS
+        producers = {w.name for w in self.workers if w.role == "producer"}
+        producers_done = duration_over = False
+        while True:
+            now = time.monotonic()
+            if stop is not None and stop.requested:
+                return stop.reason
+            if now - self.started > config.timeout:
+                return (f"timed out: the run did not finish within {config.timeout:g} s "
+                        "(a container hung, or the queue stopped making progress)")
+            if (not duration_over and config.duration is not None
+                    and now - self.started >= config.duration):
+                self.platform.touch("stop-producing")
+                duration_over = True
+            finished = self.platform.finished()
+            if not producers_done and producers <= finished.keys():
+                self.platform.touch("producers-done")
+                producers_done = True
+            if len(finished) == len(self.workers):
+                return None
+            if next_kill is not None and now >= next_kill:
+                self.kill_one(finished, next_kill)
+                next_kill += self.choices.kill_gap(gap)
+            if progress is not None and now >= next_progress:
+                progress(self.advance())
+                next_progress = now + PROGRESS_SECONDS
+            time.sleep(POLL_SECONDS if next_kill is None
+                       else max(0.0, min(POLL_SECONDS, next_kill - time.monotonic())))
+
+    def advance(self) -> Advance:
+        """How far the run has come, from the history files so far."""
+        operations = taken = 0
+        for text in self.platform.collect().histories.values():
+            for record in records_from_lines(None, text.splitlines()):
+                operations += 1
+                taken += record["type"] == "ok" and (
+                    (record["op"] == "get" and record["value"] is not None)
+                    or (record["op"] == "ack" and not record["value"].get("ended")))
+        return Advance(operations, taken, len(self.kill_log), 0)
+
+    def kill_one(self, finished: dict[str, int], scheduled: float) -> None:
+        """SIGKILL the worker of a random producer or consumer container still working."""
+        candidates = [w for w in self.workers if w.role != "reader"]
+        slots = [(w.role, w.slot) for w in candidates]
+        drawn, victim = self.choices.victim(slots, [w for w in candidates
+                                                    if w.name not in finished])
+        if victim is None or not self.platform.kill(victim):
+            return
+        self.kills[victim.name].append(time.monotonic_ns())
+        self.kill_log.append({"at_s": round(scheduled - self.started, 6), "drawn": list(drawn),
+                              "role": victim.role, "slot": victim.slot,
+                              "container": victim.name})
+
+
+def run_in_containers(config: StressConfig, placement: Placement, platform: Platform,
+                      progress: Progress | None = None, stop: StopRequest | None = None,
+                      keep_history_in: Path | None = None) -> StressRun:
+    """Run ``config`` with every worker in a container of ``platform``; the history of every
+    container, with the drain's, as a ``StressRun``. Everything the platform created is removed
+    unless ``placement.keep``."""
+    refuse_unless_containable(config)
+    workers = worker_containers(config, placement)
+    watch = ContainerRun(config, platform, workers)
+    run = StressRun(config, [], 0.0)
+    try:
+        platform.start(workers)
+        platform.touch("go")
+        run.failure = watch.supervise(progress, stop)
+        run.wall_seconds = time.monotonic() - watch.started
+        stopped_at = time.monotonic_ns()
+        platform.stop_workers()
+        if run.failure is None:
+            platform.run_drain(drain_command(config, limit=10 * config.items + 1000))
+        collected = platform.collect()
+    finally:
+        platform.remove()
+    run.history = history_of(collected, watch.kills, stopped_at)
+    run.kills, run.kill_log = len(watch.kill_log), watch.kill_log
+    run.worker_failures = [f"{name} exited with code {code}"
+                           for name, code in sorted(collected.finished.items()) if code != 0]
+    run.stopped_by = None if stop is None else stop.signum
+    run.placement = {**platform.describe(), "restarts": restarts(collected),
+                     "users": list(placement.users), "flags": placement.flags()}
+    if keep_history_in is not None:
+        from ..history import encode_lines
+
+        keep_history_in.write_text("".join(encode_lines(run.history)), encoding="utf-8")
+    return run
+
+
+def restarts(collected: Collected) -> int:
+    """How many times a worker container started again (one history file per start)."""
+    return sum(1 for name in collected.histories
+               if name != DRAIN_HISTORY and not name.endswith(f".0{HISTORY_SUFFIX}"))
+
+
+def history_of(collected: Collected, kills: dict[str, list[int]],
+               stopped_at: int) -> list[dict[str, Any]]:
+    """One history from every container's file: a worker killed in an operation leaves an
+    ``info`` record that ends at its kill (or at the end of the run), and a ``killed`` record;
+    the drain's records as they are. In the order the operations were called."""
+    history: list[dict[str, Any]] = []
+    by_container: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for file_name, text in collected.histories.items():
+        if file_name == DRAIN_HISTORY:
+            history += [json.loads(line) for line in text.splitlines() if line]
+            continue
+        container, start = file_name[:-len(HISTORY_SUFFIX)].rsplit(".", 1)
+        by_container[container].append((int(start), text))
+    for container, starts in by_container.items():
+        deaths = iter(sorted(kills.get(container, [])))
+        for start, text in sorted(starts):
+            process = f"{container}.{start}"
+            records = records_from_lines(process, text.splitlines())
+            began = records[0]["call"] if records else 0
+            died = next((at for at in deaths if at >= began), None)
+            if died is not None:
+                history.append(killed(process, died))
+            for record in records:
+                if record["type"] == "info":
+                    record["return"] = died if died is not None else stopped_at
+            history += records
+    history.sort(key=lambda op: op["call"])
+    return history
