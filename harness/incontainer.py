@@ -50,6 +50,8 @@ GO_POLL_SECONDS = 0.002
 #: What ``kill`` prints just before it kills: a caller whose ``exec`` ended with the container
 #: knows from it that the kill was made.
 KILLING = "killing"
+#: ``kill``'s exit code when there was no worker to kill.
+KILL_REFUSED = 1
 #: The keeper's exit code when its worker process could not even start.
 KEEPER_FAILED = 2
 
@@ -159,7 +161,7 @@ def kill(args: argparse.Namespace) -> int:
         os.kill(pid, signal.SIGKILL)
     except (OSError, ValueError) as error:
         print(f"no worker to kill in {args.name}: {error}", file=sys.stderr)
-        return 1
+        return KILL_REFUSED
     return 0
 
 
@@ -183,11 +185,26 @@ def dump(args: argparse.Namespace) -> int:
     volume = SharedVolume(args.shared)
     found: dict[str, dict[str, str]] = {"history": {}, "finished": {}}
     for kind, directory in (("history", volume.history), ("finished", volume.finished)):
-        if directory.is_dir():
+        if directory.is_dir() and args.only in (None, kind):
             for path in sorted(directory.iterdir()):
                 found[kind][path.name] = path.read_text(encoding="utf-8")
     json.dump(found, sys.stdout)
     return 0
+
+
+def stand_by(args: argparse.Namespace) -> int:
+    """Make the volume's folders (group-writable and set-group-id when ``--group`` is given,
+    as a Pod's ``fsGroup`` makes an emptyDir), then wait until SIGTERM: the container through
+    which the harness reaches the volume and runs the drain on a cluster."""
+    volume = SharedVolume(args.shared)
+    for folder in (volume.root, volume.queue, volume.history, volume.finished, volume.pids):
+        folder.mkdir(exist_ok=True)
+        if args.group is not None:
+            os.chown(folder, -1, args.group)
+            folder.chmod(0o2775)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+    while True:
+        signal.pause()
 
 
 def touch(args: argparse.Namespace) -> int:
@@ -218,9 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--rate", type=float, default=None)
         command.add_argument("--block", type=float, default=None)
         command.add_argument("--umask", type=lambda text: int(text, 8), default=None)
-    for name in ("kill", "dump", "touch"):
+    for name in ("kill", "dump", "touch", "stand-by"):
         command = commands.add_parser(name)
         command.add_argument("--shared", required=True)
+        if name == "stand-by":
+            command.add_argument("--group", type=int, default=None)
+        if name == "dump":
+            command.add_argument("--only", choices=("history", "finished"), default=None)
         if name == "kill":
             command.add_argument("--name", required=True)
         if name == "touch":
@@ -236,8 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.umask(args.umask)
     if args.command == "worker":
         return keep(args, argv)
-    return {"work": work, "drain": drain, "kill": kill, "dump": dump,
-            "touch": touch}[args.command](args)
+    return {"work": work, "drain": drain, "kill": kill, "dump": dump, "touch": touch,
+            "stand-by": stand_by}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from ..incontainer import KILLING, SharedVolume
+from ..incontainer import KILL_REFUSED, KILLING, SharedVolume
 from .placement import CODE_MOUNT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
 
@@ -115,7 +115,8 @@ class DockerPlatform:
             ["docker", "exec", self.containers[worker.name], "python3", "-m",
              "harness.incontainer", "kill", "--shared", SHARED_MOUNT, "--name", worker.name],
             capture_output=True, text=True, timeout=60)
-        return done.returncode == 0 or done.stdout.startswith(KILLING)
+        return done.returncode == 0 or (done.returncode != KILL_REFUSED
+                                        and done.stdout.startswith(KILLING))
 
     def touch(self, marker: str) -> None:
         (self.shared.root / marker).touch()

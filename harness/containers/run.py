@@ -10,10 +10,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ..backends.builtin import MUTANTS, PRODUCT
 from ..incontainer import DRAIN_HISTORY, HISTORY_SUFFIX
 from ..interrupt import StopRequest
 from ..record import killed, records_from_lines
 from ..run import StressConfig, StressRun
+from ..storage_mutants import QUEUES as STORAGE_MUTANTS
 from ..supervisor import Advance, Choices, Progress, split_quota
 from .placement import SHARED_MOUNT, Placement
 from .platform import Collected, Platform, WorkerContainer
@@ -21,12 +23,20 @@ from .platform import Collected, Platform, WorkerContainer
 #: Seconds between two looks at the finished markers (and two progress reports).
 POLL_SECONDS = 0.2
 PROGRESS_SECONDS = 2.0
+#: The backends whose code ships into the containers (the storage mutants need fault
+#: injection, the peers their libraries).
+CONTAINED_BACKENDS = (*PRODUCT, *(name for name in MUTANTS if name not in STORAGE_MUTANTS))
 #: The worker's entry point in the shipped code.
 ENTRY = ("python3", "-m", "harness.incontainer")
 
 
 def refuse_unless_containable(config: StressConfig) -> None:
-    """``ValueError`` for a run that cannot go into containers as asked."""
+    """``ValueError`` for a run that cannot go into containers as asked: the queue must be
+    one whose code ships with the worker (this project's, the original's, the selftest's
+    lock and order mutants)."""
+    if config.backend not in CONTAINED_BACKENDS:
+        raise ValueError(f"the backend {config.backend} does not ship into containers; "
+                         f"choose from {', '.join(CONTAINED_BACKENDS)}")
     if config.faults:
         raise ValueError("storage faults are injected into local runs only (drop --faults)")
     if config.precreate:
@@ -105,8 +115,11 @@ class ContainerRun:
             if len(finished) == len(self.workers):
                 return None
             if next_kill is not None and now >= next_kill:
-                self.kill_one(finished, next_kill)
-                next_kill += self.choices.kill_gap(gap)
+                if producers_done:  # kills end with the production: see kill_one
+                    next_kill = None
+                else:
+                    self.kill_one(finished, next_kill)
+                    next_kill += self.choices.kill_gap(gap)
             if progress is not None and now >= next_progress:
                 progress(self.advance())
                 next_progress = now + PROGRESS_SECONDS
@@ -125,7 +138,11 @@ class ContainerRun:
         return Advance(operations, taken, len(self.kill_log), 0)
 
     def kill_one(self, finished: dict[str, int], scheduled: float) -> None:
-        """SIGKILL the worker of a random producer or consumer container still working."""
+        """SIGKILL the worker of a random producer or consumer container still working.
+
+        Kills happen while the producers produce, not after: a restart policy backs off a
+        container killed again and again (Docker up to a minute, Kubernetes up to five), so
+        the last consumers, killed as soon as they come back, would never finish."""
         candidates = [w for w in self.workers if w.role != "reader"]
         slots = [(w.role, w.slot) for w in candidates]
         drawn, victim = self.choices.victim(slots, [w for w in candidates

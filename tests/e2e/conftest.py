@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .docker_pod import engine_answers
+from harness.containers.docker import engine_answers
 
 #: The kind release these tests are written against, and its node image for Kubernetes 1.31.
 KIND_VERSION = "v0.24.0"

@@ -10,29 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
-def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
-    """Run a docker command; its stdout."""
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args[:3])} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def engine_answers() -> bool:
-    """True when a Docker engine answers."""
-    if shutil.which("docker") is None:
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
-def image_present(image: str) -> bool:
-    """True when ``image`` is in the engine's local store."""
-    inspected = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
-    return inspected.returncode == 0
+from harness.containers.docker import docker
 
 
 class DockerPod:

@@ -7,9 +7,11 @@ import time
 import pytest
 import yaml
 
+from harness.cli import main
+from harness.containers.docker import engine_answers, image_present
 from k8s.render import GRACE_SECONDS, render
 
-from .docker_pod import DockerPod, engine_answers, image_present
+from .docker_pod import DockerPod
 from .pod_checks import (
     DUMP_RESULTS,
     TASKS,
@@ -27,12 +29,16 @@ pytestmark = [pytest.mark.container, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
-def pod():
+def engine():
     if not engine_answers():
         pytest.skip("no Docker engine answers: install docker.io and start dockerd")
     if not image_present(IMAGE):
         pytest.skip(f"image {IMAGE} is missing: build it with .ci/build-test-image "
                     "or set QUEUE_TEST_IMAGE to an image with python3")
+
+
+@pytest.fixture
+def pod(engine):
     documents = list(yaml.safe_load_all(render(test_pod_options(IMAGE))))
     pod = DockerPod(documents)
     try:
@@ -64,3 +70,46 @@ def test_the_pod_completes_every_task_once_and_stops_cleanly(pod):
         code, seconds = pod.stop(name, GRACE_SECONDS)
         assert code == 0, f"{name} exited with {code} on SIGTERM"
         assert seconds < GRACE_SECONDS, f"{name} took {seconds:.1f} s: it was killed, not stopped"
+
+
+def stress_in_containers(out, *flags):
+    """``harness stress --on docker`` with ``flags``; its exit code and report."""
+    code = main(["stress", "--on", "docker", "--image", IMAGE, "--out", str(out), "--quiet",
+                 "--timeout", "240", *flags])
+    return code, json.loads((out / "report.json").read_text())
+
+
+def containers_in(out):
+    """Every worker process of the run's history, as container name -> its starts."""
+    starts = {}
+    for line in (out / "history.jsonl").read_text().splitlines():
+        process = json.loads(line)["process"]
+        if process != "drain":
+            name, start = process.rsplit(".", 1)
+            starts.setdefault(name, set()).add(int(start))
+    return starts
+
+
+@pytest.mark.parametrize("delivery, users", [("at-most-once", []),
+                                             ("at-least-once", ["--users", "1001,1002"])])
+def test_a_stress_run_across_containers_killed_and_restarted_is_valid(engine, tmp_path,
+                                                                     delivery, users):
+    code, report = stress_in_containers(
+        tmp_path, "--producers", "4", "--consumers", "4", "--items", "5000", "--rate", "100",
+        "--block", "100", "--kill-every", "400", "--delivery", delivery, "--seed", "13", *users)
+    assert (code, report["verdict"]) == (0, "VALID"), report["first_violation"]
+    assert report["run"]["kills"] >= 20
+    assert report["run"]["containers"]["restarts"] >= 20
+    starts = containers_in(tmp_path)
+    names = {f"{role}-{n}" for role in ("producer", "consumer") for n in range(1, 5)}
+    assert names | {"reader-1"} == starts.keys(), "a history from every container"
+    assert sum(len(s) - 1 for s in starts.values()) >= 20, "restarts show as new processes"
+    assert report["counts"]["lost"] == 0 and report["counts"]["put_ok"] == 5000
+
+
+def test_a_broken_queue_shipped_into_the_containers_is_caught(engine, tmp_path):
+    code, report = stress_in_containers(
+        tmp_path, "--backend", "mutant-no-lock", "--producers", "4", "--consumers", "4",
+        "--items", "2000", "--rate", "200", "--block", "100", "--kill-every", "500",
+        "--seed", "13")
+    assert (code, report["verdict"]) == (1, "INVALID")

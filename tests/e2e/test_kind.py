@@ -9,9 +9,14 @@ import uuid
 import pytest
 import yaml
 
+from harness.checkers import check
+from harness.containers.docker import image_present
+from harness.containers.kubernetes import KubernetesPlatform
+from harness.containers.placement import Placement
+from harness.containers.run import run_in_containers
+from harness.run import StressConfig
 from k8s.render import GRACE_SECONDS, POD_NAME, render
 
-from .docker_pod import image_present
 from .pod_checks import (
     DUMP_RESULTS,
     TASKS,
@@ -136,3 +141,28 @@ def delete_and_collect_exit_codes(cluster, namespace):
         watch.wait()
     assert time.monotonic() - began < GRACE_SECONDS + 60
     return codes
+
+
+@pytest.mark.parametrize("layout, delivery", [("pod", "at-most-once"),
+                                              ("pods", "at-least-once")])
+def test_a_stress_run_on_kind_killed_and_restarted_is_valid(kind_cluster, tmp_path, layout,
+                                                          delivery):
+    """The harness across the containers of one Pod, and across Pods of one node, with kills
+    (Kubernetes backs off a container restarted again and again, up to five minutes: fewer,
+    slower kills than on Docker)."""
+    if not image_present(IMAGE):
+        pytest.skip(f"image {IMAGE} is not in the local Docker store: docker pull {IMAGE} "
+                    "(or set QUEUE_E2E_IMAGE)")
+    kind_cluster.load_docker_image(IMAGE)
+    placement = Placement(on="kubernetes", image=IMAGE, layout=layout, users=(1001, 1002))
+    platform = KubernetesPlatform(placement, kubectl=str(kind_cluster.kubectl_path),
+                                  kubeconfig=kind_cluster.kubeconfig_path)
+    config = StressConfig(producers=2, consumers=2, items=600, rate=20.0, block=0.1,
+                          kill_every_ms=2000, delivery=delivery, seed=13, timeout=600)
+    run = run_in_containers(config, placement, platform)
+    result = check(run.history)
+    assert run.failure is None, run.failure
+    assert result.valid, result.first_violation
+    assert run.kills >= 5 and run.placement["restarts"] >= 1
+    names = {op["process"].rsplit(".", 1)[0] for op in run.history if op["process"] != "drain"}
+    assert names == {"producer-1", "producer-2", "consumer-1", "consumer-2", "reader-1"}

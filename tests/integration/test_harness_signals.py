@@ -6,10 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from .waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,14 +36,6 @@ def alive(pid):
     except OSError:
         return False
     return state != "Z"
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def start_stress(out, *extra):

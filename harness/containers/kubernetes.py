@@ -1,0 +1,191 @@
+"""The workers as containers on a Kubernetes cluster (``kubectl``, the current context or a
+given kubeconfig), in a namespace of their own.
+
+Layout ``pod``: one Pod whose containers are the workers and a stand-by container, sharing an
+``emptyDir`` (the seed's shape). Layout ``pods``: one Pod per worker and a stand-by Pod, all
+placed on the stand-by's node, sharing a ``hostPath`` (or a ReadWriteMany claim). The stand-by
+container prepares the volume, and the harness reaches the volume and runs the drain through it.
+Worker containers restart with ``restartPolicy: OnFailure`` when their worker is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..incontainer import KILL_REFUSED, KILLING
+from .placement import CODE_MOUNT, SHARED_MOUNT, Placement, shipped_files
+from .platform import Collected, PlatformError, WorkerContainer
+
+STAND_BY = "stand-by"
+ENTRY = ("python3", "-m", "harness.incontainer")
+#: The hostPath folder of the layout ``pods``, one sub-folder per namespace.
+HOST_PATH_ROOT = "/var/tmp/filequeue-harness"
+ENVIRONMENT = {"PYTHONPATH": CODE_MOUNT, "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONUNBUFFERED": "1"}
+READY_TIMEOUT = "300s"
+#: Removes what a run left in a hostPath folder (it outlives the namespace).
+EMPTY_VOLUME = f"import shutil; shutil.rmtree({SHARED_MOUNT!r}, ignore_errors=True)"
+
+
+class KubernetesPlatform:
+    """A run's containers on a cluster (``Platform``)."""
+
+    def __init__(self, placement: Placement, kubectl: str = "kubectl",
+                 kubeconfig: Path | None = None) -> None:
+        self.placement = placement
+        self.kubectl_path = kubectl
+        self.kubeconfig = kubeconfig
+        self.namespace = placement.namespace or f"filequeue-stress-{uuid.uuid4().hex[:8]}"
+        self.pod_of: dict[str, str] = {}
+        self.created = False
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True,
+                timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run kubectl in the run's namespace (``PlatformError`` if it fails and ``check``)."""
+        env = dict(os.environ)
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
+        try:
+            done = subprocess.run([self.kubectl_path, "-n", self.namespace, *args], input=stdin,
+                                  capture_output=True, text=True, env=env, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise PlatformError(f"kubectl {' '.join(args[:2])}: {error}") from error
+        if check and done.returncode != 0:
+            raise PlatformError(f"kubectl {' '.join(args[:3])} failed: {done.stderr.strip()}")
+        return done
+
+    def start(self, workers: list[WorkerContainer]) -> None:
+        self.kubectl("create", "namespace", self.namespace)
+        self.created = True
+        self._apply([self.configmap()])
+        if self.placement.layout == "pod":
+            self._apply([self.pod("stress", [self.stand_by(), *map(self.container, workers)],
+                                  self.volume())])
+            self.pod_of = {w.name: "stress" for w in workers} | {STAND_BY: "stress"}
+            self._wait_for_stand_by()
+            return
+        self._apply([self.pod(STAND_BY, [self.stand_by()], self.volume())])
+        self.pod_of[STAND_BY] = STAND_BY
+        self._wait_for_stand_by()
+        node = self.kubectl("get", "pod", STAND_BY, "-o",
+                            "jsonpath={.spec.nodeName}").stdout.strip()
+        for worker in workers:
+            self._apply([self.pod(worker.name, [self.container(worker)], self.volume(), node)])
+            self.pod_of[worker.name] = worker.name
+
+    def _wait_for_stand_by(self) -> None:
+        """Return once the stand-by container runs (image pulled, volume prepared)."""
+        self.kubectl("wait", "--for=jsonpath={.status.containerStatuses[?(@.name=='stand-by')]"
+                     ".started}=true", f"pod/{self.pod_of[STAND_BY]}",
+                     f"--timeout={READY_TIMEOUT}")
+
+    def _apply(self, documents: list[dict[str, Any]]) -> None:
+        self.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in documents))
+
+    def configmap(self) -> dict[str, Any]:
+        """The shipped code as a ConfigMap (keys cannot hold ``/``)."""
+        data = {path.replace("/", "--"): text for path, text in shipped_files().items()}
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "stress-code"}, "data": data}
+
+    def volume(self) -> dict[str, Any]:
+        """The shared volume of the layout."""
+        if self.placement.layout == "pod":
+            return {"name": "shared", "emptyDir": {}}
+        if self.placement.claim:
+            return {"name": "shared", "persistentVolumeClaim": {"claimName": self.placement.claim}}
+        return {"name": "shared", "hostPath": {"path": f"{HOST_PATH_ROOT}/{self.namespace}",
+                                               "type": "DirectoryOrCreate"}}
+
+    def pod(self, name: str, containers: list[dict[str, Any]], volume: dict[str, Any],
+            node: str | None = None) -> dict[str, Any]:
+        files = shipped_files()
+        spec: dict[str, Any] = {
+            "restartPolicy": "OnFailure",
+            "terminationGracePeriodSeconds": 5,
+            "containers": containers,
+            "volumes": [volume, {"name": "code", "configMap": {
+                "name": "stress-code", "defaultMode": 0o444,
+                "items": [{"key": p.replace("/", "--"), "path": p} for p in files]}}],
+        }
+        if self.placement.users:
+            spec["securityContext"] = {"fsGroup": self.placement.group}
+        if node is not None:
+            spec["nodeName"] = node
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of":
+                                                      "filequeue-harness"}},
+                "spec": spec}
+
+    def container(self, worker: WorkerContainer) -> dict[str, Any]:
+        container = self._container(worker.name, worker.command)
+        if worker.user is not None:
+            container["securityContext"] = {"runAsUser": worker.user,
+                                            "runAsGroup": self.placement.group}
+        return container
+
+    def stand_by(self) -> dict[str, Any]:
+        """The container that prepares the volume and through which the harness reaches it;
+        root, so that it can hand the volume's folders to the shared group."""
+        group = ["--group", str(self.placement.group)] if self.placement.users else []
+        container = self._container(STAND_BY, (*ENTRY, "stand-by", "--shared", SHARED_MOUNT,
+                                               *group))
+        if self.placement.users:
+            container["securityContext"] = {"runAsUser": 0}
+        return container
+
+    def _container(self, name: str, command: tuple[str, ...]) -> dict[str, Any]:
+        return {"name": name, "image": self.placement.image, "imagePullPolicy": "IfNotPresent",
+                "command": list(command),
+                "env": [{"name": k, "value": v} for k, v in ENVIRONMENT.items()],
+                "volumeMounts": [{"name": "code", "mountPath": CODE_MOUNT, "readOnly": True},
+                                 {"name": "shared", "mountPath": SHARED_MOUNT}]}
+
+    def _exec(self, container: str, *command: str, check: bool = True
+              ) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("exec", self.pod_of[container], "-c", container, "--", *command,
+                            check=check)
+
+    def kill(self, worker: WorkerContainer) -> bool:
+        done = self._exec(worker.name, *ENTRY, "kill", "--shared", SHARED_MOUNT, "--name",
+                          worker.name, check=False)
+        return done.returncode == 0 or (done.returncode != KILL_REFUSED
+                                        and done.stdout.startswith(KILLING))
+
+    def touch(self, marker: str) -> None:
+        self._exec(STAND_BY, *ENTRY, "touch", "--shared", SHARED_MOUNT, "--marker", marker)
+
+    def finished(self) -> dict[str, int]:
+        return self._dump("finished").finished
+
+    def stop_workers(self) -> None:
+        """Nothing to do: the workers have ended by themselves, or the namespace goes at the
+        end (the stand-by container must stay up for the drain)."""
+
+    def run_drain(self, command: tuple[str, ...]) -> None:
+        self._exec(STAND_BY, *command)
+
+    def collect(self) -> Collected:
+        return self._dump(None)
+
+    def _dump(self, only: str | None) -> Collected:
+        chosen = ["--only", only] if only else []
+        found = json.loads(self._exec(STAND_BY, *ENTRY, "dump", "--shared", SHARED_MOUNT,
+                                      *chosen).stdout)
+        return Collected(found["history"], {k: int(v or 0) for k, v in found["finished"].items()})
+
+    def describe(self) -> dict[str, object]:
+        return {"on": "kubernetes", "image": self.placement.image, "layout":
+                self.placement.layout, "namespace": self.namespace}
+
+    def remove(self) -> None:
+        if self.placement.keep or not self.created:
+            return
+        if self.placement.layout == "pods" and not self.placement.claim:
+            self._exec(STAND_BY, "python3", "-c", EMPTY_VOLUME, check=False)
+        self.kubectl("delete", "namespace", self.namespace, "--wait=false", check=False)

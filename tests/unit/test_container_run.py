@@ -1,0 +1,112 @@
+"""A stress run in containers, without containers: the commands the workers get, the flags
+that choose a placement, and one history made of every container's file."""
+
+import argparse
+import json
+
+import pytest
+
+from harness.cli import build_parser
+from harness.containers.command import placement_from
+from harness.containers.placement import Placement
+from harness.containers.platform import Collected
+from harness.containers.run import (
+    history_of,
+    refuse_unless_containable,
+    restarts,
+    worker_containers,
+)
+from harness.output import UsageError
+from harness.record import records_from_lines
+from harness.run import StressConfig
+
+
+def lines(*reports):
+    return [json.dumps(report) for report in reports]
+
+
+def test_an_operation_never_completed_is_an_info_record_ending_at_the_death():
+    records = records_from_lines("c.0", [
+        *lines(["I", "get", 10, None], ["C", "ok", 12, "a", None], ["I", "get", 20, None]),
+        '["C", "ok", 2',  # a line cut short by the read
+    ], died_at=25)
+    assert [(r["op"], r["type"], r["call"], r["return"], r["value"]) for r in records] == [
+        ("get", "ok", 10, 12, "a"), ("get", "info", 20, 25, None)]
+
+
+def history_file(*reports):
+    return "\n".join(lines(*reports)) + "\n"
+
+
+def test_one_history_from_every_start_of_every_container_and_the_drain():
+    collected = Collected({
+        "producer-1.0.jsonl": history_file(["I", "put", 100, "x"]),  # killed in its put
+        "producer-1.1.jsonl": history_file(["I", "put", 300, "y"], ["C", "ok", 310, None, None]),
+        "consumer-1.0.jsonl": history_file(["I", "get", 150, None], ["C", "ok", 160, "x", None]),
+        "drain.jsonl": json.dumps({"process": "drain", "op": "drained", "value": None,
+                                   "type": "ok", "call": 400, "return": 401}) + "\n",
+    }, {"producer-1": 0, "consumer-1": 0})
+    history = history_of(collected, {"producer-1": [200]}, stopped_at=500)
+    assert [(r["process"], r["op"], r["type"], r["call"], r["return"]) for r in history] == [
+        ("producer-1.0", "put", "info", 100, 200),
+        ("consumer-1.0", "get", "ok", 150, 160),
+        ("producer-1.0", "killed", "ok", 200, 200),
+        ("producer-1.1", "put", "ok", 300, 310),
+        ("drain", "drained", "ok", 400, 401),
+    ]
+    assert restarts(collected) == 1
+
+
+def test_a_worker_left_running_at_a_stop_ends_its_operation_at_the_stop():
+    collected = Collected({"consumer-1.0.jsonl": history_file(["I", "get", 150, None])}, {})
+    (record,) = history_of(collected, {}, stopped_at=500)
+    assert (record["type"], record["return"]) == ("info", 500)
+
+
+def test_each_worker_container_gets_its_role_slot_quota_and_the_runs_settings():
+    config = StressConfig(producers=2, consumers=1, readers=1, items=5, fsync=True, rate=50.0,
+                          block=0.1, seed=7)
+    workers = worker_containers(config, Placement(users=(1001, 1002)))
+    assert [(w.name, w.role, w.slot, w.user) for w in workers] == [
+        ("producer-1", "producer", 0, 1001), ("producer-2", "producer", 1, 1002),
+        ("consumer-1", "consumer", 0, 1001), ("reader-1", "reader", 0, 1002)]
+    command = " ".join(workers[1].command)
+    for part in ("--name producer-2", "--role producer", "--quota 2", "--fsync",
+                 "--rate 50.0", "--block 0.1", "--seed 7", "--umask 002"):
+        assert part in command
+    assert "--umask" not in " ".join(worker_containers(config, Placement())[0].command)
+
+
+def stress_args(*argv):
+    return build_parser().parse_args(["stress", *argv])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--users", "1000"], "--users apply to --on docker or kubernetes only"),
+    (["--on", "docker", "--layout", "pods"], "the layout pods needs Kubernetes"),
+    (["--on", "kubernetes", "--claim", "data"], "a claim is shared by the layout pods only"),
+    (["--on", "docker", "--users", "1000,x"], "invalid literal"),
+])
+def test_flags_that_cannot_place_the_workers_are_refused_with_the_reason(argv, message):
+    with pytest.raises(UsageError, match=message):
+        placement_from(stress_args(*argv))
+
+
+def test_the_placement_flags_run_again_as_given():
+    placement = placement_from(stress_args("--on", "kubernetes", "--layout", "pods", "--users",
+                                           "1000,1001", "--image", "python:3.12-alpine"))
+    assert placement.flags() == ["--on kubernetes", "--image python:3.12-alpine",
+                                 "--layout pods", "--users 1000,1001 --group 2000"]
+    assert placement_from(argparse.Namespace(on="local", users="", namespace=None, claim=None,
+                                             keep=False)) is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"backend": "redis-list"}, "does not ship into containers"),
+    ({"backend": "mutant-ignores-short-writes"}, "does not ship into containers"),
+    ({"faults": ("eio",)}, "local runs only"),
+])
+def test_a_run_that_cannot_go_into_containers_is_refused_before_anything_starts(change,
+                                                                                 message):
+    with pytest.raises(ValueError, match=message):
+        refuse_unless_containable(StressConfig(**change))
