@@ -34,11 +34,11 @@ def file_mode(path: Path) -> int:
 def current_umask() -> int:
     """The process's umask (read from ``/proc`` where it can be, so that no other thread
     ever creates a file under a changed umask)."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status",
+                                                         encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
