@@ -22,7 +22,7 @@ from queue_core.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BUILT_IN, BackendUnavailable, UnknownBackend, available, resolve
 from .containers.command import add_options as add_container_options
-from .containers.command import placement_from
+from .containers.command import container_defaults, placement_from
 from .faults import parse_faults
 from .interrupt import StopRequest
 from .output import (
@@ -82,6 +82,9 @@ def _add_stress(commands: Subcommands) -> None:
     stress.add_argument("--block", type=positive_float, default=None, metavar="MS",
                         help="consumers wait up to MS milliseconds in get()/claim() for an item "
                         "(queues whose calls take a timeout; default: they poll)")
+    stress.add_argument("--work", type=non_negative_float, default=0.0, metavar="MS",
+                        help="consumers work MS milliseconds on each item before they ack it "
+                        "(default 0), so that kills land while a claim is held")
     stress.add_argument("--duration", type=positive_float, default=None, metavar="S",
                         help="stop putting after S seconds even if N items are not out yet")
     stress.add_argument("--backend", default=DEFAULTS.backend, metavar="NAME",
@@ -282,7 +285,7 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
     return StressConfig(
         producers=args.producers, consumers=args.consumers, readers=args.readers,
         items=args.items, duration=args.duration, rate=args.rate, backend=args.backend,
-        block=None if args.block is None else args.block / 1000,
+        block=None if args.block is None else args.block / 1000, work=args.work / 1000,
         fsync=args.fsync,
         kill_every_ms=args.kill_every, seed=seed, timeout=args.timeout, precreate=args.precreate,
         delivery=args.delivery, lease=DEFAULTS.lease if args.lease is None else args.lease,
@@ -305,8 +308,10 @@ def _stress(args: argparse.Namespace) -> int:
     from .containers.command import run_placed
     from .run import run_stress
 
-    config = _stress_config(args)
     placement = placement_from(args)
+    config = _stress_config(args)
+    if placement is not None:
+        config = container_defaults(config)
     out = usable(args.out, "--out") if args.out is not None else new_run_directory()
     history_file = out / "history.jsonl"
     history_file.write_text("")  # records are appended here as they arrive

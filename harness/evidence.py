@@ -44,7 +44,8 @@ def rerun_command(config: StressConfig, placement_flags: Sequence[str] = ()) -> 
     if config.delivery == AT_LEAST_ONCE:
         parts.append(f"--lease {config.lease:g}")
     block_ms = None if config.block is None else config.block * 1000
-    for flag, value in (("--rate", config.rate), ("--block", block_ms),
+    work_ms = config.work * 1000 or None
+    for flag, value in (("--rate", config.rate), ("--block", block_ms), ("--work", work_ms),
                         ("--duration", config.duration),
                         ("--kill-every", config.kill_every_ms)):
         if value is not None:

@@ -64,6 +64,8 @@ class StressConfig:
     #: Seconds consumers wait in ``get``/``claim`` on an empty queue, for queues whose calls
     #: take a ``timeout`` (None: they poll).
     block: float | None = None
+    #: Seconds a consumer works on each item it took before settling it.
+    work: float = 0.0
 
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERY_MODES:
@@ -170,7 +172,7 @@ def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: 
                       lease=config.lease, nack_fraction=config.nack_fraction,
                       stop_marker=limits.stop_marker, done_marker=limits.done_marker,
                       faults=config.faults, fault_rate=config.fault_rate, rate=config.rate,
-                      block=config.block)
+                      block=config.block, work=config.work)
 
 
 def _history(config: StressConfig, open_queue: Any, collector: Collector,

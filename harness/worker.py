@@ -54,6 +54,9 @@ class WorkerPlan:
     #: Consumers: seconds to wait in ``get``/``claim`` for an item when the queue is empty, for
     #: queues whose calls take a ``timeout`` (None: poll, backing off a little).
     block: float | None = None
+    #: Consumers: seconds spent on each item taken before settling it (the task's work), so
+    #: that a kill can land while a consumer holds a claim.
+    work: float = 0.0
 
     @property
     def keep_going(self) -> bool:
@@ -146,8 +149,11 @@ def _consume(plan: WorkerPlan, take: Callable[[], tuple[bool, Any]],
             if producers_done:
                 return True
             time.sleep(rng.uniform(0, EMPTY_BACKOFF))  # a back-off, not a synchronisation
-        elif not handle(taken, rng) and not plan.keep_going:
-            return False
+        else:
+            if plan.work:
+                time.sleep(plan.work)  # the task's work
+            if not handle(taken, rng) and not plan.keep_going:
+                return False
 
 
 def read_sizes(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ..interrupt import StopRequest
@@ -13,6 +14,11 @@ from .placement import DEFAULT_GROUP, DEFAULT_IMAGE, LAYOUTS, Placement
 from .platform import Platform, PlatformError
 
 LOCAL = "local"
+#: Container runs with kills, unless told otherwise: each producer puts this many items a
+#: second (a container restarts in about a second, so an unpaced run would end before its
+#: first kill), and consumers wait this long in get/claim instead of polling.
+CONTAINER_RATE = 100.0
+CONTAINER_BLOCK = 0.1
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +66,18 @@ def placement_from(args: argparse.Namespace) -> Placement | None:
                          keep=args.keep)
     except ValueError as error:
         raise UsageError(f"--on {args.on}: {error}") from error
+
+
+def container_defaults(config: StressConfig) -> StressConfig:
+    """``config`` with the pace and the waits of a container run where its flags left them
+    unset: consumers block (``CONTAINER_BLOCK``), and with kills producers are paced
+    (``CONTAINER_RATE``)."""
+    changes: dict[str, float] = {}
+    if config.block is None:
+        changes["block"] = CONTAINER_BLOCK
+    if config.rate is None and config.kill_every_ms is not None:
+        changes["rate"] = CONTAINER_RATE
+    return dataclasses.replace(config, **changes)
 
 
 def platform_for(placement: Placement, workdir: Path) -> Platform:

@@ -121,7 +121,11 @@ class DockerPlatform:
     def touch(self, marker: str) -> None:
         (self.shared.root / marker).touch()
 
-    def finished(self) -> dict[str, int]:
+    def status(self) -> Collected:
+        return Collected({path.name: "" for path in self.shared.history.iterdir()},
+                         self._finished())
+
+    def _finished(self) -> dict[str, int]:
         return {path.name: int(path.read_text() or "0")
                 for path in self.shared.finished.iterdir()}
 
@@ -136,7 +140,7 @@ class DockerPlatform:
     def collect(self) -> Collected:
         histories = {path.name: path.read_text(encoding="utf-8")
                      for path in sorted(self.shared.history.iterdir())}
-        return Collected(histories, self.finished())
+        return Collected(histories, self._finished())
 
     def describe(self) -> dict[str, object]:
         return {"on": "docker", "image": self.placement.image, "run": self.run_name,

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from k8s.render import config_key, label_problem, labels
+
 from ..incontainer import KILL_REFUSED, KILLING
 from .placement import CODE_MOUNT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
@@ -41,6 +43,9 @@ class KubernetesPlatform:
         self.kubectl_path = kubectl
         self.kubeconfig = kubeconfig
         self.namespace = placement.namespace or f"filequeue-stress-{uuid.uuid4().hex[:8]}"
+        problem = label_problem(self.namespace)
+        if problem is not None:
+            raise PlatformError(f"namespace {self.namespace!r}: {problem}")
         self.pod_of: dict[str, str] = {}
         self.created = False
 
@@ -89,9 +94,10 @@ class KubernetesPlatform:
 
     def configmap(self) -> dict[str, Any]:
         """The shipped code as a ConfigMap (keys cannot hold ``/``)."""
-        data = {path.replace("/", "--"): text for path, text in shipped_files().items()}
+        data = {config_key(path): text for path, text in shipped_files().items()}
         return {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "stress-code"}, "data": data}
+                "metadata": {"name": "stress-code", "labels": labels("stress-code")},
+                "data": data}
 
     def volume(self) -> dict[str, Any]:
         """The shared volume of the layout."""
@@ -111,15 +117,14 @@ class KubernetesPlatform:
             "containers": containers,
             "volumes": [volume, {"name": "code", "configMap": {
                 "name": "stress-code", "defaultMode": 0o444,
-                "items": [{"key": p.replace("/", "--"), "path": p} for p in files]}}],
+                "items": [{"key": config_key(p), "path": p} for p in files]}}],
         }
         if self.placement.users:
             spec["securityContext"] = {"fsGroup": self.placement.group}
         if node is not None:
             spec["nodeName"] = node
         return {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of":
-                                                      "filequeue-harness"}},
+                "metadata": {"name": name, "labels": labels("stress-worker")},
                 "spec": spec}
 
     def container(self, worker: WorkerContainer) -> dict[str, Any]:
@@ -160,8 +165,8 @@ class KubernetesPlatform:
     def touch(self, marker: str) -> None:
         self._exec(STAND_BY, *ENTRY, "touch", "--shared", SHARED_MOUNT, "--marker", marker)
 
-    def finished(self) -> dict[str, int]:
-        return self._dump("finished").finished
+    def status(self) -> Collected:
+        return self._dump(names_only=True)
 
     def stop_workers(self) -> None:
         """Nothing to do: the workers have ended by themselves, or the namespace goes at the
@@ -171,10 +176,10 @@ class KubernetesPlatform:
         self._exec(STAND_BY, *command)
 
     def collect(self) -> Collected:
-        return self._dump(None)
+        return self._dump(names_only=False)
 
-    def _dump(self, only: str | None) -> Collected:
-        chosen = ["--only", only] if only else []
+    def _dump(self, names_only: bool) -> Collected:
+        chosen = ["--names-only"] if names_only else []
         found = json.loads(self._exec(STAND_BY, *ENTRY, "dump", "--shared", SHARED_MOUNT,
                                       *chosen).stdout)
         return Collected(found["history"], {k: int(v or 0) for k, v in found["finished"].items()})

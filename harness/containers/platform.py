@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,11 +25,16 @@ class WorkerContainer:
 
 @dataclass
 class Collected:
-    """What the shared volume holds at the end: every history file's text by name, and the
-    exit code of every worker that ended by itself, by container name."""
+    """What the shared volume holds: every history file's text by name, and the exit code of
+    every worker that ended by itself, by container name."""
 
     histories: dict[str, str]
     finished: dict[str, int]
+
+    def starts(self) -> Counter[str]:
+        """How many times each worker container has started (one history file per start)."""
+        return Counter(name.rsplit(".", 2)[0] for name in self.histories
+                       if name.count(".") == 2)
 
 
 class Platform(Protocol):
@@ -48,8 +54,9 @@ class Platform(Protocol):
     def touch(self, marker: str) -> None:
         """Create ``marker`` (a file name) at the root of the shared volume."""
 
-    def finished(self) -> dict[str, int]:
-        """The exit code of every worker that ended by itself so far, by container name."""
+    def status(self) -> Collected:
+        """The finished markers and the names of the history files so far (their texts may be
+        left empty): cheap enough to call a few times a second."""
 
     def stop_workers(self) -> None:
         """End every worker container for good (no restart); return once they have ended."""

@@ -23,6 +23,8 @@ from .platform import Collected, Platform, WorkerContainer
 #: Seconds between two looks at the finished markers (and two progress reports).
 POLL_SECONDS = 0.2
 PROGRESS_SECONDS = 2.0
+#: Seconds each start of a container works before it may be killed again.
+MIN_UPTIME = 1.0
 #: The backends whose code ships into the containers (the storage mutants need fault
 #: injection, the peers their libraries).
 CONTAINED_BACKENDS = (*PRODUCT, *(name for name in MUTANTS if name not in STORAGE_MUTANTS))
@@ -52,6 +54,7 @@ def worker_containers(config: StressConfig, placement: Placement) -> list[Worker
     common += ["--fsync"] if config.fsync else []
     common += ["--rate", repr(config.rate)] if config.rate is not None else []
     common += ["--block", repr(config.block)] if config.block is not None else []
+    common += ["--work", repr(config.work)] if config.work else []
     common += ["--umask", "002"] if placement.users else []
     roles = [("producer", quota) for quota in split_quota(config.items, config.producers)]
     roles += [("consumer", 0)] * config.consumers + [("reader", 0)] * config.readers
@@ -86,6 +89,10 @@ class ContainerRun:
         self.kills: dict[str, list[int]] = defaultdict(list)
         self.kill_log: list[dict[str, Any]] = []
         self.started = 0.0
+        #: Each container's starts as last seen, and when the harness first saw the last one.
+        self.starts: dict[str, tuple[int, float]] = {}
+        #: How many starts each container had when it was last killed.
+        self.starts_at_kill: dict[str, int] = {}
 
     def supervise(self, progress: Progress | None, stop: StopRequest | None) -> str | None:
         """Kill a worker now and then until every worker has ended by itself; ``None``, or why
@@ -108,7 +115,9 @@ class ContainerRun:
                     and now - self.started >= config.duration):
                 self.platform.touch("stop-producing")
                 duration_over = True
-            finished = self.platform.finished()
+            status = self.platform.status()
+            finished = status.finished
+            self.note_starts(status.starts(), now)
             if not producers_done and producers <= finished.keys():
                 self.platform.touch("producers-done")
                 producers_done = True
@@ -137,18 +146,35 @@ class ContainerRun:
                     or (record["op"] == "ack" and not record["value"].get("ended")))
         return Advance(operations, taken, len(self.kill_log), 0)
 
-    def kill_one(self, finished: dict[str, int], scheduled: float) -> None:
-        """SIGKILL the worker of a random producer or consumer container still working.
+    def note_starts(self, starts: dict[str, int], now: float) -> None:
+        """Remember when each container was first seen in its latest start."""
+        for name, count in starts.items():
+            if self.starts.get(name, (0, 0.0))[0] != count:
+                self.starts[name] = (count, now)
 
-        Kills happen while the producers produce, not after: a restart policy backs off a
-        container killed again and again (Docker up to a minute, Kubernetes up to five), so
-        the last consumers, killed as soon as they come back, would never finish."""
+    def killable(self, worker: WorkerContainer, finished: dict[str, int], now: float) -> bool:
+        """True for a worker still working that has come back since its last kill and has
+        worked ``MIN_UPTIME`` seconds since."""
+        count, seen = self.starts.get(worker.name, (0, now))
+        return (worker.name not in finished and count > self.starts_at_kill.get(worker.name, 0)
+                and now - seen >= MIN_UPTIME)
+
+    def kill_one(self, finished: dict[str, int], scheduled: float) -> None:
+        """SIGKILL the worker of a random producer or consumer container that is killable at
+        ``scheduled`` (the kill's instant on the ``time.monotonic()`` clock).
+
+        Kills happen while the producers produce, not after, and each start of a container
+        works at least ``MIN_UPTIME`` seconds: a restart policy backs off a container killed
+        again and again (Docker up to a minute, Kubernetes up to five), so workers killed as
+        soon as they come back would never finish."""
+        now = scheduled
         candidates = [w for w in self.workers if w.role != "reader"]
         slots = [(w.role, w.slot) for w in candidates]
-        drawn, victim = self.choices.victim(slots, [w for w in candidates
-                                                    if w.name not in finished])
+        drawn, victim = self.choices.victim(
+            slots, [w for w in candidates if self.killable(w, finished, now)])
         if victim is None or not self.platform.kill(victim):
             return
+        self.starts_at_kill[victim.name] = self.starts.get(victim.name, (0, now))[0]
         self.kills[victim.name].append(time.monotonic_ns())
         self.kill_log.append({"at_s": round(scheduled - self.started, 6), "drawn": list(drawn),
                               "role": victim.role, "slot": victim.slot,
@@ -193,8 +219,7 @@ def run_in_containers(config: StressConfig, placement: Placement, platform: Plat
 
 def restarts(collected: Collected) -> int:
     """How many times a worker container started again (one history file per start)."""
-    return sum(1 for name in collected.histories
-               if name != DRAIN_HISTORY and not name.endswith(f".0{HISTORY_SUFFIX}"))
+    return sum(count - 1 for count in collected.starts().values())
 
 
 def history_of(collected: Collected, kills: dict[str, list[int]],

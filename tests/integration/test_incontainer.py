@@ -105,3 +105,16 @@ def test_the_drain_and_the_dump_read_the_volume_back(shipped, tmp_path):
     assert [r["value"] for r in drained if r["op"] == "get" and r["value"]] == [
         f"wproducer-1.0:{n}" for n in range(5)]
     assert drained[-2]["op"] == "drained"
+
+
+def test_a_stopped_container_ends_at_once_for_its_grace_period(shipped, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "go").touch()
+    keeper = isolated(shipped, *worker_args(shared, "consumer-1", "consumer", 0,
+                                            "--block", "0.1"))
+    history = shared / "history" / "consumer-1.0.jsonl"
+    wait_for(lambda: history.exists() and history.stat().st_size > 0, 30, "the first take")
+    keeper.send_signal(signal.SIGTERM)
+    assert keeper.wait(timeout=5) == 128 + signal.SIGTERM
+    assert not (shared / "finished" / "consumer-1").exists(), "stopped, not finished"

@@ -7,10 +7,18 @@ import json
 import pytest
 
 from harness.cli import build_parser
-from harness.containers.command import placement_from
+from harness.containers.command import (
+    CONTAINER_BLOCK,
+    CONTAINER_RATE,
+    container_defaults,
+    placement_from,
+)
+from harness.containers.kubernetes import KubernetesPlatform
 from harness.containers.placement import Placement
-from harness.containers.platform import Collected
+from harness.containers.platform import Collected, PlatformError
 from harness.containers.run import (
+    MIN_UPTIME,
+    ContainerRun,
     history_of,
     refuse_unless_containable,
     restarts,
@@ -65,14 +73,14 @@ def test_a_worker_left_running_at_a_stop_ends_its_operation_at_the_stop():
 
 def test_each_worker_container_gets_its_role_slot_quota_and_the_runs_settings():
     config = StressConfig(producers=2, consumers=1, readers=1, items=5, fsync=True, rate=50.0,
-                          block=0.1, seed=7)
+                          block=0.1, work=0.02, seed=7)
     workers = worker_containers(config, Placement(users=(1001, 1002)))
     assert [(w.name, w.role, w.slot, w.user) for w in workers] == [
         ("producer-1", "producer", 0, 1001), ("producer-2", "producer", 1, 1002),
         ("consumer-1", "consumer", 0, 1001), ("reader-1", "reader", 0, 1002)]
     command = " ".join(workers[1].command)
     for part in ("--name producer-2", "--role producer", "--quota 2", "--fsync",
-                 "--rate 50.0", "--block 0.1", "--seed 7", "--umask 002"):
+                 "--rate 50.0", "--block 0.1", "--work 0.02", "--seed 7", "--umask 002"):
         assert part in command
     assert "--umask" not in " ".join(worker_containers(config, Placement())[0].command)
 
@@ -110,3 +118,69 @@ def test_a_run_that_cannot_go_into_containers_is_refused_before_anything_starts(
                                                                                  message):
     with pytest.raises(ValueError, match=message):
         refuse_unless_containable(StressConfig(**change))
+
+
+def test_a_container_run_with_kills_is_paced_and_its_consumers_wait_unless_told_otherwise():
+    paced = container_defaults(StressConfig(kill_every_ms=500))
+    assert (paced.rate, paced.block) == (CONTAINER_RATE, CONTAINER_BLOCK)
+    assert container_defaults(StressConfig()).rate is None, "no kills: as fast as it goes"
+    chosen = container_defaults(StressConfig(kill_every_ms=500, rate=7.0, block=0.5))
+    assert (chosen.rate, chosen.block) == (7.0, 0.5)
+
+
+def test_the_kubernetes_layouts_share_one_volume_on_one_node_with_the_code_shipped():
+    workers = worker_containers(StressConfig(producers=1, consumers=1, readers=0, items=4),
+                                Placement(on="kubernetes", users=(1001,)))
+    one_pod = KubernetesPlatform(Placement(on="kubernetes", users=(1001,)))
+    pod = one_pod.pod("stress", [one_pod.stand_by(), *map(one_pod.container, workers)],
+                      one_pod.volume())
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "OnFailure" and spec["securityContext"] == {"fsGroup": 2000}
+    assert [c["name"] for c in spec["containers"]] == ["stand-by", "producer-1", "consumer-1"]
+    assert spec["containers"][1]["securityContext"] == {"runAsUser": 1001, "runAsGroup": 2000}
+    assert {"name": "shared", "emptyDir": {}} in spec["volumes"]
+    shipped = {item["path"] for item in spec["volumes"][1]["configMap"]["items"]}
+    assert {"harness/incontainer.py", "queue_core/queue.py"} <= shipped
+    assert set(one_pod.configmap()["data"]) == {p.replace("/", "--") for p in shipped}
+
+    many = KubernetesPlatform(Placement(on="kubernetes", layout="pods"))
+    assert many.volume()["hostPath"]["path"].endswith(many.namespace)
+    assert many.pod("producer-1", [], many.volume(), "node-a")["spec"]["nodeName"] == "node-a"
+    claimed = KubernetesPlatform(Placement(on="kubernetes", layout="pods", claim="data"))
+    assert claimed.volume() == {"name": "shared", "persistentVolumeClaim": {"claimName": "data"}}
+    with pytest.raises(PlatformError, match="RFC 1123"):
+        KubernetesPlatform(Placement(on="kubernetes", namespace="Not_A_Label"))
+
+
+class RecordingPlatform:
+    """Kills whatever it is asked to, and remembers whom."""
+
+    def __init__(self):
+        self.killed = []
+
+    def kill(self, worker):
+        self.killed.append(worker.name)
+        return True
+
+
+def test_a_container_is_killed_again_only_after_it_came_back_and_worked_a_while():
+    config = StressConfig(producers=1, consumers=1, readers=1, kill_every_ms=100)
+    workers = worker_containers(config, Placement())
+    platform = RecordingPlatform()
+    watch = ContainerRun(config, platform, workers)
+    watch.note_starts({"producer-1": 1, "consumer-1": 1, "reader-1": 1}, now=0.0)
+    watch.kill_one({}, scheduled=MIN_UPTIME / 2)
+    assert platform.killed == [], "no start is killed before it worked MIN_UPTIME"
+    watch.kill_one({}, scheduled=MIN_UPTIME)
+    watch.kill_one({}, scheduled=MIN_UPTIME)
+    watch.kill_one({}, scheduled=MIN_UPTIME)
+    assert sorted(platform.killed) == ["consumer-1", "producer-1"], "each once, readers never"
+    first = platform.killed[0]
+    watch.note_starts({first: 2}, now=2.0)
+    watch.kill_one({}, scheduled=2.0 + MIN_UPTIME / 2)
+    assert len(platform.killed) == 2, "back, but not working long enough yet"
+    watch.kill_one({}, scheduled=2.0 + MIN_UPTIME)
+    assert platform.killed[2:] == [first]
+    watch.note_starts({first: 3}, now=4.0)
+    watch.kill_one({first: 0}, scheduled=10.0)
+    assert len(platform.killed) == 3, "a worker that finished is never killed"
