@@ -11,7 +11,9 @@ from a ConfigMap in a stock ``python:3.11-alpine``. Every path is under the shar
 - ``finished/NAME``: the exit code of the worker of NAME once it ended by itself;
 - ``pids/NAME``: the process id of the worker now running in NAME (in its pid namespace);
 - ``go``, ``producers-done``, ``stop-producing``: the markers the harness outside creates
-  (every worker waits for ``go``, so that they start together, as a Pod's containers do).
+  (every worker waits for ``go``, so that they start together, as a Pod's containers do);
+- ``heartbeat``: touched by the harness while it watches; a worker that finds it a minute old
+  ends by itself, so a harness killed outright leaves no container running for ever.
 
 A container runs ``worker``: a keeper (the container's first process) that starts the worker
 process, forwards SIGTERM to it, and ends the container with 128 + the signal when the worker
@@ -35,7 +37,7 @@ from typing import Any
 from .backends.registry import resolve
 from .drain import drain_claims, drain_gets
 from .record import FileSink, Recorder
-from .worker import WorkerPlan, run_worker
+from .worker import FINISHED, WorkerPlan, heartbeat_stopped, run_worker
 
 #: The harness modules a container needs besides ``queue_core`` (paths under ``harness/``).
 SHIPPED = ("__init__.py", "incontainer.py", "record.py", "worker.py", "drain.py",
@@ -68,11 +70,16 @@ class SharedVolume:
         self.producers_done = self.root / "producers-done"
         self.stop_producing = self.root / "stop-producing"
         self.go = self.root / "go"
+        self.heartbeat = self.root / "heartbeat"
 
-    def wait_for_go(self) -> None:
-        """Return once the harness has created the ``go`` marker."""
+    def wait_for_go(self) -> bool:
+        """Wait until the harness has created the ``go`` marker: True, or False if the
+        harness is gone (its heartbeat stopped)."""
         while not self.go.exists():
+            if heartbeat_stopped(self.heartbeat):
+                return False
             time.sleep(GO_POLL_SECONDS)  # another machine's file: nothing to wait on but it
+        return True
 
     def new_history(self, name: str) -> tuple[int, Path]:
         """Create the history file of this start of container ``name``: its number (0 for the
@@ -124,8 +131,9 @@ def work(args: argparse.Namespace) -> int:
                       delivery=args.delivery, lease=args.lease,
                       nack_fraction=args.nack_fraction, stop_marker=volume.stop_producing,
                       done_marker=volume.producers_done, rate=args.rate,
-                      block=args.block, work=args.work)
-    volume.wait_for_go()
+                      block=args.block, work=args.work, heartbeat=volume.heartbeat)
+    if not volume.wait_for_go():
+        return FINISHED
     sink = FileSink(path)
     try:
         return run_worker(plan, _opener(args, volume), Recorder(process, sink))
@@ -185,6 +193,8 @@ def dump(args: argparse.Namespace) -> int:
     ``--names-only``, the history files' names with empty texts (how many times each
     container started, cheaply)."""
     volume = SharedVolume(args.shared)
+    if args.heartbeat:
+        volume.heartbeat.touch()
     found: dict[str, dict[str, str]] = {"history": {}, "finished": {}}
     for kind, directory in (("history", volume.history), ("finished", volume.finished)):
         if directory.is_dir():
@@ -205,13 +215,14 @@ def stand_by(args: argparse.Namespace) -> int:
         if args.group is not None:
             os.chown(folder, -1, args.group)
             folder.chmod(0o2775)
+    volume.heartbeat.touch()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     while True:
         signal.pause()
 
 
 def touch(args: argparse.Namespace) -> int:
-    """Create the marker ``--marker`` (producers-done or stop-producing)."""
+    """Create (or touch) the marker ``--marker``."""
     (Path(args.shared) / args.marker).touch()
     return 0
 
@@ -246,11 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--group", type=int, default=None)
         if name == "dump":
             command.add_argument("--names-only", action="store_true")
+            command.add_argument("--heartbeat", action="store_true",
+                                 help="touch the heartbeat first (the harness still watches)")
         if name == "kill":
             command.add_argument("--name", required=True)
         if name == "touch":
-            command.add_argument("--marker", choices=("go", "producers-done", "stop-producing"),
-                                 required=True)
+            command.add_argument("--marker", required=True, choices=(
+                "go", "producers-done", "stop-producing", "heartbeat"))
     return parser
 
 

@@ -57,6 +57,10 @@ class WorkerPlan:
     #: Consumers: seconds spent on each item taken before settling it (the task's work), so
     #: that a kill can land while a consumer holds a claim.
     work: float = 0.0
+    #: A file the harness touches while it watches the run (None, or no such file: nobody
+    #: watches): once it is ``ABANDONED_AFTER`` seconds old, the worker acts as if the
+    #: producers were done, so that workers a dead harness left behind (in containers) end.
+    heartbeat: Path | None = None
 
     @property
     def keep_going(self) -> bool:
@@ -64,9 +68,28 @@ class WorkerPlan:
         return bool(self.faults)
 
     def producers_done(self) -> bool:
-        return self.done_marker is not None and self.done_marker.exists()
+        """True once every producer has finished (or the harness is gone)."""
+        return (self.done_marker is not None and self.done_marker.exists()) or self.abandoned()
+
+    def stop_producing(self) -> bool:
+        """True once producers must stop early (or the harness is gone)."""
+        return (self.stop_marker is not None and self.stop_marker.exists()) or self.abandoned()
+
+    def abandoned(self) -> bool:
+        """True when the harness stopped touching the heartbeat file long ago."""
+        return self.heartbeat is not None and heartbeat_stopped(self.heartbeat)
 
 
+def heartbeat_stopped(path: Path) -> bool:
+    """True when ``path`` exists and was last touched over ``ABANDONED_AFTER`` seconds ago."""
+    try:
+        return time.time() - path.stat().st_mtime > ABANDONED_AFTER
+    except OSError:
+        return False
+
+
+#: Seconds without a heartbeat after which a worker takes its harness for gone.
+ABANDONED_AFTER = 60.0
 #: With faults, how many times a worker tries to open the queue before it gives up.
 OPEN_ATTEMPTS = 100
 
@@ -93,7 +116,7 @@ def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     once a put raised."""
     began = time.monotonic()
     for n in range(plan.quota):
-        if plan.stop_marker is not None and plan.stop_marker.exists():
+        if plan.stop_producing():
             break
         if plan.rate is not None:
             time.sleep(max(0.0, began + n / plan.rate - time.monotonic()))  # the pace

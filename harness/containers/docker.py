@@ -18,6 +18,9 @@ from .platform import Collected, PlatformError, WorkerContainer
 #: into its read-only mount.
 ENVIRONMENT = {"PYTHONPATH": CODE_MOUNT, "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONUNBUFFERED": "1"}
+#: Prints the image's Python version and fails if it is older than the workers need.
+PYTHON_PROBE = ("import sys; print(sys.version.split()[0]); "
+                "sys.exit(sys.version_info < (3, 11))")
 #: Every container and volume the harness creates carries this label, with the run's name.
 LABEL = "filequeue-harness.run"
 
@@ -71,11 +74,21 @@ class DockerPlatform:
             raise PlatformError("no Docker engine answers: install docker.io and start dockerd")
         if not image_present(self.placement.image):
             docker("pull", self.placement.image, timeout=600)
+        self._refuse_unless_python()
         self._write_code()
         self._make_shared_volume()
         for worker in workers:
             self.containers[worker.name] = self._run(worker.name, worker.command, worker.user,
                                                      detach=True)
+
+    def _refuse_unless_python(self) -> None:
+        """``PlatformError`` unless the image runs ``python3`` 3.11 or newer."""
+        probe = subprocess.run(["docker", "run", "--rm", self.placement.image, "python3", "-c",
+                                PYTHON_PROBE], capture_output=True, text=True, timeout=300)
+        if probe.returncode != 0:
+            found = probe.stdout.strip() or (probe.stderr.strip().splitlines() or ["?"])[0]
+            raise PlatformError(f"the image {self.placement.image} must run python3 3.11 or "
+                                f"newer; it gave: {found[:300]}")
 
     def _write_code(self) -> None:
         for path, text in shipped_files().items():
@@ -96,6 +109,7 @@ class DockerPlatform:
             if self.placement.users:
                 os.chown(folder, -1, self.placement.group)
                 folder.chmod(0o2775)
+        volume.heartbeat.touch()
 
     def _run(self, name: str, command: tuple[str, ...], user: int | None,
              detach: bool) -> str:
@@ -122,6 +136,7 @@ class DockerPlatform:
         (self.shared.root / marker).touch()
 
     def status(self) -> Collected:
+        self.shared.heartbeat.touch()
         return Collected({path.name: "" for path in self.shared.history.iterdir()},
                          self._finished())
 

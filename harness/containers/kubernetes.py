@@ -179,7 +179,7 @@ class KubernetesPlatform:
         return self._dump(names_only=False)
 
     def _dump(self, names_only: bool) -> Collected:
-        chosen = ["--names-only"] if names_only else []
+        chosen = ["--names-only", "--heartbeat"] if names_only else []
         found = json.loads(self._exec(STAND_BY, *ENTRY, "dump", "--shared", SHARED_MOUNT,
                                       *chosen).stdout)
         return Collected(found["history"], {k: int(v or 0) for k, v in found["finished"].items()})

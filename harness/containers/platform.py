@@ -56,7 +56,7 @@ class Platform(Protocol):
 
     def status(self) -> Collected:
         """The finished markers and the names of the history files so far (their texts may be
-        left empty): cheap enough to call a few times a second."""
+        left empty), and touch the heartbeat: cheap enough to call a few times a second."""
 
     def stop_workers(self) -> None:
         """End every worker container for good (no restart); return once they have ended."""

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -116,3 +117,25 @@ def test_a_broken_queue_shipped_into_the_containers_is_caught(engine, tmp_path):
         "--items", "2000", "--rate", "200", "--block", "100", "--kill-every", "500",
         "--seed", "13")
     assert (code, report["verdict"]) == (1, "INVALID")
+
+
+@pytest.fixture
+def image_without_python(engine):
+    name = "queue-python:no-python"
+    build = subprocess.run(["docker", "build", "-q", "-t", name, "-"], text=True,
+                           input=f"FROM {IMAGE}\nRUN rm -f /usr/bin/python3* /usr/bin/python\n",
+                           capture_output=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    assert build.returncode == 0, build.stderr
+    yield name
+    subprocess.run(["docker", "image", "rm", "-f", name], capture_output=True)
+
+
+def test_an_image_without_python_is_refused_in_one_line_and_nothing_is_left(
+        image_without_python, tmp_path, capsys):
+    code = main(["stress", "--on", "docker", "--image", image_without_python, "--items", "10",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 2
+    assert "must run python3 3.11 or newer" in capsys.readouterr().err
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=filequeue-harness.run"],
+                          capture_output=True, text=True, check=True).stdout
+    assert left == ""

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -118,3 +119,21 @@ def test_a_stopped_container_ends_at_once_for_its_grace_period(shipped, tmp_path
     keeper.send_signal(signal.SIGTERM)
     assert keeper.wait(timeout=5) == 128 + signal.SIGTERM
     assert not (shared / "finished" / "consumer-1").exists(), "stopped, not finished"
+
+
+def test_workers_left_behind_by_a_dead_harness_end_by_themselves(shipped, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    heartbeat = shared / "heartbeat"
+    heartbeat.touch()
+    long_ago = time.time() - 3600
+    os.utime(heartbeat, (long_ago, long_ago))  # the harness stopped touching it an hour ago
+    waiting = isolated(shipped, *worker_args(shared, "consumer-1", "consumer"))
+    assert waiting.wait(timeout=30) == 0, "a worker waiting for a go that never comes ends"
+    (shared / "go").touch()
+    consumer = isolated(shipped, *worker_args(shared, "consumer-2", "consumer", 0,
+                                              "--block", "0.05"))
+    producer = isolated(shipped, *worker_args(shared, "producer-1", "producer", 10**6))
+    assert consumer.wait(timeout=30) == 0 and producer.wait(timeout=30) == 0
+    assert (shared / "finished" / "consumer-2").read_text() == "0"
+    assert SharedVolume(shared).puts_begun("producer-1", 1) < 10**6
