@@ -11,13 +11,9 @@ import uuid
 from pathlib import Path
 
 from ..incontainer import KILL_REFUSED, KILLING, SharedVolume
-from .placement import CODE_MOUNT, SHARED_MOUNT, Placement, shipped_files
+from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
 
-#: The environment of every container: the shipped code on the path, no bytecode written
-#: into its read-only mount.
-ENVIRONMENT = {"PYTHONPATH": CODE_MOUNT, "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONUNBUFFERED": "1"}
 #: Prints the image's Python version and fails if it is older than the workers need.
 PYTHON_PROBE = ("import sys; print(sys.version.split()[0]); "
                 "sys.exit(sys.version_info < (3, 11))")
@@ -126,8 +122,8 @@ class DockerPlatform:
 
     def kill(self, worker: WorkerContainer) -> bool:
         done = subprocess.run(
-            ["docker", "exec", self.containers[worker.name], "python3", "-m",
-             "harness.incontainer", "kill", "--shared", SHARED_MOUNT, "--name", worker.name],
+            ["docker", "exec", self.containers[worker.name], *ENTRY, "kill", "--shared",
+             SHARED_MOUNT, "--name", worker.name],
             capture_output=True, text=True, timeout=60)
         return done.returncode == 0 or (done.returncode != KILL_REFUSED
                                         and done.stdout.startswith(KILLING))

@@ -20,15 +20,12 @@ from typing import Any
 from k8s.render import config_key, label_problem, labels
 
 from ..incontainer import KILL_REFUSED, KILLING
-from .placement import CODE_MOUNT, SHARED_MOUNT, Placement, shipped_files
+from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
 
 STAND_BY = "stand-by"
-ENTRY = ("python3", "-m", "harness.incontainer")
 #: The hostPath folder of the layout ``pods``, one sub-folder per namespace.
 HOST_PATH_ROOT = "/var/tmp/filequeue-harness"
-ENVIRONMENT = {"PYTHONPATH": CODE_MOUNT, "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONUNBUFFERED": "1"}
 READY_TIMEOUT = "300s"
 #: Removes what a run left in a hostPath folder (it outlives the namespace).
 EMPTY_VOLUME = f"import shutil; shutil.rmtree({SHARED_MOUNT!r}, ignore_errors=True)"

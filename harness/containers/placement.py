@@ -12,6 +12,12 @@ from .. import incontainer
 #: Where the shipped code and the shared volume are mounted in every container.
 CODE_MOUNT = "/opt/queue"
 SHARED_MOUNT = "/shared"
+#: Every container's environment: the shipped code on the path, no bytecode written into its
+#: read-only mount, output unbuffered.
+ENVIRONMENT = {"PYTHONPATH": CODE_MOUNT, "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONUNBUFFERED": "1"}
+#: The shipped entry point.
+ENTRY = ("python3", "-m", "harness.incontainer")
 #: The platforms and the Kubernetes layouts.
 PLATFORMS = ("docker", "kubernetes")
 LAYOUTS = ("pod", "pods")

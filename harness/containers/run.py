@@ -17,7 +17,7 @@ from ..record import killed, records_from_lines
 from ..run import StressConfig, StressRun
 from ..storage_mutants import QUEUES as STORAGE_MUTANTS
 from ..supervisor import Advance, Choices, Progress, split_quota
-from .placement import SHARED_MOUNT, Placement
+from .placement import ENTRY, SHARED_MOUNT, Placement
 from .platform import Collected, Platform, WorkerContainer
 
 #: Seconds between two looks at the finished markers (and two progress reports).
@@ -28,8 +28,6 @@ MIN_UPTIME = 1.0
 #: The backends whose code ships into the containers (the storage mutants need fault
 #: injection, the peers their libraries).
 CONTAINED_BACKENDS = (*PRODUCT, *(name for name in MUTANTS if name not in STORAGE_MUTANTS))
-#: The worker's entry point in the shipped code.
-ENTRY = ("python3", "-m", "harness.incontainer")
 
 
 def refuse_unless_containable(config: StressConfig) -> None:
