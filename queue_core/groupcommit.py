@@ -1,0 +1,215 @@
+"""Group commit: the processes that share a durable queue share its fsyncs.
+
+With ``fsync=True`` a change is written under the queue's lock but made durable after the
+lock is released, in ``commit``: under a second lock (``flock`` on ``path + ".sync"``) the
+process reads how far the file is known to be synced; if another process's fsync already
+covered its change it returns at once, else it syncs the file and records how far that sync
+reached (what the file held when the sync began). One fsync thus makes durable every change
+that preceded it, from any process, and every operation still returns only after its own
+change is durable.
+
+``.sync`` holds one record per synced file (``DATA``, ``HEAD``): which file it describes
+(the queue's id, the file's generation and inode), an epoch, the synced mark (a byte offset
+for the data file, a head counter for the head file) and the failed mark. It is advisory:
+it is never fsynced, because it is written only after the sync it describes succeeded, so
+whatever survives a power loss claims no more than is on disk. A missing or unreadable
+record means "nothing known to be synced".
+
+A failed fsync (``StorageError``: an I/O error, a full disk) makes the durability of every
+change since the last good sync unknown, and Linux may report a later fsync as good without
+writing them. So a failure is recorded (``failed``), every commit that was waiting on it
+raises ``StorageError`` as well, and the next operation under the queue's lock takes all of
+those changes back (``settle``: the data file is cut back to the synced mark, the head moved
+back to the synced head) and moves to the next epoch. A commit whose epoch is over raises: its
+change was taken back. Operations that raised thus left nothing, as without group commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from . import diskio
+from .errors import StorageError, storage_error
+
+SYNC_SUFFIX = ".sync"
+#: The record slots.
+DATA, HEAD = 0, 1
+#: key (queue id, generation, inode), epoch, synced, failed, and two values of the synced
+#: state (the head's generation and offset).
+_RECORD = struct.Struct("<16sQQQQQQQ")
+_RECORD_SIZE = 80
+#: ``reach()``: how far a sync that starts now reaches: (mark, state).
+Reach = Callable[[], tuple[int, tuple[int, int]]]
+
+
+class Key(NamedTuple):
+    """Which file a record describes: the same key means the same bytes, in order."""
+
+    #: The queue's id (16 bytes, zero-padded; zeros for a format without one).
+    queue_id: bytes
+    generation: int
+    inode: int
+
+
+class Record(NamedTuple):
+    """What is known about one file's durability."""
+
+    key: Key
+    #: Changes of an earlier epoch were taken back after a failed sync.
+    epoch: int = 0
+    #: Everything up to this mark is durable.
+    synced: int = 0
+    #: A sync up to this mark failed (0: none pending): changes beyond ``synced`` are to be
+    #: taken back.
+    failed: int = 0
+    #: The synced state, for a head: its generation and offset.
+    state: tuple[int, int] = (0, 0)
+
+
+class Ticket(NamedTuple):
+    """A change that is written but not yet known to be durable."""
+
+    slot: int
+    key: Key
+    epoch: int
+    #: The change is durable once the record's ``synced`` reaches this mark.
+    mark: int
+    #: The descriptor to sync (the ticket's own: ``close_ticket`` releases it), and the
+    #: file's path for error messages.
+    fd: int
+    path: Path
+    #: A head's generation and offset (the state a failed sync's take-back returns to).
+    state: tuple[int, int] = (0, 0)
+
+
+class SyncFile:
+    """One queue's ``.sync`` file: its records and the lock that guards them."""
+
+    def __init__(self, queue_path: Path) -> None:
+        self.path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
+        self._fd: int | None = None
+        #: Failures that could not be written to the file, by slot.
+        self._unrecorded: dict[int, Record] = {}
+
+    def close(self) -> None:
+        """Release the descriptor; the file stays."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the sync lock (never take the queue's lock while holding it)."""
+        fd = self._descriptor()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def read(self, slot: int, key: Key) -> Record | None:
+        """The record of ``slot`` if it describes ``key``, else ``None``. Call it holding the
+        sync lock."""
+        raw = os.pread(self._descriptor(), _RECORD.size, slot * _RECORD_SIZE)
+        if len(raw) == _RECORD.size:
+            queue_id, generation, inode, epoch, synced, failed, a, b = _RECORD.unpack(raw)
+            if Key(queue_id, generation, inode) == key:
+                record = Record(key, epoch, synced, failed, (a, b))
+                note = self._unrecorded.get(slot)
+                if note is not None and note.key == key and note.epoch == epoch:
+                    record = record._replace(failed=max(failed, note.failed))
+                return record
+        return None
+
+    def write(self, slot: int, record: Record) -> None:
+        """Store ``record`` (not synced: see the module docstring). Call it holding the sync
+        lock. ``StorageError`` if it cannot be written."""
+        data = _RECORD.pack(*record.key, record.epoch, record.synced, record.failed,
+                            *record.state)
+        diskio.pwrite(self._descriptor(), data.ljust(_RECORD_SIZE, b"\0"),
+                      slot * _RECORD_SIZE, self.path)
+        if not record.failed:
+            self._unrecorded.pop(slot, None)
+
+    def begin(self, slot: int, key: Key, reach: Reach, fd: int, path: Path) -> Record:
+        """The record of ``slot`` for ``key``; a file without one is synced first and gets a
+        fresh record that says so. Call it holding the queue's lock and the sync lock.
+        ``StorageError`` if that sync or the record's write fails."""
+        record = self.read(slot, key)
+        if record is None:
+            mark, state = reach()
+            diskio.fsync(fd, path)
+            record = Record(key, 0, mark, 0, state)
+            self.write(slot, record)
+        return record
+
+    def commit(self, ticket: Ticket, reach: Reach) -> None:
+        """Return once ``ticket``'s change is durable: at once if a sync already covered it,
+        else after syncing its file. ``reach()`` says how far a sync that starts now reaches:
+        (mark, state). ``StorageError`` if the sync failed, or if a failed sync (here or in
+        another process) covered the change: it is then taken back (see the module
+        docstring)."""
+        with self.locked():
+            record = self.read(ticket.slot, ticket.key)
+            if record is None:
+                # The file was replaced since the change (a compaction copied and synced
+                # it): sync the old file too, in case the replacement does not last.
+                diskio.fsync(ticket.fd, ticket.path)
+                return
+            if record.epoch != ticket.epoch:
+                raise _taken_back(ticket.path)
+            if record.synced >= ticket.mark:
+                return  # a sync that began after the change covered it
+            if record.failed:
+                raise _taken_back(ticket.path)
+            mark, state = reach()
+            if mark < ticket.mark:
+                mark, state = ticket.mark, ticket.state
+            try:
+                diskio.fsync(ticket.fd, ticket.path)
+                # A record that is not written would make a take-back cut this change: it
+                # fails instead, and is taken back with the others.
+                self.write(ticket.slot, record._replace(synced=mark, state=state))
+            except StorageError:
+                self._record_failure(ticket.slot, record, mark)
+                raise
+
+    def _record_failure(self, slot: int, record: Record, mark: int) -> None:
+        """Record that a sync up to ``mark`` failed; if even that write fails, this process
+        remembers it (and takes the changes back itself)."""
+        failed = record._replace(failed=max(record.failed, mark))
+        try:
+            self.write(slot, failed)
+        except StorageError:
+            self._unrecorded[slot] = failed
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise storage_error(self.path, "open", error) from error
+        return self._fd
+
+
+def _taken_back(path: Path) -> StorageError:
+    return StorageError(path, "fsync", errno.EIO,
+                        "a sync of this change failed (here or in another process); the "
+                        "change was taken back")
+
+
+def key_of(queue_id: str | None, generation: int, inode: int) -> Key:
+    """The key of a file of the queue ``queue_id`` (``None``: a format without an id)."""
+    return Key((queue_id or "").encode()[:16].ljust(16, b"\0"), generation, inode)
+
+
+def close_ticket(ticket: Ticket) -> None:
+    """Release the descriptor ``ticket`` holds."""
+    os.close(ticket.fd)
