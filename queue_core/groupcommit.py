@@ -15,6 +15,12 @@ it is never fsynced, because it is written only after the sync it describes succ
 whatever survives a power loss claims no more than is on disk. A missing or unreadable
 record means "nothing known to be synced".
 
+Several changes may wait for a sync at once, so a power loss may keep a later one and lose an
+earlier one: the data file's unsynced tail may then hold a hole (zeros) before lines of puts
+that never returned. The first process to open the queue after the kernel started again
+(``.sync`` keeps the boot id) cuts the data file at the line that holds the first zero byte
+after what is synced (``JournalStorage``): nothing there had been promised.
+
 A failed fsync (``StorageError``: an I/O error, a full disk) makes the durability of every
 change since the last good sync unknown, and Linux may report a later fsync as good without
 writing them. So a failure is recorded (``failed``), every commit that was waiting on it
@@ -45,6 +51,10 @@ DATA, HEAD = 0, 1
 #: state (the head's generation and offset).
 _RECORD = struct.Struct("<16sQQQQQQQ")
 _RECORD_SIZE = 80
+#: Where ``.sync`` keeps the boot id of the kernel that last opened the queue, after the slots.
+_BOOT_AT = 2 * _RECORD_SIZE
+_BOOT_ID_SIZE = 36
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 #: ``reach()``: how far a sync that starts now reaches: (mark, state).
 Reach = Callable[[], tuple[int, tuple[int, int]]]
 
@@ -138,6 +148,20 @@ class SyncFile:
         if not record.failed:
             self._unrecorded.pop(slot, None)
 
+    def opened_since_boot(self) -> bool:
+        """True if a process opened the queue since the kernel started (``note_boot``); False
+        also when the boot id is unknown. Call it holding the queue's lock."""
+        current = boot_id()
+        with self.locked():
+            return bool(current) and os.pread(self._descriptor(), _BOOT_ID_SIZE,
+                                              _BOOT_AT) == current
+
+    def note_boot(self) -> None:
+        """Note that the queue was opened, and repaired, since the kernel started."""
+        with self.locked():
+            diskio.pwrite(self._descriptor(), boot_id().ljust(_BOOT_ID_SIZE, b"\0"), _BOOT_AT,
+                          self.path)
+
     def begin(self, slot: int, key: Key, reach: Reach, fd: int, path: Path) -> Record:
         """The record of ``slot`` for ``key``; a file without one is synced first and gets a
         fresh record that says so. Call it holding the queue's lock and the sync lock.
@@ -203,6 +227,14 @@ def _taken_back(path: Path) -> StorageError:
     return StorageError(path, "fsync", errno.EIO,
                         "a sync of this change failed (here or in another process); the "
                         "change was taken back")
+
+
+def boot_id() -> bytes:
+    """The running kernel's boot id (it changes at every boot), or ``b""`` if unknown."""
+    try:
+        return BOOT_ID_FILE.read_bytes().strip()[:_BOOT_ID_SIZE]
+    except OSError:
+        return b""
 
 
 def key_of(queue_id: str | None, generation: int, inode: int) -> Key:

@@ -151,6 +151,9 @@ class JournalStorage(Storage):
             write_atomic(self.head_path, head, fsync=self.fsync)
         head = self._current_head(header, size)  # refuses a head that does not belong
         self._line_at(self._data_fd, head.offset, size)  # ... or that points inside a line
+        if self._sync is not None and not self._sync.opened_since_boot():
+            self._cut_at_hole(self._data_fd, head.offset, size)
+            self._sync.note_boot()
         self.settle()
 
     def append(self, encoded_item: str, put_at: float) -> None:
@@ -300,6 +303,25 @@ class JournalStorage(Storage):
             if synced_head.failed:
                 synced_head = self._take_back_head(head_fd, synced_head)
         self._epochs = (data.epoch, synced_head.epoch)
+
+    def _cut_at_hole(self, fd: int, head_offset: int, size: int) -> None:
+        """After a reboot: cut the data file at the line holding the first zero byte after
+        the head and after what is recorded as synced: a power loss left a hole there, in
+        lines of puts that never returned (see ``groupcommit``)."""
+        start = head_offset
+        with self._sync.locked():
+            record = self._sync.read(DATA, self._data_key())
+        if record is not None:
+            start = max(start, min(record.synced, size))
+        chunk = 1 << 20
+        for at in range(start, size, chunk):
+            found = os.pread(fd, min(chunk, size - at), at).find(b"\0")
+            if found >= 0:
+                hole = at + found
+                line_start = os.pread(fd, hole - start, start).rfind(b"\n") + 1 + start
+                diskio.truncate(fd, max(line_start, start), self.path)
+                self._last_append = (None, -1, 0)
+                return
 
     def _take_back_data(self, fd: int, record: Record, head: _Head) -> Record:
         """Cut the data file back to its synced end (never before the head)."""

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from harness import fileops, fsmodel
-from queue_core import FileQueue, StorageError
+from queue_core import FileQueue, StorageError, groupcommit
 from queue_core.groupcommit import DATA, HEAD
 from queue_core.storage import journal
 
@@ -228,3 +228,38 @@ def test_the_power_loss_check_catches_a_head_written_before_its_data_is_synced(t
     ops, begun, returned = _record_a_get_of_an_unsynced_put(directory, monkeypatch)
     bad = _broken_states(ops, begun, returned, tmp_path / "states")
     assert any("beyond the end of tasks.json" in b for b in bad), bad
+
+
+def test_a_power_loss_that_keeps_a_later_put_and_loses_an_earlier_one_leaves_a_queue_that_opens(
+        tmp_path, monkeypatch):
+    directory = tmp_path / "queue"
+    directory.mkdir()
+    recorder = fsmodel.Recorder(directory)
+    calls = []
+
+    def hook(call, perform):
+        if call.path is None:
+            return perform()
+        calls.append(call)
+        return recorder.perform(len(calls) - 1, call, perform)
+
+    path = directory / "tasks.json"
+    with fileops.intercept(hook):
+        first = FileQueue(path, fsync=True)
+        second = FileQueue(path, fsync=True)
+        first.put("kept")
+        Deferred(first, monkeypatch)
+        Deferred(second, monkeypatch)
+        first.put("a" * 5000)  # neither put returns: their syncs are held back
+        second.put("b")
+    monkeypatch.setattr(groupcommit, "boot_id", lambda: b"the-next-boot")
+    holes = 0
+    for n, (label, files) in enumerate(fsmodel.power_loss_states(recorder.ops, len(calls))):
+        holes += b"\0" in files.get("tasks.json", b"")
+        fsmodel.materialize(files, tmp_path / f"state-{n}")
+        q = FileQueue(tmp_path / f"state-{n}" / "tasks.json", fsync=True)
+        items = list(iter(q.get, None))
+        assert items[0] == "kept" and items[1:] in ([], ["a" * 5000], ["a" * 5000, "b"]), label
+        q.put("after")
+        assert q.get() == "after"
+    assert holes, "a state with a hole before the later put"
