@@ -37,6 +37,7 @@ import errno
 import fcntl
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -47,9 +48,11 @@ from .errors import StorageError, storage_error
 SYNC_SUFFIX = ".sync"
 #: The record slots.
 DATA, HEAD = 0, 1
-#: key (queue id, generation, inode), epoch, synced, failed, and two values of the synced
-#: state (the head's generation and offset).
-_RECORD = struct.Struct("<16sQQQQQQQ")
+#: key (queue id, generation, inode), epoch, synced, failed, two values of the synced state
+#: (the head's generation and offset), and the crc32 of all that (a record read without the
+#: lock may be half written).
+_RECORD = struct.Struct("<16sQQQQQQQI")
+_FIELDS, _CHECKSUM = struct.Struct("<16sQQQQQQQ"), struct.Struct("<I")
 _RECORD_SIZE = 80
 #: Where ``.sync`` keeps the boot id of the kernel that last opened the queue, after the slots.
 _BOOT_AT = 2 * _RECORD_SIZE
@@ -107,6 +110,8 @@ class SyncFile:
         self._fd: int | None = None
         #: Failures that could not be written to the file, by slot.
         self._unrecorded: dict[int, Record] = {}
+        #: The last record parsed, by slot: (its bytes, its key, the record).
+        self._parsed: dict[int, tuple[bytes, Key, Record]] = {}
 
     def close(self) -> None:
         """Release the descriptor; the file stays."""
@@ -128,23 +133,50 @@ class SyncFile:
         """The record of ``slot`` if it describes ``key``, else ``None``. Call it holding the
         sync lock."""
         raw = os.pread(self._descriptor(), _RECORD.size, slot * _RECORD_SIZE)
-        if len(raw) == _RECORD.size:
-            queue_id, generation, inode, epoch, synced, failed, a, b = _RECORD.unpack(raw)
-            if Key(queue_id, generation, inode) == key:
-                record = Record(key, epoch, synced, failed, (a, b))
-                note = self._unrecorded.get(slot)
-                if note is not None and note.key == key and note.epoch == epoch:
-                    record = record._replace(failed=max(failed, note.failed))
-                return record
-        return None
+        return self._parse(slot, raw, key)
+
+    def peek(self, data_key: Key, head_key: Key) -> tuple[Record, Record] | None:
+        """The records of ``DATA`` and ``HEAD``, read without the sync lock (a sync in progress
+        holds it), if both describe these keys and no failure is pending; else ``None``
+        (take the lock and look again). Call it holding the queue's lock."""
+        raw = os.pread(self._descriptor(), 2 * _RECORD_SIZE, 0)
+        data = self._parse(DATA, raw[:_RECORD.size], data_key)
+        head = self._parse(HEAD, raw[_RECORD_SIZE:_RECORD_SIZE + _RECORD.size], head_key)
+        if data is None or head is None or data.failed or head.failed:
+            return None
+        return data, head
+
+    def _parse(self, slot: int, raw: bytes, key: Key) -> Record | None:
+        """The record in ``raw`` if it is whole and describes ``key``; else ``None``."""
+        last = self._parsed.get(slot)
+        if last is not None and last[0] == raw and last[1] == key:
+            record = last[2]
+        else:
+            if len(raw) != _RECORD.size:
+                return None
+            *fields, checksum = _RECORD.unpack(raw)
+            if zlib.crc32(raw[:-4]) != checksum:
+                return None
+            queue_id, generation, inode, epoch, synced, failed, a, b = fields
+            if Key(queue_id, generation, inode) != key:
+                return None
+            record = Record(key, epoch, synced, failed, (a, b))
+            self._parsed[slot] = (raw, key, record)
+        note = self._unrecorded.get(slot)
+        if note is None:
+            return record
+        if note.key == key and note.epoch == record.epoch:
+            record = record._replace(failed=max(record.failed, note.failed))
+        return record
 
     def write(self, slot: int, record: Record) -> None:
         """Store ``record`` (not synced: see the module docstring). Call it holding the sync
         lock. ``StorageError`` if it cannot be written."""
-        data = _RECORD.pack(*record.key, record.epoch, record.synced, record.failed,
-                            *record.state)
-        diskio.pwrite(self._descriptor(), data.ljust(_RECORD_SIZE, b"\0"),
-                      slot * _RECORD_SIZE, self.path)
+        fields = _FIELDS.pack(*record.key, record.epoch, record.synced, record.failed,
+                              *record.state)
+        data = fields + _CHECKSUM.pack(zlib.crc32(fields))
+        diskio.pwrite(self._descriptor(), data, slot * _RECORD_SIZE, self.path)
+        self._parsed[slot] = (data, record.key, record)
         if not record.failed:
             self._unrecorded.pop(slot, None)
 
@@ -179,31 +211,61 @@ class SyncFile:
         else after syncing its file. ``reach()`` says how far a sync that starts now reaches:
         (mark, state). ``StorageError`` if the sync failed, or if a failed sync (here or in
         another process) covered the change: it is then taken back (see the module
-        docstring)."""
-        with self.locked():
-            record = self.read(ticket.slot, ticket.key)
-            if record is None:
-                # The file was replaced since the change (a compaction copied and synced
-                # it): sync the old file too, in case the replacement does not last.
-                diskio.fsync(ticket.fd, ticket.path)
-                return
-            if record.epoch != ticket.epoch:
-                raise _taken_back(ticket.path)
-            if record.synced >= ticket.mark:
-                return  # a sync that began after the change covered it
-            if record.failed:
-                raise _taken_back(ticket.path)
-            mark, state = reach()
-            if mark < ticket.mark:
-                mark, state = ticket.mark, ticket.state
+        docstring).
+
+        The waiting is shared: while one process syncs (holding the sync lock), the others
+        wait for it together (a shared lock) and most find their change covered when it ends;
+        only if not does one of them take the lock and sync.
+        """
+        raw = os.pread(self._descriptor(), _RECORD.size, ticket.slot * _RECORD_SIZE)
+        if _covered(self._parse(ticket.slot, raw, ticket.key), ticket):
+            return  # no lock needed
+        fd = self._descriptor()
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a sync is running: wait for it beside the other waiters
+            fcntl.flock(fd, fcntl.LOCK_SH)
             try:
-                diskio.fsync(ticket.fd, ticket.path)
-                # A record that is not written would make a take-back cut this change: it
-                # fails instead, and is taken back with the others.
-                self.write(ticket.slot, record._replace(synced=mark, state=state))
-            except StorageError:
-                self._record_failure(ticket.slot, record, mark)
-                raise
+                if _covered(self.read(ticket.slot, ticket.key), ticket):
+                    return
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            waited = True
+        try:
+            self._sync_for(ticket, reach, crowded=waited)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _sync_for(self, ticket: Ticket, reach: Reach, *, crowded: bool) -> None:
+        """``commit``'s sync, holding the sync lock; ``crowded``: other processes were waiting
+        for a sync too."""
+        record = self.read(ticket.slot, ticket.key)
+        if record is None:
+            # The file was replaced since the change (a compaction copied and synced it):
+            # sync the old file too, in case the replacement does not last.
+            diskio.fsync(ticket.fd, ticket.path)
+            return
+        if _covered(record, ticket):
+            return  # a sync that began after the change covered it
+        if record.failed:
+            raise _taken_back(ticket.path)
+        if crowded:
+            # Let the waiters that the last sync woke write their changes first: this sync
+            # then covers them too (no sleep: the yield returns at once when none is ready).
+            os.sched_yield()
+        mark, state = reach()
+        if mark < ticket.mark:
+            mark, state = ticket.mark, ticket.state
+        try:
+            diskio.fsync(ticket.fd, ticket.path)
+            # A record that is not written would make a take-back cut this change: it fails
+            # instead, and is taken back with the others.
+            self.write(ticket.slot, record._replace(synced=mark, state=state))
+        except StorageError:
+            self._record_failure(ticket.slot, record, mark)
+            raise
 
     def _record_failure(self, slot: int, record: Record, mark: int) -> None:
         """Record that a sync up to ``mark`` failed; if even that write fails, this process
@@ -221,6 +283,16 @@ class SyncFile:
             except OSError as error:
                 raise storage_error(self.path, "open", error) from error
         return self._fd
+
+
+def _covered(record: Record | None, ticket: Ticket) -> bool:
+    """True if ``record`` says ``ticket``'s change is durable; ``StorageError`` if it says the
+    change was taken back (another epoch); False if that is not known from it."""
+    if record is None:
+        return False
+    if record.epoch != ticket.epoch:
+        raise _taken_back(ticket.path)
+    return record.synced >= ticket.mark
 
 
 def _taken_back(path: Path) -> StorageError:

@@ -98,9 +98,10 @@ class JournalStorage(Storage):
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
         self._data_header = _Header(VERSION, 0, None, 0)
-        self._data_inode = 0
+        #: The group commit keys of the open data and head files.
+        self._data_key_now: Key | None = None
         self._head_fd: int | None = None
-        self._head_inode = 0
+        self._head_key_now: Key | None = None
         #: With ``fsync``: the synced marks shared by every process (group commit), the epochs
         #: of (data, head) noted by the last ``settle``, and each thread's changes waiting for
         #: ``commit``.
@@ -184,7 +185,7 @@ class JournalStorage(Storage):
         diskio.append(fd, data, self.path, size)
         self._last_append = (fd, size + len(data), last_seq)
         if self.fsync:
-            self._wait_for_commit(self._data_ticket(size + len(data)))
+            self._wait_for_commit(self._data_ticket(fd, size + len(data)))
 
     def pop_many(self, count: int) -> list[str]:
         fd, size = self._data()
@@ -233,7 +234,7 @@ class JournalStorage(Storage):
         With ``fsync`` the data it moves past is durable first, and the move waits for
         ``commit`` (a compaction makes it durable at once)."""
         if self.fsync:
-            self._commit_now(self._data_ticket(next_offset))
+            self._commit_now(self._data_ticket(fd, next_offset))
         moved = _Head(head.counter + 1, header.generation, next_offset)
         self._write_head(moved)
         consumed = next_offset - header.end
@@ -290,6 +291,10 @@ class JournalStorage(Storage):
         if self._sync is None:
             return
         fd, size = self._data()
+        known = self._sync.peek(self._data_key(), self._head_key())
+        if known is not None:  # the common case: no failure pending, no sync lock needed
+            self._epochs = (known[0].epoch, known[1].epoch)
+            return
         header = self._data_header
         head = self._current_head(header, size)
         head_fd = self._head_file()
@@ -376,9 +381,8 @@ class JournalStorage(Storage):
         finally:
             close_ticket(ticket)
 
-    def _data_ticket(self, mark: int) -> Ticket:
-        """A ticket for the current data file up to byte ``mark``."""
-        fd, _ = self._data()
+    def _data_ticket(self, fd: int, mark: int) -> Ticket:
+        """A ticket for the current data file ``fd`` up to byte ``mark``."""
         return Ticket(DATA, self._data_key(), self._epochs[0], mark, os.dup(fd), self.path)
 
     def _head_ticket(self, head: _Head) -> Ticket:
@@ -386,12 +390,12 @@ class JournalStorage(Storage):
                       os.dup(self._head_file()), self.head_path, (head.generation, head.offset))
 
     def _data_key(self) -> Key:
-        return key_of(self._data_header.queue_id, self._data_header.generation,
-                      self._data_inode)
+        """The key of the data file ``_data()`` opened last."""
+        return self._data_key_now
 
     def _head_key(self) -> Key:
         self._head_file()
-        return key_of(self._data_header.queue_id, 0, self._head_inode)
+        return self._head_key_now
 
     def _reach(self, ticket: Ticket) -> Callable[[], tuple[int, tuple[int, int]]]:
         """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
@@ -442,7 +446,8 @@ class JournalStorage(Storage):
         self._last_append = (None, -1, 0)
         fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
         status = os.fstat(fd)
-        self._data_inode = status.st_ino
+        header = self._data_header
+        self._data_key_now = key_of(header.queue_id, header.generation, status.st_ino)
         return fd, status.st_size
 
     def _open_data(self, flags: int) -> int:
@@ -488,7 +493,8 @@ class JournalStorage(Storage):
             except FileNotFoundError:
                 raise self._corrupt(self.head_path, "it is missing (removed while the queue "
                                     "was open): which items were consumed is unknown") from None
-            self._head_inode = os.fstat(self._head_fd).st_ino
+            self._head_key_now = key_of(self._data_header.queue_id, 0,
+                                        os.fstat(self._head_fd).st_ino)
         return self._head_fd
 
     def _slots_at(self) -> int:
@@ -616,7 +622,7 @@ class JournalStorage(Storage):
         data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
         try:
             if self.fsync:
-                self._commit_now(self._data_ticket(head.offset + cut))
+                self._commit_now(self._data_ticket(fd, head.offset + cut))
             write_atomic(self.path, data, fsync=self.fsync)
             new_head = _Head(head.counter + 1, head.generation + 1, len(data) - cut)
             self._write_head(new_head)
