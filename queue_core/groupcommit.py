@@ -37,6 +37,8 @@ import errno
 import fcntl
 import os
 import struct
+import threading
+import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,11 +105,18 @@ class Ticket(NamedTuple):
 
 
 class SyncFile:
-    """One queue's ``.sync`` file: its records and the lock that guards them."""
+    """One queue's ``.sync`` file: its records and the lock that guards them.
+
+    As the queue's ``FileLock``: ``flock`` excludes open file descriptions, so threads of one
+    process are serialised by a thread lock first, and a forked child opens its own
+    descriptor.
+    """
 
     def __init__(self, queue_path: Path) -> None:
         self.path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
         self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+        _sync_files.add(self)
         #: Failures that could not be written to the file, by slot.
         self._unrecorded: dict[int, Record] = {}
         #: The last record parsed, by slot: (its bytes, its key, the record).
@@ -122,12 +131,13 @@ class SyncFile:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the sync lock (never take the queue's lock while holding it)."""
-        fd = self._descriptor()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        with self._thread_lock:
+            fd = self._descriptor()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def read(self, slot: int, key: Key) -> Record | None:
         """The record of ``slot`` if it describes ``key``, else ``None``. Call it holding the
@@ -220,6 +230,11 @@ class SyncFile:
         raw = os.pread(self._descriptor(), _RECORD.size, ticket.slot * _RECORD_SIZE)
         if _covered(self._parse(ticket.slot, raw, ticket.key), ticket):
             return  # no lock needed
+        with self._thread_lock:
+            self._commit_locked(ticket, reach)
+
+    def _commit_locked(self, ticket: Ticket, reach: Reach) -> None:
+        """``commit`` past its first look, holding the thread lock."""
         fd = self._descriptor()
         waited = False
         try:
@@ -283,6 +298,23 @@ class SyncFile:
             except OSError as error:
                 raise storage_error(self.path, "open", error) from error
         return self._fd
+
+
+_sync_files: weakref.WeakSet[SyncFile] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    # The inherited descriptor shares its open file description (and its flock) with the
+    # parent, and the thread lock may be held by a thread that does not exist here.
+    for sync_file in list(_sync_files):
+        sync_file._thread_lock = threading.Lock()
+        if sync_file._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(sync_file._fd)
+            sync_file._fd = None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _covered(record: Record | None, ticket: Ticket) -> bool:
