@@ -4,9 +4,10 @@ With ``fsync=True`` a change is written under the queue's lock but made durable 
 lock is released, in ``commit``: under a second lock (``flock`` on ``path + ".sync"``) the
 process reads how far the file is known to be synced; if another process's fsync already
 covered its change it returns at once, else it syncs the file and records how far that sync
-reached (what the file held when the sync began). One fsync thus makes durable every change
-that preceded it, from any process, and every operation still returns only after its own
-change is durable.
+reached: every append completed when it began (each append publishes its end, under the
+queue's lock, so a sync never counts half of a long append that is still being copied) or
+the newest head. One fsync thus makes durable every change that preceded it, from any
+process, and every operation still returns only after its own change is durable.
 
 ``.sync`` holds one record per synced file (``DATA``, ``HEAD``): which file it describes
 (the queue's id, the file's generation and inode), an epoch, the synced mark (a byte offset
@@ -59,6 +60,11 @@ _RECORD_SIZE = 80
 #: Where ``.sync`` keeps the boot id of the kernel that last opened the queue, after the slots.
 _BOOT_AT = 2 * _RECORD_SIZE
 _BOOT_ID_SIZE = 36
+#: Where the end of the last complete append to the data file is published (its key, the
+#: end, a crc32), after the boot id: a sync reaches no further, even while a long append is
+#: half copied (the file's size then ends inside it).
+_WRITTEN_AT = 3 * _RECORD_SIZE
+_WRITTEN = struct.Struct("<16sQQQ")
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 #: ``reach()``: how far a sync that starts now reaches: (mark, state).
 Reach = Callable[[], tuple[int, tuple[int, int]]]
@@ -189,6 +195,23 @@ class SyncFile:
         self._parsed[slot] = (data, record.key, record)
         if not record.failed:
             self._unrecorded.pop(slot, None)
+
+    def publish_written(self, key: Key, end: int) -> None:
+        """Publish that the data file ``key`` holds complete appends up to ``end``. Call it
+        holding the queue's lock, after each append or cut (the ends it publishes then only
+        grow, except by a cut). ``StorageError`` if it cannot be written."""
+        fields = _WRITTEN.pack(*key, end)
+        diskio.pwrite(self._descriptor(), fields + _CHECKSUM.pack(zlib.crc32(fields)),
+                      _WRITTEN_AT, self.path)
+
+    def written(self, key: Key) -> int:
+        """The end published for the data file ``key`` (0 if none, or half written)."""
+        raw = os.pread(self._descriptor(), _WRITTEN.size + _CHECKSUM.size, _WRITTEN_AT)
+        if len(raw) != _WRITTEN.size + _CHECKSUM.size or (
+                _CHECKSUM.unpack(raw[-4:])[0] != zlib.crc32(raw[:-4])):
+            return 0
+        queue_id, generation, inode, end = _WRITTEN.unpack(raw[:-4])
+        return end if Key(queue_id, generation, inode) == key else 0
 
     def opened_since_boot(self) -> bool:
         """True if a process opened the queue since the kernel started (``note_boot``); False

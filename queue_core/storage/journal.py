@@ -185,6 +185,12 @@ class JournalStorage(Storage):
         diskio.append(fd, data, self.path, size)
         self._last_append = (fd, size + len(data), last_seq)
         if self.fsync:
+            try:
+                self._sync.publish_written(self._data_key(), size + len(data))
+            except StorageError:
+                diskio.cut_back(fd, size)
+                self._last_append = (None, -1, 0)
+                raise
             self._wait_for_commit(self._data_ticket(fd, size + len(data)))
 
     def pop_many(self, count: int) -> list[str]:
@@ -324,14 +330,17 @@ class JournalStorage(Storage):
             if found >= 0:
                 hole = at + found
                 line_start = os.pread(fd, hole - start, start).rfind(b"\n") + 1 + start
-                diskio.truncate(fd, max(line_start, start), self.path)
+                diskio.truncate(fd, line_start, self.path)
                 self._last_append = (None, -1, 0)
+                self._sync.publish_written(self._data_key(), line_start)
                 return
 
     def _take_back_data(self, fd: int, record: Record, head: _Head) -> Record:
         """Cut the data file back to its synced end (never before the head)."""
-        diskio.truncate(fd, max(record.synced, head.offset), self.path)
+        end = max(record.synced, head.offset)
+        diskio.truncate(fd, end, self.path)
         self._last_append = (None, -1, 0)
+        self._sync.publish_written(self._data_key(), end)
         record = record._replace(epoch=record.epoch + 1, failed=0)
         self._sync.write(DATA, record)
         return record
@@ -400,7 +409,7 @@ class JournalStorage(Storage):
     def _reach(self, ticket: Ticket) -> Callable[[], tuple[int, tuple[int, int]]]:
         """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
         if ticket.slot == DATA:
-            return lambda: (_line_end(ticket.fd, ticket.mark), (0, 0))
+            return lambda: (max(self._sync.written(ticket.key), ticket.mark), (0, 0))
         return lambda: _newest_head(ticket.fd, self._slots_at(), ticket)
 
     # -- the pieces ----------------------------------------------------------------------
@@ -635,13 +644,6 @@ class JournalStorage(Storage):
 
     def _corrupt(self, path: Path, problem: str) -> CorruptQueueError:
         return CorruptQueueError(path, problem, self.files())
-
-
-def _line_end(fd: int, mark: int) -> int:
-    """The size of the data file ``fd`` if it ends with a complete line, else ``mark`` (the
-    end of a line known to be complete): the marks of synced data are line ends."""
-    size = os.fstat(fd).st_size
-    return size if size > mark and os.pread(fd, 1, size - 1) == b"\n" else mark
 
 
 def _newest_head(fd: int, base: int, ticket: Ticket) -> tuple[int, tuple[int, int]]:

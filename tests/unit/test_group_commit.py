@@ -135,25 +135,64 @@ def test_a_failed_head_sync_gives_back_every_item_its_gets_took(queue_path, monk
     assert list(iter(FileQueue(queue_path, fsync=True).get, None)) == ["a", "b", "c"]
 
 
-def test_a_failure_is_taken_back_even_when_it_cannot_be_recorded(queue_path, disk):
+def fail_next_record_write(monkeypatch):
+    """The next record written to tasks.json.sync fails with EIO."""
+    real = groupcommit.SyncFile.write
+    armed = [True]
+
+    def write(self, slot, record):
+        if armed[0]:
+            armed[0] = False
+            raise StorageError(self.path, "write", errno.EIO)
+        real(self, slot, record)
+
+    monkeypatch.setattr(groupcommit.SyncFile, "write", write)
+
+
+def test_a_failure_is_taken_back_even_when_it_cannot_be_recorded(queue_path, disk,
+                                                                 monkeypatch):
     q = FileQueue(queue_path, fsync=True)
     q.put("kept")
     disk.fail("fsync", errno.EIO, file="tasks.json")
-    disk.fail("pwrite", errno.EIO, file="tasks.json.sync")
-    with pytest.raises(StorageError, match="fsync"):
+    fail_next_record_write(monkeypatch)  # the record of the failed sync
+    with pytest.raises(StorageError, match=r"cannot fsync .*tasks\.json: \[EIO\]"):
         q.put("lost")
     assert list(iter(q.get, None)) == ["kept"]
 
 
-def test_a_good_sync_whose_record_cannot_be_written_fails_and_is_taken_back(queue_path, disk):
+def test_a_good_sync_whose_record_cannot_be_written_fails_and_is_taken_back(queue_path,
+                                                                           monkeypatch):
     q = FileQueue(queue_path, fsync=True)
     q.put("kept")
-    disk.fail("pwrite", errno.EIO, file="tasks.json.sync")
-    with pytest.raises(StorageError, match=r"tasks\.json\.sync"):
+    fail_next_record_write(monkeypatch)  # the record of the good sync
+    with pytest.raises(StorageError, match=r"cannot write .*tasks\.json\.sync"):
         q.put("unrecorded")
     assert list(iter(q.get, None)) == ["kept"]
     q.put("after")
     assert q.get() == "after"
+
+
+def test_a_put_whose_append_cannot_be_published_is_cut_back(queue_path, disk):
+    q = FileQueue(queue_path, fsync=True)
+    q.put("kept")
+    before = queue_path.read_bytes()
+    disk.fail("pwrite", errno.EIO, file="tasks.json.sync")
+    with pytest.raises(StorageError, match=r"tasks\.json\.sync"):
+        q.put("unpublished")
+    assert queue_path.read_bytes() == before
+    assert list(iter(q.get, None)) == ["kept"]
+
+
+def test_a_sync_reaches_only_appends_that_were_complete(queue_path, monkeypatch):
+    first = FileQueue(queue_path, fsync=True)
+    held = Deferred(first, monkeypatch)
+    first.put("a")
+    end_of_a = len(queue_path.read_bytes())
+    with open(queue_path, "ab") as half_written:  # another put_many, copied up to a line end
+        half_written.write(b'2 1.0 "x"\n')
+    held.release()
+    # A take-back would cut to this mark: inside the batch, it would keep half of it.
+    assert synced_mark(first, DATA).synced == end_of_a
 
 
 # -- a head is never durable before the data it passes: the power-loss model ------------------
