@@ -23,13 +23,13 @@ def load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rows = []
     for bench in data["benchmarks"]:
         extra = bench.get("extra_info", {})
-        if "items_per_second" in extra:
+        if any(key in extra for key in ("items_per_second", "core_share", "peak_rss_bytes")):
             rows.append({"group": bench["group"], **extra})
     return data.get("machine_info", {}), rows
 
 
 #: Families measured beside the queues, not as a queue: shown under the table.
-ASIDE = frozenset({"raw", "checker", "monitor"})
+ASIDE = frozenset({"raw", "checker", "monitor", "latency", "batch", "group-commit", "idle"})
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -105,6 +105,94 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, float | None, float, 
     return out
 
 
+#: Issue 14's targets (benchmarks/test_issue14.py, test_monitor_scale.py).
+LATENCY_P50_MS, LATENCY_P99_MS = 1.0, 10.0
+IDLE_CORE_SHARE = 0.01
+BATCH_100_RATE, BATCH_100_VS_PAIRS = 250_000, 6.0
+DURABLE_8_VS_RAW, DURABLE_1_VS_RAW = 3.0, 0.9
+MONITOR_RSS_MIB, MONITOR_NEW_MS, MONITOR_FIRST_S = 32, 100, 30
+
+
+def _row(rows: list[dict[str, Any]], backend: str) -> dict[str, Any] | None:
+    found = [r for r in rows if r.get("backend") == backend]
+    return found[0] if found else None
+
+
+def issue14_targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, the figure measured, what is required, met: True/False, None if not run)."""
+    out: list[tuple[str, str, str, bool | None]] = []
+
+    def add(name: str, value: float | None, required: float, unit: str, *,
+            at_most: bool = False, digits: int = 2) -> None:
+        shown = "not run" if value is None else f"{value:,.{digits}f}{unit}"
+        sign = "<=" if at_most else ">="
+        met = None if value is None else (value <= required if at_most else value >= required)
+        out.append((name, shown, f"{sign} {required:,g}{unit}", met))
+
+    latency = next((r for r in rows
+                    if r.get("family") == "latency" and r.get("backend") == OURS), None)
+    add("put-to-get latency p50, 1 producer, 4 blocked consumers",
+        latency and latency["p50_ms"], LATENCY_P50_MS, " ms", at_most=True, digits=3)
+    add("put-to-get latency p99", latency and latency["p99_ms"], LATENCY_P99_MS, " ms",
+        at_most=True, digits=3)
+    idle = next((r for r in rows if r.get("family") == "idle"), None)
+    add("CPU of 8 idle blocked consumers, share of one core",
+        idle and idle["core_share"] * 100, IDLE_CORE_SHARE * 100, " %", at_most=True, digits=3)
+    batch = _row(rows, f"{OURS}, batch 100")
+    batch_rate = batch and batch["items_per_second"]
+    add("put_many + get_many, batches of 100, items/s", batch_rate, BATCH_100_RATE, "/s",
+        digits=0)
+    pairs = [r["items_per_second"] for r in rows
+             if r.get("backend") == OURS and r.get("group") == "pairs at backlog 0"]
+    add("batches of 100 vs single-operation pairs at backlog 0",
+        batch_rate / pairs[0] if batch_rate and pairs else None, BATCH_100_VS_PAIRS, "x")
+    raw = _row(rows, "append+fsync 200 B")
+    raw_rate = raw and raw["items_per_second"]
+    for producers, required in ((8, DURABLE_8_VS_RAW), (1, DURABLE_1_VS_RAW)):
+        durable = _row(rows, f"{OURS}-fsync, {producers} producers")
+        add(f"durable puts, {producers} producer{'s' * (producers > 1)}, vs raw append+fsync",
+            durable["items_per_second"] / raw_rate if durable and raw_rate else None,
+            required, "x")
+    rss = _row(rows, "monitor peak RSS")
+    add("monitor peak RSS (first report, then one more)",
+        rss and rss["peak_rss_bytes"] / 2**20, MONITOR_RSS_MIB, " MiB", at_most=True, digits=1)
+    new = _row(rows, "monitor report after 100 new")
+    add("monitor report after 100 new results",
+        new and new["items"] / new["items_per_second"] * 1000, MONITOR_NEW_MS, " ms",
+        at_most=True, digits=1)
+    first = _row(rows, "monitor first report")
+    files = f" over {first['items']:,} result files" if first else ""
+    add(f"monitor first report{files}", first and first["items"] / first["items_per_second"],
+        MONITOR_FIRST_S, " s", at_most=True, digits=1)
+    return out
+
+
+def issue14_markdown(rows: list[dict[str, Any]]) -> str:
+    """The issue 14 section: its targets, then the latency and group-commit figures."""
+    lines = ["| target | measured | required | |", "|---|---|---|---|"]
+    for name, shown, required, met in issue14_targets(rows):
+        verdict = "" if met is None else ("met" if met else "**missed**")
+        lines.append(f"| {name} | {shown} | {required} | {verdict} |")
+    latency = [r for r in rows if r.get("family") == "latency"]
+    if latency:
+        lines += ["", "Put-to-get latency across processes (1 producer at a steady rate, "
+                  "4 consumers blocked in get):", "",
+                  "| backend | p50 | p99 | max | lost | duplicated |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['backend']} | {r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | "
+                  f"{r['max_ms']:.3f} ms | {r.get('lost', 0)} | {r.get('duplicated', 0)} |"
+                  for r in latency]
+    durable = sorted((r for r in rows if r.get("family") == "group-commit"),
+                     key=lambda r: r["producers"])
+    if durable:
+        lines += ["", "Durable puts (fsync=True, group commit): " + "; ".join(
+            f"{r['producers']} producers {r['items_per_second']:,.0f}/s" for r in durable)]
+    batches = sorted((r for r in rows if r.get("family") == "batch"), key=lambda r: r["batch"])
+    if batches:
+        lines += ["", "put_many + get_many, one process: " + "; ".join(
+            f"batch {r['batch']}: {r['items_per_second']:,.0f} items/s" for r in batches)]
+    return "\n".join(lines)
+
+
 def targets_markdown(results: list[tuple[str, float | None, float, str]]) -> str:
     lines = ["| target | measured | required | |", "|---|---|---|---|"]
     for name, measured, required, note in results:
@@ -166,7 +254,8 @@ def render(machine: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             + f", Python {machine.get('python_version', '?')}, {machine.get('system', '?')} "
             f"{machine.get('release', '')}\n")
     return (f"{head}\nItems per second (higher is better):\n\n{table(rows)}\n\n"
-            f"Targets:\n\n{targets_markdown(targets(rows))}\n")
+            f"Targets:\n\n{targets_markdown(targets(rows))}\n\n"
+            f"Issue 14 targets:\n\n{issue14_markdown(rows)}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

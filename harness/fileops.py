@@ -5,9 +5,10 @@
 ``rename``, ``fsync``, ``fdatasync`` and ``unlink``. Each such call becomes a ``FileCall`` handed
 to ``hook(call, perform)``: the hook decides what happens (``perform()`` makes the real call;
 ``perform(data)`` makes a write with other bytes, e.g. a prefix; the hook may also raise, or end
-the process). ``os.open`` without ``O_CREAT`` and ``os.close`` are wrapped only to know which file
-a descriptor names, and ``os.fdopen`` in a writing binary mode returns a small file object whose
-``write`` goes through ``os.write`` (a buffered file object writes from C, out of reach).
+the process). ``os.open`` without ``O_CREAT``, ``os.dup`` and ``os.close`` are wrapped only to
+know which file a descriptor names, and ``os.fdopen`` in a writing binary mode returns a small
+file object whose ``write`` goes through ``os.write`` (a buffered file object writes from C, out
+of reach).
 
 Calls on descriptors that were not opened through ``os.open`` while intercepting (pipes,
 standard streams, files opened with ``open()``) have no known path and are passed to the hook
@@ -33,7 +34,7 @@ KINDS = ("open", "write", "pwrite", "ftruncate", "truncate", "replace", "rename"
 WRITES = frozenset({"write", "pwrite"})
 #: The real functions, whatever is patched later: the harness's own I/O uses these.
 REAL: dict[str, Callable[..., Any]] = {
-    name: getattr(os, name) for name in (*KINDS, "close", "fdopen")
+    name: getattr(os, name) for name in (*KINDS, "close", "dup", "fdopen")
 }
 
 
@@ -118,6 +119,12 @@ class _Interceptor:
     def close(self, fd: int) -> None:
         self.paths.pop(fd, None)
         REAL["close"](fd)
+
+    def dup(self, fd: int) -> int:
+        new = REAL["dup"](fd)
+        if fd in self.paths:
+            self.paths[new] = self.paths[fd]
+        return new
 
     def write(self, fd: int, data: Any) -> int:
         call = FileCall("write", self.paths.get(fd), size=len(data), fd=fd, data=data)

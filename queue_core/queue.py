@@ -41,9 +41,10 @@ class FileQueue:
     share the directory: it holds an ``flock`` on ``path + ".lock"`` (a file that is never
     replaced) and re-reads the data under it. Changes are single appends or whole-file
     replacements, so a reader or a process killed at any instant never sees or leaves a
-    partial queue. With
-    ``fsync=True`` a change is on disk before the call returns. A queue is named by its
-    file's real path: symlinks, relative paths and a later ``chdir`` all reach the same queue.
+    partial queue. With ``fsync=True`` a change is on disk before the call returns; processes
+    changing the queue at the same time share fsyncs (group commit, see ``groupcommit``). A
+    queue is named by its file's real path: symlinks, relative paths and a later ``chdir``
+    all reach the same queue.
 
     A file operation that fails (a full disk, an I/O error, a read-only file system) raises a
     ``StorageError`` (``QueueFullError`` for a full disk) and leaves the queue as it was; the
@@ -117,10 +118,12 @@ class FileQueue:
         """
         encoded = encode_item(item)
         with self._locked:
+            self._storage.settle()
             if self._storage.positions_repeat:
                 self._settled_ledger()
             self._storage.append(encoded, self._clock())
         self._bell.ring()
+        self._commit()
 
     def get(self, timeout: float | None = 0.0) -> Any | None:
         """Remove and return the oldest item. Atomic.
@@ -147,6 +150,7 @@ class FileQueue:
                 if entry is not None:
                     return entry.item
             encoded = self._storage.pop()
+        self._commit()
         return None if encoded is None else json.loads(encoded)
 
     def put_many(self, items: Iterable[Any]) -> None:
@@ -158,10 +162,12 @@ class FileQueue:
         if not encoded:
             return
         with self._locked:
+            self._storage.settle()
             if self._storage.positions_repeat:
                 self._settled_ledger()
             self._storage.append_many(encoded, self._clock())
         self._bell.ring(min(len(encoded), _RINGS_MAX))
+        self._commit()
 
     def get_many(self, max_items: int, timeout: float | None = 0.0) -> list[Any]:
         """Remove and return up to ``max_items`` of the oldest items as one batch (one lock,
@@ -193,6 +199,7 @@ class FileQueue:
                 if items:
                     return items
             encoded = self._storage.pop_many(max_items)
+        self._commit()
         return [json.loads(e) for e in encoded]
 
     def size(self) -> int:
@@ -242,7 +249,9 @@ class FileQueue:
                 compact=False)
             try:
                 self._storage.pop()
+                self._storage.commit()
             except Exception:
+                self._take_back_storage()
                 self._ledger.undo(mark)  # the item stays first in the storage
                 raise
             if self._storage.positions_repeat:
@@ -291,7 +300,9 @@ class FileQueue:
                 for n, (encoded, put_at) in enumerate(heads)), compact=False)
             try:
                 self._storage.pop_many(len(heads))
+                self._storage.commit()
             except Exception:
+                self._take_back_storage()
                 self._ledger.undo(mark)
                 raise
             if self._storage.positions_repeat:
@@ -422,6 +433,25 @@ class FileQueue:
                     if not e.ready(now) and e.attempts < self.max_attempts]
             return max(min(ends) - now, 0.0) if ends else None
 
+    # -- group commit --------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        """After the lock is released: return once this thread's change is durable (with
+        ``fsync``; shared with other processes' changes, see ``groupcommit``). If its sync
+        failed, the change is taken back before the ``StorageError`` is raised."""
+        try:
+            self._storage.commit()
+        except StorageError:
+            with self._locked:
+                self._take_back_storage()
+            raise
+
+    def _take_back_storage(self) -> None:
+        """With the lock held: take back what a failed sync left, if it can be done now (else
+        the next operation does it)."""
+        with contextlib.suppress(StorageError):
+            self._storage.settle()
+
     # -- the ledger, with the lock held --------------------------------------------------
 
     def _claims_made(self) -> bool:
@@ -431,6 +461,7 @@ class FileQueue:
     def _settled_ledger(self) -> LedgerState | None:
         """The ledger (``None`` before the first claim), after taking back the record of a
         move out of the storage that did not happen (see ``claims``)."""
+        self._storage.settle()
         if not self._lock.flag_raised():
             return None
         state = self._ledger.load()
@@ -442,6 +473,7 @@ class FileQueue:
             return state  # positions never come back: the mark can stay
         if state.pending_order is None:  # a ledger from before pending_order: finish the move
             self._storage.pop_many(state.pending_count)
+            self._storage.commit()
             if self._storage.positions_repeat:
                 self._ledger.append({"op": "settled"})
             return state

@@ -84,6 +84,16 @@ class Storage(abc.ABC):
     def count(self) -> int:
         """The number of items waiting."""
 
+    def settle(self) -> None:  # noqa: B027 (a format that syncs each change at once)
+        """Holding the lock, before any change: take back what a failed group commit left
+        (see ``groupcommit``). A format that syncs each change before returning has nothing
+        to do."""
+
+    def commit(self) -> None:  # noqa: B027 (a format that syncs each change at once)
+        """After the lock is released: return once this thread's changes since its last
+        ``commit`` are durable (with ``fsync``). ``StorageError`` if that failed; ``settle``
+        then takes them back. A format that syncs each change at once has nothing to do."""
+
     def close(self) -> None:
         """Release the descriptors this object holds; the next call opens them again."""
         return None  # a format that keeps no descriptor between calls has none to release

@@ -22,6 +22,13 @@ the next put.
 A head that names another queue, another generation, a place beyond the data or inside a
 line, or that has no readable slot, is refused with ``CorruptQueueError`` and left as it is.
 Version 2 journals (no id; slots at the start of the head file) are still read and written.
+
+With ``fsync`` the changes are made durable by group commit (``queue_core.groupcommit``): an
+append or a head move is written under the queue's lock and synced by ``commit`` after the
+lock is released, sharing the fsync with the other processes' changes. Two rules keep a power
+loss from leaving a head that points beyond the durable data: a head move is written only
+once the data it moves past is durable (synced first, under the lock, if no sync covered it
+yet), and a compaction first makes durable the head it starts from and the data it copies.
 """
 
 from __future__ import annotations
@@ -31,13 +38,16 @@ import json
 import os
 import secrets
 import struct
+import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 from .. import diskio
 from ..atomic import remove_stale_temp_files, write_atomic
 from ..errors import CorruptQueueError, StorageError
+from ..groupcommit import DATA, HEAD, Key, Record, SyncFile, Ticket, close_ticket, key_of
 from .base import Storage
 
 MAGIC = "queue-journal"
@@ -88,7 +98,16 @@ class JournalStorage(Storage):
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
         self._data_header = _Header(VERSION, 0, None, 0)
+        #: The group commit keys of the open data and head files.
+        self._data_key_now: Key | None = None
         self._head_fd: int | None = None
+        self._head_key_now: Key | None = None
+        #: With ``fsync``: the synced marks shared by every process (group commit), the epochs
+        #: of (data, head) noted by the last ``settle``, and each thread's changes waiting for
+        #: ``commit``.
+        self._sync = SyncFile(self.path) if fsync else None
+        self._epochs = (0, 0)
+        self._waiting = threading.local()
 
     # -- the Storage contract -------------------------------------------------------------
 
@@ -133,6 +152,10 @@ class JournalStorage(Storage):
             write_atomic(self.head_path, head, fsync=self.fsync)
         head = self._current_head(header, size)  # refuses a head that does not belong
         self._line_at(self._data_fd, head.offset, size)  # ... or that points inside a line
+        if self._sync is not None and not self._sync.opened_since_boot():
+            self._cut_at_hole(self._data_fd, head.offset, size)
+            self._sync.note_boot()
+        self.settle()
 
     def append(self, encoded_item: str, put_at: float) -> None:
         fd, size, last_seq = self._tail_position()
@@ -158,16 +181,17 @@ class JournalStorage(Storage):
         return fd, complete_end, last_seq
 
     def _append_lines(self, fd: int, size: int, data: bytes, last_seq: int) -> None:
-        """Append ``data`` (whole lines) in one write, synced with ``fsync``; cut back if the
-        sync fails, so that a put that raised left nothing."""
+        """Append ``data`` (whole lines) in one write; with ``fsync`` it waits for ``commit``."""
         diskio.append(fd, data, self.path, size)
+        self._last_append = (fd, size + len(data), last_seq)
         if self.fsync:
             try:
-                diskio.fsync(fd, self.path)
+                self._sync.publish_written(self._data_key(), size + len(data))
             except StorageError:
                 diskio.cut_back(fd, size)
+                self._last_append = (None, -1, 0)
                 raise
-        self._last_append = (fd, size + len(data), last_seq)
+            self._wait_for_commit(self._data_ticket(fd, size + len(data)))
 
     def pop_many(self, count: int) -> list[str]:
         fd, size = self._data()
@@ -212,13 +236,23 @@ class JournalStorage(Storage):
 
     def _move_head(self, fd: int, header: _Header, head: _Head, next_offset: int,
                    size: int) -> None:
-        """Point the head at ``next_offset``; compact once enough of the file is consumed."""
+        """Point the head at ``next_offset``; compact once enough of the file is consumed.
+        With ``fsync`` the data it moves past is durable first, and the move waits for
+        ``commit`` (a compaction makes it durable at once)."""
+        if self.fsync:
+            self._commit_now(self._data_ticket(fd, next_offset))
         moved = _Head(head.counter + 1, header.generation, next_offset)
         self._write_head(moved)
         consumed = next_offset - header.end
-        if (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
-            consumed >= COMPACT_EMPTY_BYTES and next_offset == size
-        ):
+        compact = (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
+            consumed >= COMPACT_EMPTY_BYTES and next_offset == size)
+        if self.fsync:
+            ticket = self._head_ticket(moved)
+            if not compact:
+                self._wait_for_commit(ticket)
+                return
+            self._commit_now(ticket)
+        if compact:
             self._compact(fd, moved, size)
 
     def peek(self) -> tuple[str, float | None] | None:
@@ -248,6 +282,135 @@ class JournalStorage(Storage):
             if fd is not None:
                 os.close(fd)
         self._data_fd = self._head_fd = None
+        for ticket in self._take_waiting():
+            close_ticket(ticket)
+        if self._sync is not None:
+            self._sync.close()
+
+    # -- group commit (fsync) --------------------------------------------------------------
+
+    def settle(self) -> None:
+        """With ``fsync``, holding the queue's lock, before any change: take back what a
+        failed sync left (the data cut back to its synced end, the head moved back to the
+        synced head; see ``groupcommit``), and note the epochs this call's changes belong to.
+        ``StorageError`` if that cannot be done (the next call tries again)."""
+        if self._sync is None:
+            return
+        fd, size = self._data()
+        known = self._sync.peek(self._data_key(), self._head_key())
+        if known is not None:  # the common case: no failure pending, no sync lock needed
+            self._epochs = (known[0].epoch, known[1].epoch)
+            return
+        header = self._data_header
+        head = self._current_head(header, size)
+        head_fd = self._head_file()
+        with self._sync.locked():
+            data = self._sync.begin(DATA, self._data_key(), lambda: (
+                self._tail(fd, size, header.end)[0], (0, 0)), fd, self.path)
+            synced_head = self._sync.begin(HEAD, self._head_key(), lambda: (
+                head.counter, (head.generation, head.offset)), head_fd, self.head_path)
+            if data.failed:
+                data = self._take_back_data(fd, data, head)
+            if synced_head.failed:
+                synced_head = self._take_back_head(head_fd, synced_head)
+        self._epochs = (data.epoch, synced_head.epoch)
+
+    def _cut_at_hole(self, fd: int, head_offset: int, size: int) -> None:
+        """After a reboot: cut the data file at the line holding the first zero byte after
+        the head and after what is recorded as synced: a power loss left a hole there, in
+        lines of puts that never returned (see ``groupcommit``)."""
+        start = head_offset
+        with self._sync.locked():
+            record = self._sync.read(DATA, self._data_key())
+        if record is not None:
+            start = max(start, min(record.synced, size))
+        chunk = 1 << 20
+        for at in range(start, size, chunk):
+            found = os.pread(fd, min(chunk, size - at), at).find(b"\0")
+            if found >= 0:
+                hole = at + found
+                line_start = os.pread(fd, hole - start, start).rfind(b"\n") + 1 + start
+                diskio.truncate(fd, line_start, self.path)
+                self._last_append = (None, -1, 0)
+                self._sync.publish_written(self._data_key(), line_start)
+                return
+
+    def _take_back_data(self, fd: int, record: Record, head: _Head) -> Record:
+        """Cut the data file back to its synced end (never before the head)."""
+        end = max(record.synced, head.offset)
+        diskio.truncate(fd, end, self.path)
+        self._last_append = (None, -1, 0)
+        self._sync.publish_written(self._data_key(), end)
+        record = record._replace(epoch=record.epoch + 1, failed=0)
+        self._sync.write(DATA, record)
+        return record
+
+    def _take_back_head(self, head_fd: int, record: Record) -> Record:
+        """Move the head back to the synced head, durably."""
+        current = self._read_head()
+        restored = _Head((0 if current is None else current.counter) + 1, *record.state)
+        self._write_head(restored)
+        diskio.fsync(head_fd, self.head_path)
+        record = record._replace(epoch=record.epoch + 1, synced=restored.counter, failed=0)
+        self._sync.write(HEAD, record)
+        return record
+
+    def commit(self) -> None:
+        """With ``fsync``: return once the changes this thread made under the lock since its
+        last ``commit`` are durable; call it after releasing the lock. ``StorageError`` if a
+        sync failed: ``settle`` (under the lock) then takes the changes back."""
+        waiting = self._take_waiting()
+        try:
+            for ticket in waiting:
+                self._sync.commit(ticket, self._reach(ticket))
+        finally:
+            for ticket in waiting:
+                close_ticket(ticket)
+
+    def _take_waiting(self) -> list[Ticket]:
+        waiting = getattr(self._waiting, "tickets", None) or []
+        self._waiting.tickets = []
+        return waiting
+
+    def _wait_for_commit(self, ticket: Ticket) -> None:
+        tickets = getattr(self._waiting, "tickets", None)
+        if tickets is None:
+            tickets = self._waiting.tickets = []
+        tickets.append(ticket)
+
+    def _commit_now(self, ticket: Ticket) -> None:
+        """``commit`` for one ticket, holding the queue's lock: a failed sync is taken back
+        before the ``StorageError`` is raised."""
+        try:
+            self._sync.commit(ticket, self._reach(ticket))
+        except StorageError:
+            with contextlib.suppress(StorageError):  # else the next call's settle does it
+                self.settle()
+            raise
+        finally:
+            close_ticket(ticket)
+
+    def _data_ticket(self, fd: int, mark: int) -> Ticket:
+        """A ticket for the current data file ``fd`` up to byte ``mark``."""
+        return Ticket(DATA, self._data_key(), self._epochs[0], mark, os.dup(fd), self.path)
+
+    def _head_ticket(self, head: _Head) -> Ticket:
+        return Ticket(HEAD, self._head_key(), self._epochs[1], head.counter,
+                      os.dup(self._head_file()), self.head_path, (head.generation, head.offset))
+
+    def _data_key(self) -> Key:
+        """The key of the data file ``_data()`` opened last."""
+        return self._data_key_now
+
+    def _head_key(self) -> Key:
+        self._head_file()
+        return self._head_key_now
+
+    def _reach(self, ticket: Ticket) -> Callable[[], tuple[int, tuple[int, int]]]:
+        """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
+        if ticket.slot == DATA:
+            return lambda: (max(self._sync.written(ticket.key), ticket.mark), (0, 0))
+        return lambda: _newest_head(ticket.fd, self._slots_at(), ticket)
 
     # -- the pieces ----------------------------------------------------------------------
 
@@ -291,7 +454,10 @@ class JournalStorage(Storage):
             self._data_fd = None
         self._last_append = (None, -1, 0)
         fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
-        return fd, os.fstat(fd).st_size
+        status = os.fstat(fd)
+        header = self._data_header
+        self._data_key_now = key_of(header.queue_id, header.generation, status.st_ino)
+        return fd, status.st_size
 
     def _open_data(self, flags: int) -> int:
         """A descriptor of the data file, its header read into ``_data_header``."""
@@ -336,6 +502,8 @@ class JournalStorage(Storage):
             except FileNotFoundError:
                 raise self._corrupt(self.head_path, "it is missing (removed while the queue "
                                     "was open): which items were consumed is unknown") from None
+            self._head_key_now = key_of(self._data_header.queue_id, 0,
+                                        os.fstat(self._head_fd).st_ino)
         return self._head_fd
 
     def _slots_at(self) -> int:
@@ -384,15 +552,13 @@ class JournalStorage(Storage):
         return head
 
     def _write_head(self, head: _Head) -> None:
-        """Write ``head`` into its slot; on failure the slot is cleared (best effort), so the
-        other slot, the previous head, stays the head."""
+        """Write ``head`` into its slot (not synced: see ``_move_head``); on failure the slot
+        is cleared (best effort), so the other slot, the previous head, stays the head."""
         record = _pack_slot(head)
         fd = self._head_file()
         at = self._slots_at() + (head.counter % 2) * SLOT_SIZE
         try:
             diskio.pwrite(fd, record, at, self.head_path)
-            if self.fsync:
-                diskio.fsync(fd, self.head_path)
         except StorageError:
             self._head_seen = (b"", None)
             with contextlib.suppress(OSError):  # a torn slot fails its checksum anyway
@@ -457,13 +623,20 @@ class JournalStorage(Storage):
 
     def _compact(self, fd: int, head: _Head, size: int) -> None:
         """Copy the waiting lines to a file of the next generation and switch to it. A failure
-        (a full disk) abandons the copy: the current generation stays in use."""
+        (a full disk) abandons the copy: the current generation stays in use. With ``fsync``
+        it copies only durable lines (syncing them first) and the new head is durable when
+        it returns."""
         remaining = os.pread(fd, size - head.offset, head.offset)
         cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
         data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
         try:
+            if self.fsync:
+                self._commit_now(self._data_ticket(fd, head.offset + cut))
             write_atomic(self.path, data, fsync=self.fsync)
-            self._write_head(_Head(head.counter + 1, head.generation + 1, len(data) - cut))
+            new_head = _Head(head.counter + 1, head.generation + 1, len(data) - cut)
+            self._write_head(new_head)
+            if self.fsync:
+                self._commit_now(self._head_ticket(new_head))
         except StorageError:
             # Before the rename: nothing changed. After it: the head names the previous
             # generation, which means "the first line of the new file", where it points.
@@ -471,6 +644,17 @@ class JournalStorage(Storage):
 
     def _corrupt(self, path: Path, problem: str) -> CorruptQueueError:
         return CorruptQueueError(path, problem, self.files())
+
+
+def _newest_head(fd: int, base: int, ticket: Ticket) -> tuple[int, tuple[int, int]]:
+    """The newest head in the head file ``fd`` (slots from ``base``) as (counter, (generation,
+    offset)); ``ticket``'s own head if no slot is readable."""
+    raw = os.pread(fd, base + 2 * SLOT_SIZE, 0)
+    slots = [s for s in (_parse_slot(raw, base), _parse_slot(raw, base + SLOT_SIZE)) if s]
+    if not slots:
+        return ticket.mark, ticket.state
+    newest = max(slots, key=lambda s: s.counter)
+    return newest.counter, (newest.generation, newest.offset)
 
 
 def _header(generation: int, queue_id: str | None) -> bytes:

@@ -76,7 +76,10 @@ def test_a_put_whose_fsync_fails_is_cut_back(queue_path, queue_format, disk):
     disk.fail("fsync", errno.EIO)
     with pytest.raises(StorageError, match="fsync"):
         q.put("x")
-    assert snapshot(queue_path.parent) == before
+    after = snapshot(queue_path.parent)
+    for files in (before, after):  # the journal's group commit record notes the take-back
+        files.pop("tasks.json.sync", None)
+    assert after == before
     assert q.get() is None
 
 

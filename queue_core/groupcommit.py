@@ -1,0 +1,374 @@
+"""Group commit: the processes that share a durable queue share its fsyncs.
+
+With ``fsync=True`` a change is written under the queue's lock but made durable after the
+lock is released, in ``commit``: under a second lock (``flock`` on ``path + ".sync"``) the
+process reads how far the file is known to be synced; if another process's fsync already
+covered its change it returns at once, else it syncs the file and records how far that sync
+reached: every append completed when it began (each append publishes its end, under the
+queue's lock, so a sync never counts half of a long append that is still being copied) or
+the newest head. One fsync thus makes durable every change that preceded it, from any
+process, and every operation still returns only after its own change is durable.
+
+``.sync`` holds one record per synced file (``DATA``, ``HEAD``): which file it describes
+(the queue's id, the file's generation and inode), an epoch, the synced mark (a byte offset
+for the data file, a head counter for the head file) and the failed mark. It is advisory:
+it is never fsynced, because it is written only after the sync it describes succeeded, so
+whatever survives a power loss claims no more than is on disk. A missing or unreadable
+record means "nothing known to be synced".
+
+Several changes may wait for a sync at once, so a power loss may keep a later one and lose an
+earlier one: the data file's unsynced tail may then hold a hole (zeros) before lines of puts
+that never returned. The first process to open the queue after the kernel started again
+(``.sync`` keeps the boot id) cuts the data file at the line that holds the first zero byte
+after what is synced (``JournalStorage``): nothing there had been promised.
+
+A failed fsync (``StorageError``: an I/O error, a full disk) makes the durability of every
+change since the last good sync unknown, and Linux may report a later fsync as good without
+writing them. So a failure is recorded (``failed``), every commit that was waiting on it
+raises ``StorageError`` as well, and the next operation under the queue's lock takes all of
+those changes back (``settle``: the data file is cut back to the synced mark, the head moved
+back to the synced head) and moves to the next epoch. A commit whose epoch is over raises: its
+change was taken back. Operations that raised thus left nothing, as without group commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import struct
+import threading
+import weakref
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from . import diskio
+from .errors import StorageError, storage_error
+
+SYNC_SUFFIX = ".sync"
+#: The record slots.
+DATA, HEAD = 0, 1
+#: key (queue id, generation, inode), epoch, synced, failed, two values of the synced state
+#: (the head's generation and offset), and the crc32 of all that (a record read without the
+#: lock may be half written).
+_RECORD = struct.Struct("<16sQQQQQQQI")
+_FIELDS, _CHECKSUM = struct.Struct("<16sQQQQQQQ"), struct.Struct("<I")
+_RECORD_SIZE = 80
+#: Where ``.sync`` keeps the boot id of the kernel that last opened the queue, after the slots.
+_BOOT_AT = 2 * _RECORD_SIZE
+_BOOT_ID_SIZE = 36
+#: Where the end of the last complete append to the data file is published (its key, the
+#: end, a crc32), after the boot id: a sync reaches no further, even while a long append is
+#: half copied (the file's size then ends inside it).
+_WRITTEN_AT = 3 * _RECORD_SIZE
+_WRITTEN = struct.Struct("<16sQQQ")
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+#: ``reach()``: how far a sync that starts now reaches: (mark, state).
+Reach = Callable[[], tuple[int, tuple[int, int]]]
+
+
+class Key(NamedTuple):
+    """Which file a record describes: the same key means the same bytes, in order."""
+
+    #: The queue's id (16 bytes, zero-padded; zeros for a format without one).
+    queue_id: bytes
+    generation: int
+    inode: int
+
+
+class Record(NamedTuple):
+    """What is known about one file's durability."""
+
+    key: Key
+    #: Changes of an earlier epoch were taken back after a failed sync.
+    epoch: int = 0
+    #: Everything up to this mark is durable.
+    synced: int = 0
+    #: A sync up to this mark failed (0: none pending): changes beyond ``synced`` are to be
+    #: taken back.
+    failed: int = 0
+    #: The synced state, for a head: its generation and offset.
+    state: tuple[int, int] = (0, 0)
+
+
+class Ticket(NamedTuple):
+    """A change that is written but not yet known to be durable."""
+
+    slot: int
+    key: Key
+    epoch: int
+    #: The change is durable once the record's ``synced`` reaches this mark.
+    mark: int
+    #: The descriptor to sync (the ticket's own: ``close_ticket`` releases it), and the
+    #: file's path for error messages.
+    fd: int
+    path: Path
+    #: A head's generation and offset (the state a failed sync's take-back returns to).
+    state: tuple[int, int] = (0, 0)
+
+
+class SyncFile:
+    """One queue's ``.sync`` file: its records and the lock that guards them.
+
+    As the queue's ``FileLock``: ``flock`` excludes open file descriptions, so threads of one
+    process are serialised by a thread lock first, and a forked child opens its own
+    descriptor.
+    """
+
+    def __init__(self, queue_path: Path) -> None:
+        self.path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
+        self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+        _sync_files.add(self)
+        #: Failures that could not be written to the file, by slot.
+        self._unrecorded: dict[int, Record] = {}
+        #: The last record parsed, by slot: (its bytes, its key, the record).
+        self._parsed: dict[int, tuple[bytes, Key, Record]] = {}
+
+    def close(self) -> None:
+        """Release the descriptor; the file stays."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the sync lock (never take the queue's lock while holding it)."""
+        with self._thread_lock:
+            fd = self._descriptor()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def read(self, slot: int, key: Key) -> Record | None:
+        """The record of ``slot`` if it describes ``key``, else ``None``. Call it holding the
+        sync lock."""
+        raw = os.pread(self._descriptor(), _RECORD.size, slot * _RECORD_SIZE)
+        return self._parse(slot, raw, key)
+
+    def peek(self, data_key: Key, head_key: Key) -> tuple[Record, Record] | None:
+        """The records of ``DATA`` and ``HEAD``, read without the sync lock (a sync in progress
+        holds it), if both describe these keys and no failure is pending; else ``None``
+        (take the lock and look again). Call it holding the queue's lock."""
+        raw = os.pread(self._descriptor(), 2 * _RECORD_SIZE, 0)
+        data = self._parse(DATA, raw[:_RECORD.size], data_key)
+        head = self._parse(HEAD, raw[_RECORD_SIZE:_RECORD_SIZE + _RECORD.size], head_key)
+        if data is None or head is None or data.failed or head.failed:
+            return None
+        return data, head
+
+    def _parse(self, slot: int, raw: bytes, key: Key) -> Record | None:
+        """The record in ``raw`` if it is whole and describes ``key``; else ``None``."""
+        last = self._parsed.get(slot)
+        if last is not None and last[0] == raw and last[1] == key:
+            record = last[2]
+        else:
+            if len(raw) != _RECORD.size:
+                return None
+            *fields, checksum = _RECORD.unpack(raw)
+            if zlib.crc32(raw[:-4]) != checksum:
+                return None
+            queue_id, generation, inode, epoch, synced, failed, a, b = fields
+            if Key(queue_id, generation, inode) != key:
+                return None
+            record = Record(key, epoch, synced, failed, (a, b))
+            self._parsed[slot] = (raw, key, record)
+        note = self._unrecorded.get(slot)
+        if note is None:
+            return record
+        if note.key == key and note.epoch == record.epoch:
+            record = record._replace(failed=max(record.failed, note.failed))
+        return record
+
+    def write(self, slot: int, record: Record) -> None:
+        """Store ``record`` (not synced: see the module docstring). Call it holding the sync
+        lock. ``StorageError`` if it cannot be written."""
+        fields = _FIELDS.pack(*record.key, record.epoch, record.synced, record.failed,
+                              *record.state)
+        data = fields + _CHECKSUM.pack(zlib.crc32(fields))
+        diskio.pwrite(self._descriptor(), data, slot * _RECORD_SIZE, self.path)
+        self._parsed[slot] = (data, record.key, record)
+        if not record.failed:
+            self._unrecorded.pop(slot, None)
+
+    def publish_written(self, key: Key, end: int) -> None:
+        """Publish that the data file ``key`` holds complete appends up to ``end``. Call it
+        holding the queue's lock, after each append or cut (the ends it publishes then only
+        grow, except by a cut). ``StorageError`` if it cannot be written."""
+        fields = _WRITTEN.pack(*key, end)
+        diskio.pwrite(self._descriptor(), fields + _CHECKSUM.pack(zlib.crc32(fields)),
+                      _WRITTEN_AT, self.path)
+
+    def written(self, key: Key) -> int:
+        """The end published for the data file ``key`` (0 if none, or half written)."""
+        raw = os.pread(self._descriptor(), _WRITTEN.size + _CHECKSUM.size, _WRITTEN_AT)
+        if len(raw) != _WRITTEN.size + _CHECKSUM.size or (
+                _CHECKSUM.unpack(raw[-4:])[0] != zlib.crc32(raw[:-4])):
+            return 0
+        queue_id, generation, inode, end = _WRITTEN.unpack(raw[:-4])
+        return end if Key(queue_id, generation, inode) == key else 0
+
+    def opened_since_boot(self) -> bool:
+        """True if a process opened the queue since the kernel started (``note_boot``); False
+        also when the boot id is unknown. Call it holding the queue's lock."""
+        current = boot_id()
+        with self.locked():
+            return bool(current) and os.pread(self._descriptor(), _BOOT_ID_SIZE,
+                                              _BOOT_AT) == current
+
+    def note_boot(self) -> None:
+        """Note that the queue was opened, and repaired, since the kernel started."""
+        with self.locked():
+            diskio.pwrite(self._descriptor(), boot_id().ljust(_BOOT_ID_SIZE, b"\0"), _BOOT_AT,
+                          self.path)
+
+    def begin(self, slot: int, key: Key, reach: Reach, fd: int, path: Path) -> Record:
+        """The record of ``slot`` for ``key``; a file without one is synced first and gets a
+        fresh record that says so. Call it holding the queue's lock and the sync lock.
+        ``StorageError`` if that sync or the record's write fails."""
+        record = self.read(slot, key)
+        if record is None:
+            mark, state = reach()
+            diskio.fsync(fd, path)
+            record = Record(key, 0, mark, 0, state)
+            self.write(slot, record)
+        return record
+
+    def commit(self, ticket: Ticket, reach: Reach) -> None:
+        """Return once ``ticket``'s change is durable: at once if a sync already covered it,
+        else after syncing its file. ``reach()`` says how far a sync that starts now reaches:
+        (mark, state). ``StorageError`` if the sync failed, or if a failed sync (here or in
+        another process) covered the change: it is then taken back (see the module
+        docstring).
+
+        The waiting is shared: while one process syncs (holding the sync lock), the others
+        wait for it together (a shared lock) and most find their change covered when it ends;
+        only if not does one of them take the lock and sync.
+        """
+        raw = os.pread(self._descriptor(), _RECORD.size, ticket.slot * _RECORD_SIZE)
+        if _covered(self._parse(ticket.slot, raw, ticket.key), ticket):
+            return  # no lock needed
+        with self._thread_lock:
+            self._commit_locked(ticket, reach)
+
+    def _commit_locked(self, ticket: Ticket, reach: Reach) -> None:
+        """``commit`` past its first look, holding the thread lock."""
+        fd = self._descriptor()
+        waited = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a sync is running: wait for it beside the other waiters
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                if _covered(self.read(ticket.slot, ticket.key), ticket):
+                    return
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            waited = True
+        try:
+            self._sync_for(ticket, reach, crowded=waited)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _sync_for(self, ticket: Ticket, reach: Reach, *, crowded: bool) -> None:
+        """``commit``'s sync, holding the sync lock; ``crowded``: other processes were waiting
+        for a sync too."""
+        record = self.read(ticket.slot, ticket.key)
+        if record is None:
+            # The file was replaced since the change (a compaction copied and synced it):
+            # sync the old file too, in case the replacement does not last.
+            diskio.fsync(ticket.fd, ticket.path)
+            return
+        if _covered(record, ticket):
+            return  # a sync that began after the change covered it
+        if record.failed:
+            raise _taken_back(ticket.path)
+        if crowded:
+            # Let the waiters that the last sync woke write their changes first: this sync
+            # then covers them too (no sleep: the yield returns at once when none is ready).
+            os.sched_yield()
+        mark, state = reach()
+        if mark < ticket.mark:
+            mark, state = ticket.mark, ticket.state
+        try:
+            diskio.fsync(ticket.fd, ticket.path)
+            # A record that is not written would make a take-back cut this change: it fails
+            # instead, and is taken back with the others.
+            self.write(ticket.slot, record._replace(synced=mark, state=state))
+        except StorageError:
+            self._record_failure(ticket.slot, record, mark)
+            raise
+
+    def _record_failure(self, slot: int, record: Record, mark: int) -> None:
+        """Record that a sync up to ``mark`` failed; if even that write fails, this process
+        remembers it (and takes the changes back itself)."""
+        failed = record._replace(failed=max(record.failed, mark))
+        try:
+            self.write(slot, failed)
+        except StorageError:
+            self._unrecorded[slot] = failed
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise storage_error(self.path, "open", error) from error
+        return self._fd
+
+
+_sync_files: weakref.WeakSet[SyncFile] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    # The inherited descriptor shares its open file description (and its flock) with the
+    # parent, and the thread lock may be held by a thread that does not exist here.
+    for sync_file in list(_sync_files):
+        sync_file._thread_lock = threading.Lock()
+        if sync_file._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(sync_file._fd)
+            sync_file._fd = None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _covered(record: Record | None, ticket: Ticket) -> bool:
+    """True if ``record`` says ``ticket``'s change is durable; ``StorageError`` if it says the
+    change was taken back (another epoch); False if that is not known from it."""
+    if record is None:
+        return False
+    if record.epoch != ticket.epoch:
+        raise _taken_back(ticket.path)
+    return record.synced >= ticket.mark
+
+
+def _taken_back(path: Path) -> StorageError:
+    return StorageError(path, "fsync", errno.EIO,
+                        "a sync of this change failed (here or in another process); the "
+                        "change was taken back")
+
+
+def boot_id() -> bytes:
+    """The running kernel's boot id (it changes at every boot), or ``b""`` if unknown."""
+    try:
+        return BOOT_ID_FILE.read_bytes().strip()[:_BOOT_ID_SIZE]
+    except OSError:
+        return b""
+
+
+def key_of(queue_id: str | None, generation: int, inode: int) -> Key:
+    """The key of a file of the queue ``queue_id`` (``None``: a format without an id)."""
+    return Key((queue_id or "").encode()[:16].ljust(16, b"\0"), generation, inode)
+
+
+def close_ticket(ticket: Ticket) -> None:
+    """Release the descriptor ``ticket`` holds."""
+    os.close(ticket.fd)
