@@ -168,14 +168,14 @@ def test_the_lock_file_flag_is_one_byte_raised_by_the_first_claim(queue_path, qu
 def test_every_file_gets_the_creators_umask_and_keeps_its_mode_when_rewritten(
         queue_path, queue_format, umask, creator_umask, created_mode):
     umask(creator_umask)
-    q = FileQueue(queue_path, format=queue_format)
+    q = FileQueue(queue_path, format=queue_format, fsync=True)
     q.put("a")
     q.claim()
     umask(0o077)
     q.put("b")  # a whole-file rewrite by a stricter process keeps the file's mode
     names = {p.name for p in queue_path.parent.iterdir()}
     expected = {"tasks.json", "tasks.json.lock", "tasks.json.claims"} | (
-        {"tasks.json.head"} if queue_format == "journal" else set())
+        {"tasks.json.head", "tasks.json.sync"} if queue_format == "journal" else set())
     assert names == expected
     for name in names:
         assert oct((queue_path.parent / name).stat().st_mode & 0o777) == oct(created_mode), name
