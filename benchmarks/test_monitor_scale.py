@@ -5,12 +5,13 @@ ones, and the resident memory of a monitor process that made both (issue 14 targ
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import resource
+import subprocess
+import sys
 
 import pytest
 
+from queue_core import FileQueue
 from queue_core.monitor import QueueProbe, build_report
 from queue_core.results import ResultsTally, write_result
 
@@ -62,23 +63,34 @@ def test_report_after_100_new_results(benchmark, results_dir, tmp_path):
     record(benchmark, NEW, backend="monitor report after 100 new", family="monitor")
 
 
-def _peak_rss_of_two_reports(directory, answer):
-    tally = ResultsTally(directory)
-    tally.update()
-    tally.update()
-    answer.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+#: Runs the monitor with its arguments and writes its peak resident memory (``VmHWM``, which
+#: counts this program only: the rusage of a child would count the pages it shared with the
+#: large test process before ``exec``) to the file named first.
+PEAK_OF_MONITOR = """
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+def peak():
+    status = open("/proc/self/status").read()
+    open(out, "w").write(status.split("VmHWM:")[1].split()[0])
+atexit.register(peak)
+runpy.run_module("queue_core.monitor", run_name="__main__", alter_sys=True)
+"""
 
 
-def test_monitor_resident_memory(benchmark, results_dir):
-    context = multiprocessing.get_context("spawn")  # a fresh process, as the Pod's monitor
-    answer = context.Queue()
+def test_monitor_resident_memory(benchmark, results_dir, tmp_path):
+    """The peak resident memory of the real monitor (``python -m queue_core.monitor --once``,
+    a process of its own as in the Pod) making its first report over every result file."""
+    queue_file = tmp_path / "tasks.json"
+    FileQueue(queue_file).close()
+    peak_file = tmp_path / "peak-kib"
 
     def measure():
-        child = context.Process(target=_peak_rss_of_two_reports, args=(results_dir, answer))
-        child.start()
-        peak = answer.get(timeout=600)
-        child.join()
-        return peak
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_OF_MONITOR, str(peak_file), "--once", "--queue-file",
+             str(queue_file), "--results-dir", str(results_dir)],
+            capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return int(peak_file.read_text()) * 1024
 
     benchmark.group = "monitor"
     peak = benchmark.pedantic(measure, rounds=1, iterations=1)
