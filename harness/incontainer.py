@@ -36,7 +36,7 @@ from typing import Any
 
 from .backends.registry import resolve
 from .drain import drain_claims, drain_gets
-from .record import FileSink, Recorder
+from .record import FileSink, HistoryUnwritable, Recorder
 from .worker import FINISHED, WorkerPlan, heartbeat_stopped, run_worker
 
 #: The harness modules a container needs besides ``queue_core`` (paths under ``harness/``).
@@ -56,6 +56,12 @@ KILLING = "killing"
 KILL_REFUSED = 1
 #: The keeper's exit code when its worker process could not even start.
 KEEPER_FAILED = 2
+#: A worker's exit code when its history file did not take a report (a full disk).
+HISTORY_UNWRITABLE = 5
+#: The exit code reported for a finished marker that does not hold one.
+MARKER_UNREADABLE = -1
+#: Seconds between two tries of a marker that could not be written.
+MARKER_RETRY_SECONDS = 0.5
 
 
 class SharedVolume:
@@ -80,6 +86,43 @@ class SharedVolume:
                 return False
             time.sleep(GO_POLL_SECONDS)  # another machine's file: nothing to wait on but it
         return True
+
+    def histories(self, names_only: bool = False) -> dict[str, str]:
+        """Every history file's text (or ``""`` with ``names_only``), by file name."""
+        if not self.history.is_dir():
+            return {}
+        return {path.name: "" if names_only else path.read_text(encoding="utf-8")
+                for path in sorted(self.history.iterdir()) if not path.name.startswith(".")}
+
+    def finished_codes(self) -> dict[str, int]:
+        """The exit code of every worker that ended by itself, by container name
+        (``MARKER_UNREADABLE`` for a marker that does not hold one)."""
+        if not self.finished.is_dir():
+            return {}
+        codes = {}
+        for path in self.finished.iterdir():
+            if not path.name.startswith("."):
+                try:
+                    codes[path.name] = int(path.read_text())
+                except (OSError, ValueError):
+                    codes[path.name] = MARKER_UNREADABLE
+        return codes
+
+    def write_marker(self, path: Path, text: str) -> None:
+        """Replace ``path`` with ``text`` in one step (a reader sees the old file or the whole
+        new one), trying again while the volume refuses (a full disk) unless the harness is
+        gone."""
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        while True:
+            try:
+                temporary.write_text(text)
+                os.replace(temporary, path)
+                return
+            except OSError as error:
+                print(f"cannot write {path} ({error.strerror}): trying again", file=sys.stderr)
+                if heartbeat_stopped(self.heartbeat):
+                    return
+                time.sleep(MARKER_RETRY_SECONDS)  # until the volume has room again
 
     def new_history(self, name: str) -> tuple[int, Path]:
         """Create the history file of this start of container ``name``: its number (0 for the
@@ -137,6 +180,9 @@ def work(args: argparse.Namespace) -> int:
     sink = FileSink(path)
     try:
         return run_worker(plan, _opener(args, volume), Recorder(process, sink))
+    except HistoryUnwritable as error:
+        print(f"{process} stops: {error}", file=sys.stderr)
+        return HISTORY_UNWRITABLE
     finally:
         sink.close()
 
@@ -152,12 +198,12 @@ def keep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except OSError as error:
         print(f"cannot start the worker: {error}", file=sys.stderr)
         return KEEPER_FAILED
-    (volume.pids / args.name).write_text(str(child.pid))
     signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    volume.write_marker(volume.pids / args.name, str(child.pid))
     code = child.wait()
     if code < 0:
         return 128 - code
-    (volume.finished / args.name).write_text(str(code))
+    volume.write_marker(volume.finished / args.name, str(code))
     return 0
 
 
@@ -195,13 +241,8 @@ def dump(args: argparse.Namespace) -> int:
     volume = SharedVolume(args.shared)
     if args.heartbeat:
         volume.heartbeat.touch()
-    found: dict[str, dict[str, str]] = {"history": {}, "finished": {}}
-    for kind, directory in (("history", volume.history), ("finished", volume.finished)):
-        if directory.is_dir():
-            for path in sorted(directory.iterdir()):
-                found[kind][path.name] = ("" if kind == "history" and args.names_only
-                                          else path.read_text(encoding="utf-8"))
-    json.dump(found, sys.stdout)
+    json.dump({"history": volume.histories(names_only=args.names_only),
+               "finished": volume.finished_codes()}, sys.stdout)
     return 0
 
 

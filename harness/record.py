@@ -120,20 +120,48 @@ class ListSink:
         self.records.append(operation(process, op, sent, outcome, call, returned, value, error))
 
 
+class HistoryUnwritable(Exception):
+    """A history file did not take a whole report (a full disk, a failing one): the file ends
+    there, and the process must stop, since what it does next would go unrecorded."""
+
+
+class HistoryDamaged(ValueError):
+    """A history file holds a line that is not a report before its last line."""
+
+
 class FileSink:
     """Reports as JSON lines appended to ``path`` (created), one ``write`` each, so that a
     process killed at any instant leaves whole lines: ``["I", op, call, value]`` when an
-    operation is invoked, ``["C", outcome, returned, value, error]`` when it completes."""
+    operation is invoked, ``["C", outcome, returned, value, error]`` when it completes.
+
+    A write that fails or falls short raises ``HistoryUnwritable`` and nothing is written to
+    the file after it: at worst its last line is cut short, and an operation whose invocation
+    could not be recorded is never called."""
 
     def __init__(self, path: Any) -> None:
+        self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self.broken: str | None = None
 
     def invoked(self, process: Any, op: str, call: int, value: Any) -> None:
-        os.write(self.fd, (json.dumps(["I", op, call, value]) + "\n").encode())
+        self._append(["I", op, call, value])
 
     def completed(self, process: Any, outcome: str, returned: int, value: Any,
                   error: str | None) -> None:
-        os.write(self.fd, (json.dumps(["C", outcome, returned, value, error]) + "\n").encode())
+        self._append(["C", outcome, returned, value, error])
+
+    def _append(self, report: list[Any]) -> None:
+        if self.broken is None:
+            line = (json.dumps(report) + "\n").encode()
+            try:
+                written = os.write(self.fd, line)
+            except OSError as error:
+                self.broken = f"cannot write {self.path}: {error.strerror}"
+            else:
+                if written != len(line):
+                    self.broken = f"{self.path} took {written} of {len(line)} bytes"
+        if self.broken is not None:
+            raise HistoryUnwritable(self.broken)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -143,14 +171,20 @@ def records_from_lines(process: Any, lines: Any, died_at: int | None = None
                        ) -> list[dict[str, Any]]:
     """The records of a ``FileSink`` file's ``lines``, as ``process``: an operation invoked and
     never completed (its process was killed) becomes an ``info`` record ending at ``died_at``.
-    A last line cut short (the file was read while being written) is ignored."""
+    A last line cut short (read while being written, or by a full disk) is ignored, so an
+    operation whose completion it held is ``info`` too; ``HistoryDamaged`` for a line that is
+    not a report anywhere else."""
     records: list[dict[str, Any]] = []
     pending: tuple[str, int, Any] | None = None
-    for line in lines:
+    lines = list(lines)
+    for number, line in enumerate(lines, 1):
         try:
             report = json.loads(line)
         except ValueError:
-            continue
+            if number == len(lines):
+                continue
+            raise HistoryDamaged(f"line {number} of {process}'s history is not a report: "
+                                 f"{line[:80]!r}") from None
         if report[0] == "I":
             _, op, call, value = report
             pending = (op, call, value)

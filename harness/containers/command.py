@@ -61,6 +61,9 @@ def placement_from(args: argparse.Namespace) -> Placement | None:
         return None
     try:
         users = tuple(int(user) for user in args.users.split(",") if user.strip())
+    except ValueError as error:
+        raise UsageError(f"--users {args.users}: a comma-separated list of user ids") from error
+    try:
         return Placement(on=args.on, image=args.image, layout=args.layout, users=users,
                          group=args.group, namespace=args.namespace, claim=args.claim,
                          keep=args.keep)

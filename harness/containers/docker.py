@@ -14,22 +14,33 @@ from ..incontainer import KILL_REFUSED, KILLING, SharedVolume
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
 
-#: Prints the image's Python version and fails if it is older than the workers need.
-PYTHON_PROBE = ("import sys; print(sys.version.split()[0]); "
-                "sys.exit(sys.version_info < (3, 11))")
+#: Fails in one line unless the image's Python is new enough for the workers and can write
+#: the file named by its argument.
+PROBE = """
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"python3 {sys.version.split()[0]} is older than 3.11")
+try:
+    open(sys.argv[1], "w").close()
+except OSError as error:
+    sys.exit(f"cannot write the shared volume: {error}")
+"""
 #: Every container and volume the harness creates carries this label, with the run's name.
 LABEL = "filequeue-harness.run"
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
-    """Run a docker command; its stdout (``PlatformError`` if it fails and ``check``)."""
+    """Run a docker command; its stdout (``PlatformError`` if it fails and ``check``). The
+    command runs in a session of its own, so that a Ctrl-C meant for the harness does not cut
+    it short (the harness stops the run itself)."""
     try:
         done = subprocess.run(["docker", *args], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, start_new_session=True)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PlatformError(f"docker {' '.join(args[:2])}: {error}") from error
     if check and done.returncode != 0:
-        raise PlatformError(f"docker {' '.join(args[:3])} failed: {done.stderr.strip()}")
+        raise PlatformError(f"docker {' '.join(args[:3])} failed: "
+                            f"{(done.stderr.strip().splitlines() or ['?'])[0]}")
     return done.stdout
 
 
@@ -60,7 +71,8 @@ class DockerPlatform:
     def __init__(self, placement: Placement, workdir: Path) -> None:
         self.placement = placement
         self.run_name = f"fqh-{uuid.uuid4().hex[:8]}"
-        self.root = Path(tempfile.mkdtemp(prefix=f"{self.run_name}-", dir=workdir))
+        # Absolute: docker run -v takes a relative path for a volume's name.
+        self.root = Path(tempfile.mkdtemp(prefix=f"{self.run_name}-", dir=workdir)).resolve()
         self.code = self.root / "code"
         self.shared = SharedVolume(self.root / "shared")
         self.containers: dict[str, str] = {}
@@ -70,21 +82,30 @@ class DockerPlatform:
             raise PlatformError("no Docker engine answers: install docker.io and start dockerd")
         if not image_present(self.placement.image):
             docker("pull", self.placement.image, timeout=600)
-        self._refuse_unless_python()
         self._write_code()
         self._make_shared_volume()
+        for user in dict.fromkeys(self.placement.users or [None]):
+            self._probe(user)
         for worker in workers:
-            self.containers[worker.name] = self._run(worker.name, worker.command, worker.user,
-                                                     detach=True)
+            self._run(worker.name, worker.command, worker.user, detach=True)
+            self.shared.heartbeat.touch()
 
-    def _refuse_unless_python(self) -> None:
-        """``PlatformError`` unless the image runs ``python3`` 3.11 or newer."""
-        probe = subprocess.run(["docker", "run", "--rm", self.placement.image, "python3", "-c",
-                                PYTHON_PROBE], capture_output=True, text=True, timeout=300)
-        if probe.returncode != 0:
-            found = probe.stdout.strip() or (probe.stderr.strip().splitlines() or ["?"])[0]
-            raise PlatformError(f"the image {self.placement.image} must run python3 3.11 or "
-                                f"newer; it gave: {found[:300]}")
+    def _probe(self, user: int | None) -> None:
+        """``PlatformError`` unless the image runs ``python3`` 3.11 or newer as ``user`` and
+        can write the shared volume, and the engine mounts this machine's folder (not a
+        folder of the same name on another machine)."""
+        mark = self.shared.root / f".probe-{os.getpid()}"
+        command = ("python3", "-c", PROBE, f"{SHARED_MOUNT}/{mark.name}")
+        try:
+            self._run(f"probe-{user}", command, user, detach=False)
+        except PlatformError as error:
+            who = "" if user is None else f" as user {user}"
+            raise PlatformError(f"the image {self.placement.image} cannot run the workers{who}: "
+                                f"{str(error).split('failed: ', 1)[-1]}") from error
+        if not mark.exists():
+            raise PlatformError(f"the Docker engine does not see {self.shared.root}: it must "
+                                "run on this machine (not a remote DOCKER_HOST)")
+        mark.unlink()
 
     def _write_code(self) -> None:
         for path, text in shipped_files().items():
@@ -96,8 +117,9 @@ class DockerPlatform:
             directory.chmod(0o555)
 
     def _make_shared_volume(self) -> None:
-        """The volume and its folders, writable by the group the workers share when they run
-        as several users (the ``fsGroup`` of a Pod: group-owned, set-group-id)."""
+        """The volume and its folders: group-owned, group-writable and set-group-id when the
+        workers run as several users (the ``fsGroup`` of a Pod), writable by all otherwise
+        (the image's user is not known)."""
         volume = self.shared
         folders = (volume.root, volume.queue, volume.history, volume.finished, volume.pids)
         for folder in folders:
@@ -105,26 +127,30 @@ class DockerPlatform:
             if self.placement.users:
                 os.chown(folder, -1, self.placement.group)
                 folder.chmod(0o2775)
+            else:
+                folder.chmod(0o777)
         volume.heartbeat.touch()
 
     def _run(self, name: str, command: tuple[str, ...], user: int | None,
              detach: bool) -> str:
-        container = f"{self.run_name}-{name}"
+        container = self.containers[name] = f"{self.run_name}-{name}"  # before it exists
         args = ["run", "--name", container, "--label", f"{LABEL}={self.run_name}",
                 "-v", f"{self.code}:{CODE_MOUNT}:ro", "-v", f"{self.shared.root}:{SHARED_MOUNT}"]
-        args += ["-d", "--restart", "on-failure"] if detach else []
+        args += ["-d", "--restart", "on-failure"] if detach else ["--rm"]
         for variable, value in ENVIRONMENT.items():
             args += ["-e", f"{variable}={value}"]
         if user is not None:
             args += ["--user", f"{user}:{self.placement.group}"]
-        docker(*args, self.placement.image, *command, timeout=300)
-        return container
+        return docker(*args, self.placement.image, *command, timeout=300)
 
     def kill(self, worker: WorkerContainer) -> bool:
-        done = subprocess.run(
-            ["docker", "exec", self.containers[worker.name], *ENTRY, "kill", "--shared",
-             SHARED_MOUNT, "--name", worker.name],
-            capture_output=True, text=True, timeout=60)
+        try:
+            done = subprocess.run(
+                ["docker", "exec", self.containers[worker.name], *ENTRY, "kill", "--shared",
+                 SHARED_MOUNT, "--name", worker.name],
+                capture_output=True, text=True, timeout=60, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            return False
         return done.returncode == 0 or (done.returncode != KILL_REFUSED
                                         and done.stdout.startswith(KILLING))
 
@@ -133,25 +159,24 @@ class DockerPlatform:
 
     def status(self) -> Collected:
         self.shared.heartbeat.touch()
-        return Collected({path.name: "" for path in self.shared.history.iterdir()},
-                         self._finished())
-
-    def _finished(self) -> dict[str, int]:
-        return {path.name: int(path.read_text() or "0")
-                for path in self.shared.finished.iterdir()}
+        return Collected(self.shared.histories(names_only=True), self.shared.finished_codes())
 
     def stop_workers(self) -> None:
-        if self.containers:
-            docker("rm", "-f", *self.containers.values(), check=False)
+        """Remove the worker containers; with ``--keep``, stop them for good instead."""
+        names = list(self.containers.values())
+        if not names:
+            return
+        if self.placement.keep:
+            docker("update", "--restart", "no", *names, check=False)
+            docker("kill", *names, check=False)
+        else:
+            docker("rm", "-f", *names, check=False)
 
     def run_drain(self, command: tuple[str, ...]) -> None:
-        self.containers["drain"] = self._run("drain", command, self.placement.user(0),
-                                             detach=False)
+        self._run("drain", command, self.placement.user(0), detach=False)
 
     def collect(self) -> Collected:
-        histories = {path.name: path.read_text(encoding="utf-8")
-                     for path in sorted(self.shared.history.iterdir())}
-        return Collected(histories, self._finished())
+        return Collected(self.shared.histories(), self.shared.finished_codes())
 
     def describe(self) -> dict[str, object]:
         return {"on": "docker", "image": self.placement.image, "run": self.run_name,
@@ -161,4 +186,7 @@ class DockerPlatform:
         if self.placement.keep:
             return
         self.stop_workers()
+        if self.code.exists():
+            for directory in (self.code, *(p for p in self.code.rglob("*") if p.is_dir())):
+                directory.chmod(0o755)  # a harness that is not root must empty them
         shutil.rmtree(self.root, ignore_errors=True)

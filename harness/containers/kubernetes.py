@@ -166,8 +166,12 @@ class KubernetesPlatform:
         return self._dump(names_only=True)
 
     def stop_workers(self) -> None:
-        """Nothing to do: the workers have ended by themselves, or the namespace goes at the
-        end (the stand-by container must stay up for the drain)."""
+        """Tell the workers to end (the stand-by container must stay up for the drain, so the
+        Pod stays): they have ended by themselves, or, after a stop or a timeout, they end
+        at their next look at the markers; the namespace goes at the end."""
+        for marker in ("stop-producing", "producers-done"):
+            self._exec(STAND_BY, *ENTRY, "touch", "--shared", SHARED_MOUNT, "--marker", marker,
+                       check=False)
 
     def run_drain(self, command: tuple[str, ...]) -> None:
         self._exec(STAND_BY, *command)
@@ -179,7 +183,7 @@ class KubernetesPlatform:
         chosen = ["--names-only", "--heartbeat"] if names_only else []
         found = json.loads(self._exec(STAND_BY, *ENTRY, "dump", "--shared", SHARED_MOUNT,
                                       *chosen).stdout)
-        return Collected(found["history"], {k: int(v or 0) for k, v in found["finished"].items()})
+        return Collected(found["history"], found["finished"])
 
     def describe(self) -> dict[str, object]:
         return {"on": "kubernetes", "image": self.placement.image, "layout":

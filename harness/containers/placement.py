@@ -25,6 +25,8 @@ DEFAULT_IMAGE = "python:3.11-alpine"
 #: The group every worker shares the queue through when the workers run as several users
 #: (the Pod's ``fsGroup``).
 DEFAULT_GROUP = 2000
+#: The largest user or group id Docker and Kubernetes take.
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,13 @@ class Placement:
             raise ValueError("the layout pods needs Kubernetes (--on kubernetes)")
         if self.claim is not None and self.layout != "pods":
             raise ValueError("a claim is shared by the layout pods only")
-        if any(user < 0 for user in self.users):
-            raise ValueError(f"user ids are 0 or more, not {list(self.users)}")
+        for kind, ids in (("user", self.users), ("group", (self.group,))):
+            wrong = [i for i in ids if not 0 <= i <= MAX_ID]
+            if wrong:
+                raise ValueError(f"{kind} ids are whole numbers from 0 to {MAX_ID}, not "
+                                 f"{', '.join(map(str, wrong))}")
+        if self.on == "docker" and (self.namespace or self.claim):
+            raise ValueError("--namespace and --claim apply to --on kubernetes only")
 
     def user(self, index: int) -> int | None:
         """The user id of the ``index``-th container, or None for the image's own."""

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.builtin import MUTANTS, PRODUCT
-from ..incontainer import DRAIN_HISTORY, HISTORY_SUFFIX
+from ..incontainer import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from ..interrupt import StopRequest
-from ..record import killed, records_from_lines
+from ..record import HistoryDamaged, killed, records_from_lines
 from ..run import StressConfig, StressRun
 from ..storage_mutants import QUEUES as STORAGE_MUTANTS
 from ..supervisor import Advance, Choices, Progress, split_quota
 from .placement import ENTRY, SHARED_MOUNT, Placement
-from .platform import Collected, Platform, WorkerContainer
+from .platform import Collected, Platform, PlatformError, WorkerContainer
 
 #: Seconds between two looks at the finished markers (and two progress reports).
 POLL_SECONDS = 0.2
@@ -134,15 +134,28 @@ class ContainerRun:
                        else max(0.0, min(POLL_SECONDS, next_kill - time.monotonic())))
 
     def advance(self) -> Advance:
-        """How far the run has come, from the history files so far."""
-        operations = taken = 0
+        """How far the run has come, from the history files so far: operations, items taken,
+        kills, and violations already certain (an operation that raised, a value got twice)."""
+        operations = taken = violations = 0
+        got: set[str] = set()
         for text in self.platform.collect().histories.values():
-            for record in records_from_lines(None, text.splitlines()):
+            try:
+                records = records_from_lines(None, text.splitlines()[:-1])  # whole lines
+            except HistoryDamaged:
+                continue  # the end of the run says so
+            for record in records:
                 operations += 1
-                taken += record["type"] == "ok" and (
-                    (record["op"] == "get" and record["value"] is not None)
-                    or (record["op"] == "ack" and not record["value"].get("ended")))
-        return Advance(operations, taken, len(self.kill_log), 0)
+                violations += record["type"] == "fail"
+                if record["type"] != "ok":
+                    continue
+                if record["op"] == "get" and record["value"] is not None:
+                    taken += 1
+                    key = json.dumps(record["value"])
+                    violations += key in got
+                    got.add(key)
+                elif record["op"] == "ack" and not record["value"].get("ended"):
+                    taken += 1
+        return Advance(operations, taken, len(self.kill_log), violations)
 
     def note_starts(self, starts: dict[str, int], now: float) -> None:
         """Remember when each container was first seen in its latest start."""
@@ -189,21 +202,28 @@ def run_in_containers(config: StressConfig, placement: Placement, platform: Plat
     workers = worker_containers(config, placement)
     watch = ContainerRun(config, platform, workers)
     run = StressRun(config, [], 0.0)
+    watch.started = time.monotonic()
     try:
         platform.start(workers)
         platform.touch("go")
         run.failure = watch.supervise(progress, stop)
         run.wall_seconds = time.monotonic() - watch.started
-        stopped_at = time.monotonic_ns()
         platform.stop_workers()
+        stopped_at = time.monotonic_ns()  # no worker runs after this
         if run.failure is None:
-            platform.run_drain(drain_command(config, limit=10 * config.items + 1000))
+            try:
+                platform.run_drain(drain_command(config, limit=10 * config.items + 1000))
+            except PlatformError as error:
+                run.failure = f"the drain failed: {error}"
         collected = platform.collect()
     finally:
         platform.remove()
-    run.history = history_of(collected, watch.kills, stopped_at)
+    try:
+        run.history = history_of(collected, watch.kills, stopped_at)
+    except HistoryDamaged as error:
+        run.failure = f"a history file is damaged, so no verdict is given: {error}"
     run.kills, run.kill_log = len(watch.kill_log), watch.kill_log
-    run.worker_failures = [f"{name} exited with code {code}"
+    run.worker_failures = [f"{name} {ending(code)}"
                            for name, code in sorted(collected.finished.items()) if code != 0]
     run.stopped_by = None if stop is None else stop.signum
     run.placement = {**platform.describe(), "restarts": restarts(collected),
@@ -213,6 +233,15 @@ def run_in_containers(config: StressConfig, placement: Placement, platform: Plat
 
         keep_history_in.write_text("".join(encode_lines(run.history)), encoding="utf-8")
     return run
+
+
+def ending(code: int) -> str:
+    """How a worker that ended with ``code`` ended, in words."""
+    if code == HISTORY_UNWRITABLE:
+        return "stopped: its history file took no more (a full or failing volume)"
+    if code == MARKER_UNREADABLE:
+        return "ended, but its exit code could not be read"
+    return f"exited with code {code}"
 
 
 def restarts(collected: Collected) -> int:

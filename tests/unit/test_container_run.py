@@ -3,6 +3,7 @@ that choose a placement, and one history made of every container's file."""
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from harness.containers.command import (
     container_defaults,
     placement_from,
 )
+from harness.containers.docker import DockerPlatform
 from harness.containers.kubernetes import KubernetesPlatform
 from harness.containers.placement import Placement
 from harness.containers.platform import Collected, PlatformError
@@ -22,8 +24,10 @@ from harness.containers.run import (
     history_of,
     refuse_unless_containable,
     restarts,
+    run_in_containers,
     worker_containers,
 )
+from harness.incontainer import HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from harness.output import UsageError
 from harness.record import records_from_lines
 from harness.run import StressConfig
@@ -93,7 +97,10 @@ def stress_args(*argv):
     (["--users", "1000"], "--users apply to --on docker or kubernetes only"),
     (["--on", "docker", "--layout", "pods"], "the layout pods needs Kubernetes"),
     (["--on", "kubernetes", "--claim", "data"], "a claim is shared by the layout pods only"),
-    (["--on", "docker", "--users", "1000,x"], "invalid literal"),
+    (["--on", "docker", "--users", "1000,x"], "--users 1000,x: a comma-separated list"),
+    (["--on", "docker", "--users", "1000", "--group", "4294967296"], "group ids are whole"),
+    (["--on", "docker", "--users", "4294967295"], "user ids are whole numbers from 0"),
+    (["--on", "docker", "--namespace", "ns"], "apply to --on kubernetes only"),
 ])
 def test_flags_that_cannot_place_the_workers_are_refused_with_the_reason(argv, message):
     with pytest.raises(UsageError, match=message):
@@ -184,3 +191,75 @@ def test_a_container_is_killed_again_only_after_it_came_back_and_worked_a_while(
     watch.note_starts({first: 3}, now=4.0)
     watch.kill_one({first: 0}, scheduled=10.0)
     assert len(platform.killed) == 3, "a worker that finished is never killed"
+
+
+class FinishedPlatform:
+    """A platform whose workers have all ended by themselves, leaving ``histories``."""
+
+    def __init__(self, histories, finished, drain_error=None):
+        self.collected = Collected(histories, finished)
+        self.drain_error = drain_error
+        self.removed = False
+
+    def start(self, workers):
+        pass
+
+    def touch(self, marker):
+        pass
+
+    def status(self):
+        return Collected({}, self.collected.finished)
+
+    def stop_workers(self):
+        pass
+
+    def run_drain(self, command):
+        if self.drain_error:
+            raise PlatformError(self.drain_error)
+
+    def collect(self):
+        return self.collected
+
+    def describe(self):
+        return {"on": "fake", "image": "none"}
+
+    def remove(self):
+        self.removed = True
+
+
+ONE_PRODUCER = StressConfig(producers=1, consumers=1, readers=0, items=1)
+FINISHED = {"producer-1": 0, "consumer-1": 0}
+
+
+def test_a_drain_that_fails_is_the_runs_failure_and_the_workers_history_is_kept():
+    platform = FinishedPlatform({"producer-1.0.jsonl": history_file(
+        ["I", "put", 1, "x"], ["C", "ok", 2, None, None])}, FINISHED, drain_error="disk full")
+    run = run_in_containers(ONE_PRODUCER, Placement(), platform)
+    assert run.failure == "the drain failed: disk full"
+    assert [op["op"] for op in run.history] == ["put"] and platform.removed
+
+
+def test_a_damaged_history_gives_no_verdict_but_the_reason():
+    platform = FinishedPlatform({"producer-1.0.jsonl": '["I", "put", 1\n["I", "put", 3, "y"]\n'},
+                                FINISHED)
+    run = run_in_containers(ONE_PRODUCER, Placement(), platform)
+    assert run.failure.startswith("a history file is damaged, so no verdict is given: line 1")
+    assert run.history == []
+
+
+def test_workers_that_could_not_record_or_report_are_failures_named_in_words():
+    finished = {"producer-1": HISTORY_UNWRITABLE, "consumer-1": MARKER_UNREADABLE}
+    run = run_in_containers(ONE_PRODUCER, Placement(), FinishedPlatform({}, finished))
+    assert run.worker_failures == [
+        "consumer-1 ended, but its exit code could not be read",
+        "producer-1 stopped: its history file took no more (a full or failing volume)"]
+
+
+def test_the_docker_volume_is_an_absolute_folder_whatever_the_out_folder(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relative").mkdir()
+    platform = DockerPlatform(Placement(), Path("relative"))
+    assert platform.shared.root.is_absolute()
+    platform.remove()
+    assert list((tmp_path / "relative").iterdir()) == []
