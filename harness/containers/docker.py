@@ -68,6 +68,8 @@ class DockerPlatform:
     never restarts a container that ``docker kill`` stopped.
     """
 
+    poll_seconds = 0.2
+
     def __init__(self, placement: Placement, workdir: Path) -> None:
         self.placement = placement
         self.run_name = f"fqh-{uuid.uuid4().hex[:8]}"

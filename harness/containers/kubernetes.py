@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,16 @@ from .platform import Collected, PlatformError, WorkerContainer
 STAND_BY = "stand-by"
 #: The hostPath folder of the layout ``pods``, one sub-folder per namespace.
 HOST_PATH_ROOT = "/var/tmp/filequeue-harness"
-READY_TIMEOUT = "300s"
+READY_SECONDS = 300
 #: Removes what a run left in a hostPath folder (it outlives the namespace).
 EMPTY_VOLUME = f"import shutil; shutil.rmtree({SHARED_MOUNT!r}, ignore_errors=True)"
 
 
 class KubernetesPlatform:
     """A run's containers on a cluster (``Platform``)."""
+
+    #: Each look at the volume is a ``kubectl exec``: not too often.
+    poll_seconds = 1.0
 
     def __init__(self, placement: Placement, kubectl: str = "kubectl",
                  kubeconfig: Path | None = None) -> None:
@@ -81,10 +85,15 @@ class KubernetesPlatform:
             self.pod_of[worker.name] = worker.name
 
     def _wait_for_stand_by(self) -> None:
-        """Return once the stand-by container runs (image pulled, volume prepared)."""
-        self.kubectl("wait", "--for=jsonpath={.status.containerStatuses[?(@.name=='stand-by')]"
-                     ".started}=true", f"pod/{self.pod_of[STAND_BY]}",
-                     f"--timeout={READY_TIMEOUT}")
+        """Return once the stand-by container answers (image pulled, volume prepared)."""
+        deadline = time.monotonic() + READY_SECONDS
+        while self._exec(STAND_BY, *ENTRY, "touch", "--shared", SHARED_MOUNT, "--marker",
+                         "heartbeat", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise PlatformError(f"the stand-by container of {self.pod_of[STAND_BY]} did "
+                                    f"not start within {READY_SECONDS} s: kubectl -n "
+                                    f"{self.namespace} describe pod {self.pod_of[STAND_BY]}")
+            time.sleep(1.0)  # the cluster's progress: nothing to wait on but a poll
 
     def _apply(self, documents: list[dict[str, Any]]) -> None:
         self.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in documents))

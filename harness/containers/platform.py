@@ -44,6 +44,9 @@ class Platform(Protocol):
     ended once its worker ended by itself.
     """
 
+    #: Seconds between two looks at the volume's markers.
+    poll_seconds: float
+
     def start(self, workers: list[WorkerContainer]) -> None:
         """Ship the code, create the shared volume, start every worker container."""
 

@@ -20,8 +20,7 @@ from ..supervisor import Advance, Choices, Progress, split_quota
 from .placement import ENTRY, SHARED_MOUNT, Placement
 from .platform import Collected, Platform, PlatformError, WorkerContainer
 
-#: Seconds between two looks at the finished markers (and two progress reports).
-POLL_SECONDS = 0.2
+#: Seconds between two progress reports.
 PROGRESS_SECONDS = 2.0
 #: Seconds each start of a container works before it may be killed again.
 MIN_UPTIME = 1.0
@@ -130,8 +129,9 @@ class ContainerRun:
             if progress is not None and now >= next_progress:
                 progress(self.advance())
                 next_progress = now + PROGRESS_SECONDS
-            time.sleep(POLL_SECONDS if next_kill is None
-                       else max(0.0, min(POLL_SECONDS, next_kill - time.monotonic())))
+            poll = self.platform.poll_seconds
+            time.sleep(poll if next_kill is None
+                       else max(0.0, min(poll, next_kill - time.monotonic())))
 
     def advance(self) -> Advance:
         """How far the run has come, from the history files so far: operations, items taken,

@@ -196,6 +196,8 @@ def test_a_container_is_killed_again_only_after_it_came_back_and_worked_a_while(
 class FinishedPlatform:
     """A platform whose workers have all ended by themselves, leaving ``histories``."""
 
+    poll_seconds = 0.0
+
     def __init__(self, histories, finished, drain_error=None):
         self.collected = Collected(histories, finished)
         self.drain_error = drain_error
