@@ -3,13 +3,17 @@
 import json
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.cli import main
 from harness.containers.docker import engine_answers, image_present
+from harness.containers.kubernetes import KubernetesPlatform
+from harness.containers.placement import Placement
 from k8s.render import GRACE_SECONDS, render
 
 from .docker_pod import DockerPod
@@ -23,6 +27,7 @@ from .pod_checks import (
     reports_until_done,
     test_pod_options,
 )
+from .stress_checks import assert_valid_stress_on_kubernetes
 
 IMAGE = os.environ.get("QUEUE_TEST_IMAGE", "queue-python:bookworm")
 
@@ -142,3 +147,27 @@ def test_an_image_without_python_is_refused_in_one_line_and_nothing_is_left(
     left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=filequeue-harness.run"],
                           capture_output=True, text=True, check=True).stdout
     assert left == ""
+
+
+@pytest.fixture
+def stand_in_kubectl(engine, tmp_path, monkeypatch):
+    """``kubectl`` played by ``fake_kubectl.py`` on the Docker engine."""
+    script = tmp_path / "kubectl"
+    stand_in = Path(__file__).parent / "fake_kubectl.py"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} {stand_in} "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("FAKE_KUBECTL_STATE", str(tmp_path / "state"))
+    yield script
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=fake-kubectl"],
+                          capture_output=True, text=True).stdout.split()
+    subprocess.run(["docker", "rm", "-f", *left], capture_output=True)
+    assert not left, "the namespace's deletion removes every container"
+
+
+@pytest.mark.parametrize("layout, delivery", [("pod", "at-most-once"),
+                                              ("pods", "at-least-once")])
+def test_the_kubernetes_platform_with_a_stand_in_kubectl(stand_in_kubectl, layout, delivery):
+    placement = Placement(on="kubernetes", image=IMAGE, layout=layout, users=(1001, 1002))
+    platform = KubernetesPlatform(placement, kubectl=str(stand_in_kubectl))
+    assert_valid_stress_on_kubernetes(placement, platform, delivery, kill_every_ms=500,
+                                      min_kills=5)

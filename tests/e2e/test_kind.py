@@ -9,12 +9,9 @@ import uuid
 import pytest
 import yaml
 
-from harness.checkers import check
 from harness.containers.docker import image_present
 from harness.containers.kubernetes import KubernetesPlatform
 from harness.containers.placement import Placement
-from harness.containers.run import run_in_containers
-from harness.run import StressConfig
 from k8s.render import GRACE_SECONDS, POD_NAME, render
 
 from .pod_checks import (
@@ -27,6 +24,7 @@ from .pod_checks import (
     reports_until_done,
     test_pod_options,
 )
+from .stress_checks import assert_valid_stress_on_kubernetes
 
 IMAGE = os.environ.get("QUEUE_E2E_IMAGE", "python:3.11-alpine")
 
@@ -157,12 +155,5 @@ def test_a_stress_run_on_kind_killed_and_restarted_is_valid(kind_cluster, tmp_pa
     placement = Placement(on="kubernetes", image=IMAGE, layout=layout, users=(1001, 1002))
     platform = KubernetesPlatform(placement, kubectl=str(kind_cluster.kubectl_path),
                                   kubeconfig=kind_cluster.kubeconfig_path)
-    config = StressConfig(producers=2, consumers=2, items=600, rate=20.0, block=0.1,
-                          kill_every_ms=2000, delivery=delivery, seed=13, timeout=600)
-    run = run_in_containers(config, placement, platform)
-    result = check(run.history)
-    assert run.failure is None, run.failure
-    assert result.valid, result.first_violation
-    assert run.kills >= 5 and run.placement["restarts"] >= 1
-    names = {op["process"].rsplit(".", 1)[0] for op in run.history if op["process"] != "drain"}
-    assert names == {"producer-1", "producer-2", "consumer-1", "consumer-2", "reader-1"}
+    assert_valid_stress_on_kubernetes(placement, platform, delivery, kill_every_ms=2000,
+                                      min_kills=5)
