@@ -140,3 +140,29 @@ def test_an_existing_queue_on_a_read_only_tmpfs_is_a_directory_error(tiny_tmpfs)
     with pytest.raises(QueueDirectoryError, match="read-only file system"):
         FileQueue(path)
 
+
+
+@pytest.mark.parametrize("operation, problem", [
+    ("get", "its first item is null, which a queue cannot hold (get() returns None for an "
+            "empty queue)"),
+    ("get_many", "one of its first items is null, which a queue cannot hold (get() returns "
+                 "None for an empty queue)"),
+    ("claim_many", "one of its first items is null, which a queue cannot hold (get() returns "
+                   "None for an empty queue)"),
+])
+def test_a_null_item_in_a_json_array_is_named_word_for_word(queue_path, operation, problem):
+    queue_path.parent.mkdir(parents=True)
+    queue = FileQueue(queue_path, format="json-array")
+    queue_path.write_bytes(b'["first", null]' if operation != "get" else b'[null]')
+    with pytest.raises(CorruptQueueError) as caught:
+        getattr(queue, operation)(*([] if operation == "get" else [2]))
+    assert (caught.value.path, caught.value.problem) == (queue_path, problem)
+
+
+def test_a_journal_opened_as_a_json_array_keeps_the_json_error_too(queue_path):
+    FileQueue(queue_path, format="journal").put("x")
+    with pytest.raises(CorruptQueueError) as caught:
+        FileQueue(queue_path, format="json-array")
+    assert caught.value.problem.startswith("it is not valid JSON (Extra data: line 2 column 1")
+    assert caught.value.problem.endswith(") (it looks like a journal: open it with "
+                                         "format='journal')")
