@@ -166,3 +166,48 @@ def test_a_journal_opened_as_a_json_array_keeps_the_json_error_too(queue_path):
     assert caught.value.problem.startswith("it is not valid JSON (Extra data: line 2 column 1")
     assert caught.value.problem.endswith(") (it looks like a journal: open it with "
                                          "format='journal')")
+
+
+@pytest.mark.parametrize("code, reason", [
+    (errno.EROFS, "it is on a read-only file system: the queue needs to write its lock file "
+                  "tasks.json.lock"),
+    (errno.EIO, "cannot create or open the lock file tasks.json.lock ([Errno 5] Input/output "
+                "error)"),
+])
+def test_a_lock_file_that_cannot_be_opened_is_explained_word_for_word(queue_path, monkeypatch,
+                                                                      code, reason):
+    queue_path.parent.mkdir(parents=True)
+    real_open = os.open
+
+    def failing_open(path, flags, *args):
+        if os.fspath(path).endswith(".lock"):
+            raise OSError(code, os.strerror(code))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", failing_open)
+    with pytest.raises(QueueDirectoryError) as caught:
+        FileQueue(queue_path)
+    assert caught.value.reason == reason
+
+
+def test_the_claims_flag_is_synced_only_when_asked_and_a_failed_sync_names_the_lock_file(
+        tmp_path, monkeypatch):
+    from queue_core.errors import StorageError
+    from queue_core.locking import FileLock
+
+    lock = FileLock(tmp_path / "tasks.json.lock")
+    synced = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    lock.raise_flag()
+    assert synced == []
+    lock.raise_flag(fsync=True)
+    assert len(synced) == 1
+
+    def failing_fsync(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(StorageError) as caught:
+        lock.raise_flag(fsync=True)
+    assert (caught.value.path, caught.value.operation) == (lock.path, "fsync")
+    lock.close()
