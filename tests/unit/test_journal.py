@@ -364,3 +364,89 @@ def test_an_empty_line_in_a_journal_is_corruption_not_the_end(queue_path):
     q = FileQueue(queue_path, format="journal")
     with pytest.raises(CorruptQueueError, match=f"the line at byte {header} is not"):
         q.get()
+
+
+@pytest.mark.parametrize("operation", ["get", "get_many", "claim_many"])
+def test_a_corrupt_head_line_taken_in_a_batch_is_named_by_its_byte(queue_path, operation):
+    header = journal_with(queue_path, b"1 x 1\n")
+    q = FileQueue(queue_path, format="journal")
+    with pytest.raises(CorruptQueueError) as caught:
+        getattr(q, operation)(*([] if operation == "get" else [2]))
+    assert caught.value.problem == (f"the line at byte {header} is not '<number> <put time> "
+                                    "<JSON>' (could not convert string to float: b'x')")
+
+
+def test_a_batch_that_empties_the_queue_compacts_it(queue_path, monkeypatch):
+    monkeypatch.setattr(journal, "COMPACT_EMPTY_BYTES", 10)
+    q = FileQueue(queue_path, format="journal")
+    q.put_many([f"item-{n}" for n in range(5)])
+    assert q.get_many(10) == [f"item-{n}" for n in range(5)]
+    assert generation(queue_path) == 2
+    assert len(queue_path.read_text().splitlines()) == 1
+    q.put("next")
+    assert FileQueue(queue_path, format="journal").get() == "next"
+
+
+def test_a_batch_s_lines_are_numbered_on_from_the_last_put(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    q.put_many(["b", "c", "d"])
+    q.put("e")
+    numbers = [int(line.split(" ")[0]) for line in queue_path.read_text().splitlines()[1:]]
+    assert numbers == [1, 2, 3, 4, 5]
+
+
+def test_a_head_cut_inside_its_second_slot_still_reads_the_first(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    q.close()
+    head = queue_path.with_name("tasks.json.head")
+    os.truncate(head, HEAD_HEADER_SIZE + SLOT_SIZE + 3)
+    assert FileQueue(queue_path, format="journal").get() == "a"
+
+
+def test_a_version_2_head_without_a_readable_slot_is_refused(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_bytes(b'{"format":"queue-journal","version":2,"generation":1}\n'
+                           b"1 1000.000000 \"a\"\n")
+    head = queue_path.with_name("tasks.json.head")
+    head.write_bytes(b"\x07" * (2 * SLOT_SIZE))
+    with pytest.raises(CorruptQueueError) as caught:
+        FileQueue(queue_path, format="journal").get()
+    assert (caught.value.path, caught.value.problem) == (
+        head, "neither of its two slots is readable")
+
+
+@pytest.mark.parametrize("found, shown", [(b"other", "other"), (b"\xffodd", "\ufffdodd")])
+def test_a_head_of_another_queue_is_named_by_what_its_header_says(queue_path, found, shown):
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    q.close()
+    queue_id = q._storage.queue_id
+    head = queue_path.with_name("tasks.json.head")
+    raw = head.read_bytes()
+    head.write_bytes(found + bytes(HEAD_HEADER_SIZE - len(found)) + raw[HEAD_HEADER_SIZE:])
+    with pytest.raises(CorruptQueueError) as caught:
+        FileQueue(queue_path, format="journal").get()
+    assert caught.value.problem == (f"its header {shown!r} does not name queue {queue_id} of "
+                                    "tasks.json: it belongs to another queue")
+
+
+def test_a_torn_line_whose_cut_fails_names_the_journal(queue_path, monkeypatch):
+    import errno
+
+    from queue_core.errors import StorageError
+
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    with open(queue_path, "ab") as data:
+        data.write(b"2 1000.0")  # a crashed writer's half line
+    q.close()
+
+    def failing_truncate(fd, size):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "ftruncate", failing_truncate)
+    with pytest.raises(StorageError) as caught:
+        q.put("b")
+    assert (caught.value.path, caught.value.operation) == (queue_path, "truncate")
