@@ -409,21 +409,6 @@ def test_main_waits_5_seconds_for_the_lock_by_default(queue_path, held_lock, mon
     assert inspect_queue(queue_path).notes[0].startswith("the lock was held for over 5.0 s")
 
 
-def test_the_shared_lock_is_opened_close_on_exec(queue_path, monkeypatch):
-    FileQueue(queue_path).put("a")
-    flags = {}
-    real_open = os.open
-
-    def recording_open(path, mode, *args, **kwargs):
-        flags[os.fspath(path)] = mode
-        return real_open(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", recording_open)
-    inspect_queue(queue_path)
-    lock_flags = flags[os.fspath(queue_path.with_name("tasks.json.lock"))]
-    assert lock_flags == os.O_RDONLY | os.O_CLOEXEC
-
-
 def test_a_ledger_that_names_no_pending_order_counts_the_item_once(queue_path, queue_format):
     """The next operation finishes such a move (see test_claims): the item is held only."""
     from queue_core.ledger import Ledger
