@@ -431,3 +431,13 @@ def test_a_ledger_that_names_no_pending_order_counts_the_item_once(queue_path, q
     report = inspect_queue(queue_path)
     assert report.stats[:2] == (1, 1), "'c' is held, not also waiting; 'd' waits"
     assert report.stats[:4] == FileQueue(queue_path, format=queue_format).stats()[:4]
+
+
+def test_a_json_array_after_more_blank_space_than_the_first_read_is_recognised(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_bytes(b"\n" * 64 + b" " * 5000 + b'["a", "b"]')
+    assert FileQueue(queue_path, format="json-array").size() == 2, "the queue reads it"
+    report = inspect_queue(queue_path)
+    assert report.damage == []
+    assert report.details == {"format": "json-array"}
+    assert report.stats.waiting == 2
