@@ -273,3 +273,113 @@ def test_the_producer_puts_tasks_in_batches(queue, tmp_path):
                     interval=(0, 0), time_scale=1.0, max_tasks=7, batch=3)
     assert count == 7
     assert [t["id"] for t in queue.get_many(10)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+# -- in this process: what the killed children above cannot show mutation testing -----------
+
+
+class Killed(BaseException):
+    """Stands for a kill: no cleanup of the queue's runs."""
+
+
+def test_a_claim_many_cut_short_before_its_items_left_the_storage_repeats_nothing(
+        queue_path, queue_format, clock, monkeypatch):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    q.put_many(["a", "b", "c", "d"])
+    q.ack(q.claim())  # the ledger exists: "a" is done
+
+    def killed(self, count):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(q._storage), "pop_many", killed)
+        with pytest.raises(Killed):
+            q.claim_many(2, lease=10)
+    reopened = FileQueue(queue_path, format=queue_format, clock=clock)
+    assert reopened.stats()[:2] == (3, 0), "the batch never returned: its items wait, once"
+    claims = reopened.claim_many(5, lease=10)
+    assert [(c.item, c.attempt) for c in claims] == [("b", 1), ("c", 1), ("d", 1)]
+
+
+def test_claims_of_a_batch_say_when_and_until_and_number_on(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    q.put_many(["a", "b", "c", "d"])
+    [first] = q.claim_many(1, lease=5)
+    assert (first.order, first.claimed_at, first.until) == (1, clock.now, clock.now + 5)
+    batch = q.claim_many(2, lease=7)
+    assert [(c.item, c.order, c.claimed_at, c.until) for c in batch] == [
+        ("b", 2, clock.now, clock.now + 7), ("c", 3, clock.now, clock.now + 7)]
+    q.ack(first)
+    clock.now += 7
+    again = q.claim_many(1, lease=3)
+    assert [(c.item, c.attempt, c.claimed_at, c.until) for c in again] == [
+        ("b", 2, clock.now, clock.now + 3)], "one of the two ready entries, as asked"
+    q.ack_many([*again, *q.claim_many(5, lease=3)])
+    assert q.get_many(5) == ["d"]
+
+
+def test_a_batch_moves_spent_items_to_the_dead_letters(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["a", "b"])
+    q.claim_many(2, lease=5)
+    clock.now += 5
+    assert q.claim_many(2, lease=5) == []
+    assert [d.item for d in q.dead()] == ["a", "b"]
+    assert q.get_many(2) == []
+
+
+def test_a_json_array_batch_whose_settled_mark_fails_still_returns_its_claims(
+        queue_path, clock, monkeypatch):
+    from queue_core.errors import StorageError
+    from queue_core.ledger import Ledger
+
+    q = FileQueue(queue_path, format="json-array", clock=clock)
+    q.put_many(["a", "b", "c"])
+    real_append = Ledger.append
+
+    def settled_fails(self, *records, **options):
+        if records and records[0]["op"] == "settled":
+            raise StorageError(self.path, "append to", 5)
+        return real_append(self, *records, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "append", settled_fails)
+        claims = q.claim_many(2, lease=10)
+    assert [c.item for c in claims] == ["a", "b"]
+    reopened = FileQueue(queue_path, format="json-array", clock=clock)
+    assert reopened.stats()[:2] == (1, 2)
+    assert reopened.get_many(5) == ["c"]
+
+
+def fsynced_names(monkeypatch):
+    names = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        names.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return names
+
+
+def test_a_first_batch_claim_syncs_the_claims_flag_with_fsync(queue_path, queue_format,
+                                                              monkeypatch):
+    q = FileQueue(queue_path, format=queue_format, fsync=True)
+    q.put_many(["a", "b"])
+    names = fsynced_names(monkeypatch)
+    q.claim_many(2)
+    assert "tasks.json.lock" in names
+
+
+def test_a_lost_claims_flag_is_raised_and_synced_again_with_fsync(queue_path, queue_format,
+                                                                  monkeypatch):
+    q = FileQueue(queue_path, format=queue_format)
+    q.put("a")
+    q.claim()
+    q.close()
+    os.truncate(queue_path.with_name("tasks.json.lock"), 0)  # lost in a power loss
+    names = fsynced_names(monkeypatch)
+    reopened = FileQueue(queue_path, format=queue_format, fsync=True)
+    assert "tasks.json.lock" in names
+    assert reopened.stats().in_flight == 1
