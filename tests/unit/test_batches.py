@@ -383,3 +383,35 @@ def test_a_lost_claims_flag_is_raised_and_synced_again_with_fsync(queue_path, qu
     reopened = FileQueue(queue_path, format=queue_format, fsync=True)
     assert "tasks.json.lock" in names
     assert reopened.stats().in_flight == 1
+
+
+def test_batches_of_one_and_ready_entries_taken_as_asked(q, clock):
+    q.put_many(["a", "b", "c"])
+    assert q.get_many(1) == ["a"]
+    assert [c.item for c in q.claim_many(1)] == ["b"]
+    q.claim(lease=5)
+    clock.now += 30
+    assert q.get_many(1) == ["b"], "one of the two ready entries"
+    assert q.get_many(1) == ["c"]
+
+
+def test_a_get_many_moves_spent_items_to_the_dead_letters(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["a", "b", "c"])
+    q.claim_many(2, lease=5)
+    clock.now += 5
+    assert q.get_many(5) == ["c"]
+    assert [d.item for d in q.dead()] == ["a", "b"]
+
+
+def test_ack_many_s_refusals_word_for_word(q):
+    q.put_many(["a", "b"])
+    first, second = q.claim_many(2, lease=10)
+    q.ack(second)
+    with pytest.raises(ClaimError) as caught:
+        q.ack_many([first, second])
+    assert str(caught.value) == ("cannot acknowledge claim 2.1: its item is no longer in the "
+                                 "queue (acknowledged already, or taken by get)")
+    with pytest.raises(ClaimError) as caught:
+        q.ack_many([first, first])
+    assert str(caught.value) == "cannot acknowledge the same claim twice in one batch"

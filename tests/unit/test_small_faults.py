@@ -211,3 +211,54 @@ def test_the_claims_flag_is_synced_only_when_asked_and_a_failed_sync_names_the_l
         lock.raise_flag(fsync=True)
     assert (caught.value.path, caught.value.operation) == (lock.path, "fsync")
     lock.close()
+
+
+def test_a_directory_made_by_another_process_meanwhile_is_used(queue_path, monkeypatch):
+    from pathlib import Path as RealPath
+
+    real_is_dir = RealPath.is_dir
+    looked = []
+
+    def made_meanwhile(self):
+        if self == queue_path.parent and not looked:
+            looked.append(self)
+            self.mkdir(parents=True)  # another process, right after this one looked
+            return False
+        return real_is_dir(self)
+
+    monkeypatch.setattr(RealPath, "is_dir", made_meanwhile)
+    FileQueue(queue_path).put("a")
+    assert looked == [queue_path.parent]
+    assert FileQueue(queue_path).get() == "a"
+
+
+def test_a_permission_error_inside_an_operation_names_the_directory(queue_path, queue_format,
+                                                                    monkeypatch):
+    q = FileQueue(queue_path, format=queue_format)
+
+    def refused(self, *args):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(type(q._storage), "append", refused)
+    with pytest.raises(QueueDirectoryError) as caught:
+        q.put("a")
+    assert caught.value.directory == queue_path.parent
+    assert str(caught.value) == (f"cannot use queue directory {queue_path.parent}: permission "
+                                 "denied ([Errno 13] Permission denied)")
+
+
+def test_a_queue_whose_lock_cannot_be_taken_raises_that_error_and_leaks_nothing(
+        queue_path, monkeypatch):
+    import fcntl
+
+    FileQueue(queue_path).close()
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError) as caught:
+        FileQueue(queue_path)
+    assert caught.value.errno == errno.ENOLCK, "not an error of the cleanup"
+    assert len(os.listdir("/proc/self/fd")) == before
