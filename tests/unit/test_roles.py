@@ -595,3 +595,46 @@ def test_the_consumer_seed_makes_the_same_work_times(tmp_path, recording_life):
     first, second = recording_life
     assert first.slept == second.slept
     assert len(set(first.slept)) == 3
+
+
+@pytest.mark.parametrize("method", ["claim", "get"])
+@pytest.mark.parametrize("argv, timeouts, slept", [
+    ([], [0.0] + [consumer.STOP_CHECK_SECONDS] * 3, [0.0] * 4),
+    (["--no-wait", "--idle-sleep", "2", "--time-scale", "0.5"], [0.0] * 4, [1.0] * 4),
+])
+def test_an_idle_consumer_waits_in_the_queue_or_polls(tmp_path, recording_life, monkeypatch,
+                                                     method, argv, timeouts, slept):
+    """Waiting (the default): the first look does not wait, the next ones wait on the
+    doorbell for STOP_CHECK_SECONDS and do not sleep; polling looks and sleeps, scaled."""
+    queue_file = tmp_path / "q" / "tasks.json"
+    FileQueue(queue_file).close()
+    asked = []
+    real = getattr(FileQueue, method)
+
+    def recording(self, *args, timeout=0.0):
+        asked.append(timeout)
+        return real(self, *args, timeout=0.0)
+
+    monkeypatch.setattr(FileQueue, method, recording)
+    delivery = "at-least-once" if method == "claim" else "at-most-once"
+    assert consumer.main(["--queue-file", str(queue_file), "--results-dir", str(tmp_path / "r"),
+                          "--delivery", delivery, *argv], environ={}) == 0
+    [life] = recording_life
+    assert asked == timeouts
+    assert life.slept == slept
+
+
+def test_consume_waits_in_the_queue_by_default(tmp_path, monkeypatch):
+    q = FileQueue(tmp_path / "q" / "tasks.json")
+    asked = []
+    real = FileQueue.claim
+
+    def recording(self, *args, timeout=0.0):
+        asked.append(timeout)
+        return real(self, *args, timeout=0.0)
+
+    monkeypatch.setattr(FileQueue, "claim", recording)
+    life = RecordingLife(wakes=1)
+    assert consume(q, life, random.Random(), results_dir=tmp_path / "r", worker="w") == 0
+    assert asked == [0.0, consumer.STOP_CHECK_SECONDS]
+    assert life.slept == [0.0, 0.0]
