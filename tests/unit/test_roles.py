@@ -638,3 +638,27 @@ def test_consume_waits_in_the_queue_by_default(tmp_path, monkeypatch):
     assert consume(q, life, random.Random(), results_dir=tmp_path / "r", worker="w") == 0
     assert asked == [0.0, consumer.STOP_CHECK_SECONDS]
     assert life.slept == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("argv, slept", [([], [0.5] * 3), (["--batch", "2"], [0.5])])
+def test_the_producer_puts_one_task_per_interval_unless_batched(tmp_path, recording_life,
+                                                                argv, slept):
+    queue_file = tmp_path / "tasks.json"
+    assert producer.main(["--queue-file", str(queue_file), "--interval", "1:1", "--time-scale",
+                          "0.5", "--max-tasks", "4", *argv], environ={}) == 0
+    assert recording_life[0].slept == slept
+    assert [t["id"] for t in FileQueue(queue_file).get_many(10)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_produce_puts_every_task_of_a_batch_and_one_by_default(tmp_path, batch):
+    from queue_core.producer import produce
+    from queue_core.sequence import IdSequence
+
+    q = FileQueue(tmp_path / "tasks.json")
+    life = RecordingLife(wakes=10)
+    options = {} if batch is None else {"batch": batch}
+    assert produce(q, IdSequence(tmp_path / "ids"), life, random.Random(1), interval=(1, 1),
+                   time_scale=1.0, max_tasks=2, **options) == 2
+    assert life.slept == ([1.0] if batch is None else [])
+    assert [t["id"] for t in q.get_many(10)] == [1, 2]
