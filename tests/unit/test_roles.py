@@ -12,6 +12,7 @@ import pytest
 from queue_core import (
     CorruptQueueError,
     FileQueue,
+    QueueNotFoundError,
     QueueStats,
     consumer,
     lifecycle,
@@ -662,3 +663,26 @@ def test_produce_puts_every_task_of_a_batch_and_one_by_default(tmp_path, batch):
                    time_scale=1.0, max_tasks=2, **options) == 2
     assert life.slept == ([1.0] if batch is None else [])
     assert [t["id"] for t in q.get_many(10)] == [1, 2]
+
+
+@pytest.mark.parametrize("error, code", [
+    (QueueNotFoundError("/q/tasks.json", "nothing there"), 2),
+    (OSError(5, "Input/output error"), 1),
+])
+def test_a_role_without_a_duration_logs_its_error_as_one_line(capsys, role_process, error,
+                                                              code):
+    import argparse
+
+    from queue_core.lifecycle import run_role
+
+    lives = []
+
+    def body(args, life):
+        lives.append(life)
+        assert not life.stopping, "no duration: no deadline"
+        raise error
+
+    assert run_role("tester", argparse.ArgumentParser(), [], body) == code
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.endswith(f" ERROR tester: {error}")
+    assert lives[0]._deadline is None
