@@ -450,3 +450,47 @@ def test_a_torn_line_whose_cut_fails_names_the_journal(queue_path, monkeypatch):
     with pytest.raises(StorageError) as caught:
         q.put("b")
     assert (caught.value.path, caught.value.operation) == (queue_path, "truncate")
+
+
+def test_a_head_inside_a_line_is_reported_by_size_after_the_retries(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    for item in ("a", "b", "c"):
+        q.put(item)
+    q.get()
+    lines = queue_path.read_bytes().split(b"\n")
+    lines[1] = b"9" + lines[1]  # the head now points inside the second line, for good
+    queue_path.write_bytes(b"\n".join(lines))
+    with pytest.raises(CorruptQueueError) as caught:
+        q.size()
+    assert "which is not the start of a line" in caught.value.problem
+
+
+def test_a_count_that_read_a_head_from_mid_change_tries_again(queue_path, monkeypatch):
+    """A head read while another process moved it may point nowhere sensible for the data
+    read: that try counts nothing, the next one counts."""
+    q = FileQueue(queue_path, format="journal")
+    for item in ("a", "b", "c"):
+        q.put(item)
+    real_read_head = journal.JournalStorage._read_head
+    reads = []
+
+    def mid_change(self):
+        head = real_read_head(self)
+        reads.append(head)
+        if len(reads) == 1:
+            return head._replace(offset=head.offset + 3)  # inside the first line
+        return head
+
+    monkeypatch.setattr(journal.JournalStorage, "_read_head", mid_change)
+    assert q.size() == 3
+    assert len(reads) >= 3
+
+
+def test_a_version_2_journal_whose_head_is_still_empty_is_counted(queue_path):
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_bytes(b'{"format":"queue-journal","version":2,"generation":1}\n'
+                           b'1 1000.000000 "a"\n2 1000.000000 "b"\n')
+    queue_path.with_name("tasks.json.head").write_bytes(b"")
+    q = FileQueue(queue_path, format="journal")
+    assert q.size() == 2
+    assert q.get() == "a"

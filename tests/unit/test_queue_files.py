@@ -365,3 +365,10 @@ def test_a_missing_head_is_damage_for_inspect_word_for_word(queue_path):
     [problem] = inspect_queue(queue_path).damage
     assert problem.startswith(f"queue file {head} is corrupt: it is missing; it was left "
                               "untouched")
+
+
+def test_a_format_that_says_nothing_of_itself_is_described_by_its_class_name(queue_path):
+    from queue_core.storage.base import Storage
+    from queue_core.storage.json_array import JsonArrayStorage
+
+    assert Storage.describe(JsonArrayStorage(queue_path)) == {"format": "JsonArrayStorage"}
