@@ -339,3 +339,31 @@ def test_a_batch_s_lease_must_be_positive_word_for_word(queue, lease):
         queue.claim_many(2, lease=lease)
     assert str(caught.value) == (f"lease must be a finite number of seconds greater than 0, "
                                  f"not {lease!r}")
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "1", True])
+def test_a_bad_timeout_of_a_batch_is_refused_word_for_word(queue, timeout):
+    for call in (lambda: queue.get_many(2, timeout=timeout),
+                 lambda: queue.claim_many(2, timeout=timeout)):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == (f"timeout must be None or a number of seconds of 0 or "
+                                     f"more, not {timeout!r}")
+
+
+@pytest.mark.parametrize("method", ["get_many", "claim_many"])
+def test_a_batch_that_found_items_returns_them_without_waiting(queue, monkeypatch, method):
+    monkeypatch.setattr(Doorbell, "wait", lambda self, seconds: pytest.fail("waited"))
+    queue.put_many(["a", "b", "c", "d"])
+    got = getattr(queue, method)(2, timeout=5)
+    assert [getattr(x, "item", x) for x in got] == ["a", "b"]
+    assert queue.get_many(10) == ["c", "d"]
+
+
+def test_a_call_that_does_not_wait_leaves_the_doorbell_alone(queue, monkeypatch):
+    """Its rings are for the waiters: a look without waiting must not drain them."""
+    monkeypatch.setattr(Doorbell, "drain", lambda self: pytest.fail("drained"))
+    monkeypatch.setattr(Doorbell, "wait", lambda self, seconds: pytest.fail("waited"))
+    assert queue.get() is None and queue.claim() is None
+    assert queue.get_many(3) == [] and queue.claim_many(3) == []
+    assert queue.get_many(3, timeout=0) == [] and queue.claim_many(3, timeout=0.0) == []
