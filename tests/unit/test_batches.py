@@ -326,6 +326,8 @@ def test_a_batch_moves_spent_items_to_the_dead_letters(queue_path, queue_format,
     assert q.claim_many(2, lease=5) == []
     assert [d.item for d in q.dead()] == ["a", "b"]
     assert q.get_many(2) == []
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert more_attempts.claim_many(2) == [], "moved for good: dead letters, not spent entries"
 
 
 def test_a_json_array_batch_whose_settled_mark_fails_still_returns_its_claims(
@@ -402,6 +404,8 @@ def test_a_get_many_moves_spent_items_to_the_dead_letters(queue_path, queue_form
     clock.now += 5
     assert q.get_many(5) == ["c"]
     assert [d.item for d in q.dead()] == ["a", "b"]
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert more_attempts.get_many(5) == [], "moved for good: dead letters, not spent entries"
 
 
 def test_ack_many_s_refusals_word_for_word(q):
@@ -415,3 +419,21 @@ def test_ack_many_s_refusals_word_for_word(q):
     with pytest.raises(ClaimError) as caught:
         q.ack_many([first, first])
     assert str(caught.value) == "cannot acknowledge the same claim twice in one batch"
+
+
+@pytest.mark.parametrize("method", ["claim_many", "get_many"])
+def test_a_batch_from_the_ledger_moves_spent_items_to_the_dead_letters(
+        queue_path, queue_format, clock, method):
+    """Ready entries and spent ones together: the batch takes the ready, moves the spent."""
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=2)
+    q.put_many(["a", "b"])
+    q.claim_many(1, lease=5)
+    clock.now += 5
+    q.claim_many(1, lease=5)   # "a" again: its 2nd and last attempt
+    q.claim_many(1, lease=5)   # "b"
+    clock.now += 5
+    got = getattr(q, method)(5)
+    assert [getattr(x, "item", x) for x in got] == ["b"]
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert [d.item for d in more_attempts.dead()] == ["a"]
+    assert more_attempts.get_many(5) == [], "moved for good by the batch"
