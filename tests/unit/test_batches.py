@@ -437,3 +437,31 @@ def test_a_batch_from_the_ledger_moves_spent_items_to_the_dead_letters(
     more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
     assert [d.item for d in more_attempts.dead()] == ["a"]
     assert more_attempts.get_many(5) == [], "moved for good by the batch"
+
+
+def test_a_batch_claim_whose_removal_fails_is_taken_back_even_when_every_change_compacts(
+        queue_path, queue_format, clock, monkeypatch):
+    """A failed batch claim leaves its items waiting and the dead letters dead, even when the
+    ledger is replaced by a snapshot on every change."""
+    from queue_core import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(ledger_module, "COMPACT_RATIO", 0)
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["dead", "b", "c"])
+    q.claim(lease=1)
+    clock.now += 1
+    assert [d.item for d in q.dead()] == ["dead"]
+    q.put("after")  # the ledger's snapshot holds the dead letter, at its end
+
+    def failing(self, count):
+        raise StorageError(queue_path, "write", errno.EIO)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(q._storage), "pop_many", failing)
+        with pytest.raises(StorageError):
+            q.claim_many(2, lease=10)
+    reopened = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    assert reopened.stats()[:4] == (3, 0, 0, 1)
+    assert [d.item for d in reopened.dead()] == ["dead"]
+    assert [c.item for c in reopened.claim_many(5, lease=10)] == ["b", "c", "after"]
