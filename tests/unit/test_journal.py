@@ -417,7 +417,8 @@ def test_a_version_2_head_without_a_readable_slot_is_refused(queue_path):
         head, "neither of its two slots is readable")
 
 
-@pytest.mark.parametrize("found, shown", [(b"other", "other"), (b"\xffodd", "\ufffdodd")])
+@pytest.mark.parametrize("found, shown", [(b"other", "other"), (b"\xffodd", "\ufffdodd"),
+                                          (b"MAX", "MAX")])
 def test_a_head_of_another_queue_is_named_by_what_its_header_says(queue_path, found, shown):
     q = FileQueue(queue_path, format="journal")
     q.put("a")
@@ -494,3 +495,27 @@ def test_a_version_2_journal_whose_head_is_still_empty_is_counted(queue_path):
     q = FileQueue(queue_path, format="journal")
     assert q.size() == 2
     assert q.get() == "a"
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 2])
+def test_a_last_line_just_longer_than_a_read_chunk_is_read_whole(queue_path, extra):
+    q = FileQueue(queue_path, format="journal", clock=lambda: 1000.0)
+    prefix = len('1 1000.000000 ""')
+    item = "x" * (journal._TAIL_CHUNK + extra - prefix)
+    q.put(item)
+    line = queue_path.read_bytes().split(b"\n")[1]
+    assert len(line) == journal._TAIL_CHUNK + extra
+    assert FileQueue(queue_path, format="journal").get() == item
+
+
+def test_a_version_2_journal_is_compacted_as_version_2(queue_path, monkeypatch):
+    monkeypatch.setattr(journal, "COMPACT_EMPTY_BYTES", 10)
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_bytes(b'{"format":"queue-journal","version":2,"generation":1}\n'
+                           b'1 1000.000000 "a"\n2 1000.000000 "b"\n')
+    queue_path.with_name("tasks.json.head").write_bytes(b"")  # created, never written yet
+    q = FileQueue(queue_path, format="journal")
+    assert [q.get(), q.get()] == ["a", "b"]
+    assert queue_path.read_bytes() == b'{"format":"queue-journal","version":2,"generation":2}\n'
+    q.put("c")
+    assert FileQueue(queue_path, format="journal").get() == "c"
