@@ -441,3 +441,13 @@ def test_a_json_array_after_more_blank_space_than_the_first_read_is_recognised(q
     assert report.damage == []
     assert report.details == {"format": "json-array"}
     assert report.stats.waiting == 2
+
+
+@pytest.mark.parametrize("content", [b"", b" \n\t" * 2000])
+def test_an_empty_or_blank_queue_file_is_damage(queue_path, content):
+    queue_path.parent.mkdir(parents=True)
+    queue_path.write_bytes(content)
+    report = inspect_queue(queue_path)
+    assert report.details == {"format": "unknown"}
+    assert report.damage == [f"tasks.json is neither a journal nor a JSON array (it starts "
+                             f"with {content[:32]!r})"]
