@@ -465,3 +465,15 @@ def test_a_batch_claim_whose_removal_fails_is_taken_back_even_when_every_change_
     assert reopened.stats()[:4] == (3, 0, 0, 1)
     assert [d.item for d in reopened.dead()] == ["dead"]
     assert [c.item for c in reopened.claim_many(5, lease=10)] == ["b", "c", "after"]
+
+
+def test_a_batch_taken_from_the_storage_moves_spent_items_to_the_dead_letters(
+        queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["a", "b"])
+    q.claim_many(1, lease=5)  # "a": its one attempt
+    clock.now += 5
+    assert [c.item for c in q.claim_many(5, lease=5)] == ["b"], "from the storage"
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert [d.item for d in more_attempts.dead()] == ["a"]
+    assert more_attempts.get_many(5) == [], "moved for good by the batch"

@@ -440,3 +440,24 @@ def test_write_atomic_names_the_temporary_file_it_could_not_change(tmp_path, mon
     assert caught.value.path.parent == tmp_path
     assert caught.value.path.name.startswith(".tasks.json.tmp-")
     assert list(tmp_path.iterdir()) == [], "the temporary file was removed"
+
+
+def test_a_json_array_undo_lands_even_when_every_later_sync_fails(queue_path, monkeypatch):
+    """The undo is written without syncs: a disk that now fails every fsync cannot stop it."""
+    q = FileQueue(queue_path, format="json-array", fsync=True)
+    q.put("a")
+    before = queue_path.read_bytes()
+    real_fsync = os.fsync
+    calls = []
+
+    def failing_after_the_first(fd):
+        calls.append(fd)
+        if len(calls) > 1:  # the new file's own sync lands; the directory's and all after fail
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_after_the_first)
+    with pytest.raises(StorageError, match="fsync"):
+        q.put("b")
+    assert queue_path.read_bytes() == before
+    assert len(calls) == 2, "the undo made no sync"
