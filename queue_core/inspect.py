@@ -120,9 +120,15 @@ def _check_usable(real: Path) -> None:
 def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
     with open(real, "rb") as data:
         start = data.read(64)
+        first = start.lstrip()
+        while not first:  # blank space so far: a JSON array may still follow
+            more = data.read(4096)
+            if not more:
+                break
+            first = more.lstrip()
     if start.startswith(b'{"format":"' + JOURNAL_MAGIC.encode()):
         queue_format = "journal"
-    elif start.lstrip().startswith(b"["):
+    elif first.startswith(b"["):
         queue_format = "json-array"
     else:
         report.details["format"] = "unknown"

@@ -273,3 +273,207 @@ def test_the_producer_puts_tasks_in_batches(queue, tmp_path):
                     interval=(0, 0), time_scale=1.0, max_tasks=7, batch=3)
     assert count == 7
     assert [t["id"] for t in queue.get_many(10)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+# -- in this process: what the killed children above cannot show mutation testing -----------
+
+
+class Killed(BaseException):
+    """Stands for a kill: no cleanup of the queue's runs."""
+
+
+def test_a_claim_many_cut_short_before_its_items_left_the_storage_repeats_nothing(
+        queue_path, queue_format, clock, monkeypatch):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    q.put_many(["a", "b", "c", "d"])
+    q.ack(q.claim())  # the ledger exists: "a" is done
+
+    def killed(self, count):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(q._storage), "pop_many", killed)
+        with pytest.raises(Killed):
+            q.claim_many(2, lease=10)
+    reopened = FileQueue(queue_path, format=queue_format, clock=clock)
+    assert reopened.stats()[:2] == (3, 0), "the batch never returned: its items wait, once"
+    claims = reopened.claim_many(5, lease=10)
+    assert [(c.item, c.attempt) for c in claims] == [("b", 1), ("c", 1), ("d", 1)]
+
+
+def test_claims_of_a_batch_say_when_and_until_and_number_on(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock)
+    q.put_many(["a", "b", "c", "d"])
+    [first] = q.claim_many(1, lease=5)
+    assert (first.order, first.claimed_at, first.until) == (1, clock.now, clock.now + 5)
+    batch = q.claim_many(2, lease=7)
+    assert [(c.item, c.order, c.claimed_at, c.until) for c in batch] == [
+        ("b", 2, clock.now, clock.now + 7), ("c", 3, clock.now, clock.now + 7)]
+    q.ack(first)
+    clock.now += 7
+    again = q.claim_many(1, lease=3)
+    assert [(c.item, c.attempt, c.claimed_at, c.until) for c in again] == [
+        ("b", 2, clock.now, clock.now + 3)], "one of the two ready entries, as asked"
+    q.ack_many([*again, *q.claim_many(5, lease=3)])
+    assert q.get_many(5) == ["d"]
+
+
+def test_a_batch_moves_spent_items_to_the_dead_letters(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["a", "b"])
+    q.claim_many(2, lease=5)
+    clock.now += 5
+    assert q.claim_many(2, lease=5) == []
+    assert [d.item for d in q.dead()] == ["a", "b"]
+    assert q.get_many(2) == []
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert more_attempts.claim_many(2) == [], "moved for good: dead letters, not spent entries"
+
+
+def test_a_json_array_batch_whose_settled_mark_fails_still_returns_its_claims(
+        queue_path, clock, monkeypatch):
+    from queue_core.errors import StorageError
+    from queue_core.ledger import Ledger
+
+    q = FileQueue(queue_path, format="json-array", clock=clock)
+    q.put_many(["a", "b", "c"])
+    real_append = Ledger.append
+
+    def settled_fails(self, *records, **options):
+        if records and records[0]["op"] == "settled":
+            raise StorageError(self.path, "append to", 5)
+        return real_append(self, *records, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Ledger, "append", settled_fails)
+        claims = q.claim_many(2, lease=10)
+    assert [c.item for c in claims] == ["a", "b"]
+    reopened = FileQueue(queue_path, format="json-array", clock=clock)
+    assert reopened.stats()[:2] == (1, 2)
+    assert reopened.get_many(5) == ["c"]
+
+
+def fsynced_names(monkeypatch):
+    names = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        names.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return names
+
+
+def test_a_first_batch_claim_syncs_the_claims_flag_with_fsync(queue_path, queue_format,
+                                                              monkeypatch):
+    q = FileQueue(queue_path, format=queue_format, fsync=True)
+    q.put_many(["a", "b"])
+    names = fsynced_names(monkeypatch)
+    q.claim_many(2)
+    assert "tasks.json.lock" in names
+
+
+def test_a_lost_claims_flag_is_raised_and_synced_again_with_fsync(queue_path, queue_format,
+                                                                  monkeypatch):
+    q = FileQueue(queue_path, format=queue_format)
+    q.put("a")
+    q.claim()
+    q.close()
+    os.truncate(queue_path.with_name("tasks.json.lock"), 0)  # lost in a power loss
+    names = fsynced_names(monkeypatch)
+    reopened = FileQueue(queue_path, format=queue_format, fsync=True)
+    assert "tasks.json.lock" in names
+    assert reopened.stats().in_flight == 1
+
+
+def test_batches_of_one_and_ready_entries_taken_as_asked(q, clock):
+    q.put_many(["a", "b", "c"])
+    assert q.get_many(1) == ["a"]
+    assert [c.item for c in q.claim_many(1)] == ["b"]
+    q.claim(lease=5)
+    clock.now += 30
+    assert q.get_many(1) == ["b"], "one of the two ready entries"
+    assert q.get_many(1) == ["c"]
+
+
+def test_a_get_many_moves_spent_items_to_the_dead_letters(queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["a", "b", "c"])
+    q.claim_many(2, lease=5)
+    clock.now += 5
+    assert q.get_many(5) == ["c"]
+    assert [d.item for d in q.dead()] == ["a", "b"]
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert more_attempts.get_many(5) == [], "moved for good: dead letters, not spent entries"
+
+
+def test_ack_many_s_refusals_word_for_word(q):
+    q.put_many(["a", "b"])
+    first, second = q.claim_many(2, lease=10)
+    q.ack(second)
+    with pytest.raises(ClaimError) as caught:
+        q.ack_many([first, second])
+    assert str(caught.value) == ("cannot acknowledge claim 2.1: its item is no longer in the "
+                                 "queue (acknowledged already, or taken by get)")
+    with pytest.raises(ClaimError) as caught:
+        q.ack_many([first, first])
+    assert str(caught.value) == "cannot acknowledge the same claim twice in one batch"
+
+
+@pytest.mark.parametrize("method", ["claim_many", "get_many"])
+def test_a_batch_from_the_ledger_moves_spent_items_to_the_dead_letters(
+        queue_path, queue_format, clock, method):
+    """Ready entries and spent ones together: the batch takes the ready, moves the spent."""
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=2)
+    q.put_many(["a", "b"])
+    q.claim_many(1, lease=5)
+    clock.now += 5
+    q.claim_many(1, lease=5)   # "a" again: its 2nd and last attempt
+    q.claim_many(1, lease=5)   # "b"
+    clock.now += 5
+    got = getattr(q, method)(5)
+    assert [getattr(x, "item", x) for x in got] == ["b"]
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert [d.item for d in more_attempts.dead()] == ["a"]
+    assert more_attempts.get_many(5) == [], "moved for good by the batch"
+
+
+def test_a_batch_claim_whose_removal_fails_is_taken_back_even_when_every_change_compacts(
+        queue_path, queue_format, clock, monkeypatch):
+    """A failed batch claim leaves its items waiting and the dead letters dead, even when the
+    ledger is replaced by a snapshot on every change."""
+    from queue_core import ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(ledger_module, "COMPACT_RATIO", 0)
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["dead", "b", "c"])
+    q.claim(lease=1)
+    clock.now += 1
+    assert [d.item for d in q.dead()] == ["dead"]
+    q.put("after")  # the ledger's snapshot holds the dead letter, at its end
+
+    def failing(self, count):
+        raise StorageError(queue_path, "write", errno.EIO)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(type(q._storage), "pop_many", failing)
+        with pytest.raises(StorageError):
+            q.claim_many(2, lease=10)
+    reopened = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    assert reopened.stats()[:4] == (3, 0, 0, 1)
+    assert [d.item for d in reopened.dead()] == ["dead"]
+    assert [c.item for c in reopened.claim_many(5, lease=10)] == ["b", "c", "after"]
+
+
+def test_a_batch_taken_from_the_storage_moves_spent_items_to_the_dead_letters(
+        queue_path, queue_format, clock):
+    q = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=1)
+    q.put_many(["a", "b"])
+    q.claim_many(1, lease=5)  # "a": its one attempt
+    clock.now += 5
+    assert [c.item for c in q.claim_many(5, lease=5)] == ["b"], "from the storage"
+    more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
+    assert [d.item for d in more_attempts.dead()] == ["a"]
+    assert more_attempts.get_many(5) == [], "moved for good by the batch"

@@ -209,3 +209,161 @@ def test_a_waiting_consumer_takes_a_task_put_by_another_process(tmp_path, no_rec
                    work_times={"send_email": (0, 0)}, max_tasks=1, idle_sleep=3600)
     putter.join()
     assert done == 1 and (tmp_path / "r" / "result_3.json").exists()
+
+
+# -- the waits step by step, on fake clocks ----------------------------------------------
+
+
+class Sleeper:
+    """Fake clocks for a waiter: each doorbell wait is recorded and passes at most 1 s (the
+    recheck) of both the monotonic clock and the queue's clock; ``during`` runs in a wait."""
+
+    def __init__(self, monkeypatch):
+        from queue_core import queue as queue_module
+
+        from .fake_clock import FakeClock
+
+        self.clock = FakeClock()
+        self.monotonic_now = 500.0
+        self.waits = []
+        self.during = {}  # wait number -> what happens while it sleeps
+        sleeper = self
+
+        class FakeTime:
+            @staticmethod
+            def monotonic():
+                return sleeper.monotonic_now
+
+        def wait(bell, seconds):
+            sleeper.waits.append(round(seconds, 6))
+            action = sleeper.during.get(len(sleeper.waits))
+            if action is not None:
+                action()
+                return True
+            passed = min(seconds, 1.0)
+            sleeper.monotonic_now += passed
+            sleeper.clock.advance(passed)
+            return False
+
+        monkeypatch.setattr(queue_module, "time", FakeTime)
+        monkeypatch.setattr(Doorbell, "wait", wait)
+
+
+@pytest.fixture
+def sleeper(monkeypatch):
+    return Sleeper(monkeypatch)
+
+
+@pytest.mark.parametrize("method", ["get", "claim", "get_many", "claim_many"])
+def test_a_waiter_sleeps_until_its_timeout_then_returns_nothing(queue_path, sleeper, method):
+    q = FileQueue(queue_path, clock=sleeper.clock)
+    call = {"get": lambda: q.get(timeout=2.5), "claim": lambda: q.claim(timeout=2.5),
+            "get_many": lambda: q.get_many(3, timeout=2.5),
+            "claim_many": lambda: q.claim_many(3, timeout=2.5)}[method]
+    assert call() in (None, [])
+    assert type(call()) is (list if method.endswith("many") else type(None))
+    assert sleeper.waits[:3] == [2.5, 1.5, 0.5], "the time left, until none is left"
+
+
+@pytest.mark.parametrize("method", ["get", "claim", "get_many", "claim_many"])
+def test_a_waiter_takes_what_is_put_while_it_sleeps(queue_path, sleeper, method):
+    q = FileQueue(queue_path, clock=sleeper.clock)
+    sleeper.during[2] = lambda: q.put("late")
+    got = {"get": lambda: q.get(timeout=10), "claim": lambda: q.claim(lease=7, timeout=10),
+           "get_many": lambda: q.get_many(3, timeout=10),
+           "claim_many": lambda: q.claim_many(3, lease=7, timeout=10)}[method]()
+    assert sleeper.waits == [10.0, 9.0]
+    if method == "get":
+        assert got == "late"
+    elif method == "get_many":
+        assert got == ["late"]
+    else:
+        claims = [got] if method == "claim" else got
+        assert [(c.item, c.until - sleeper.clock.now) for c in claims] == [("late", 7.0)]
+    assert q.get() is None
+
+
+def test_a_waiter_without_a_timeout_sleeps_on(queue_path, sleeper):
+    q = FileQueue(queue_path, clock=sleeper.clock)
+    sleeper.during[4] = lambda: q.put("at last")
+    assert q.get(timeout=None) == "at last"
+    assert sleeper.waits == [float("inf")] * 4
+
+
+@pytest.mark.parametrize("method", ["get", "claim", "claim_many"])
+def test_a_waiter_wakes_when_a_nack_delay_ends(queue_path, sleeper, method):
+    q = FileQueue(queue_path, clock=sleeper.clock)
+    q.put("again")
+    q.nack(q.claim(lease=30), delay=0.7)
+    got = {"get": lambda: q.get(timeout=5),
+           "claim": lambda: getattr(q.claim(timeout=5), "item", None),
+           "claim_many": lambda: [c.item for c in q.claim_many(2, timeout=5)]}[method]()
+    assert got == (["again"] if method == "claim_many" else "again")
+    assert sleeper.waits == [0.7], "slept until the delay ended, no longer"
+
+
+def test_a_waiter_wakes_at_the_soonest_lease_end(queue_path, sleeper):
+    q = FileQueue(queue_path, clock=sleeper.clock)
+    for item in ("a", "b"):
+        q.put(item)
+    q.claim(lease=3.0)
+    q.claim(lease=1.25)
+    assert q.get(timeout=10) == "b"
+    assert sleeper.waits == [1.25, 0.25], "to the lease's end (a wait passes at most 1 s)"
+
+
+def test_an_item_that_used_up_its_attempts_does_not_shorten_a_wait(queue_path, sleeper):
+    q = FileQueue(queue_path, clock=sleeper.clock, max_attempts=1)
+    q.put("last try")
+    q.claim(lease=0.3)  # its one attempt: when the lease ends it goes to the dead letters
+    assert q.get(timeout=1.5) is None
+    assert sleeper.waits == [1.5, 0.5]
+    assert q.stats().dead == 1
+
+
+def test_batches_neither_wait_by_default_and_claim_for_30_seconds(queue_path, monkeypatch):
+    from .fake_clock import FakeClock
+
+    monkeypatch.setattr(Doorbell, "wait", lambda self, seconds: pytest.fail("waited"))
+    clock = FakeClock()
+    q = FileQueue(queue_path, clock=clock)
+    assert q.get_many(3) == [] and q.claim_many(3) == []
+    q.put("a")
+    [claim] = q.claim_many(3)
+    assert claim.until == clock.now + 30.0
+
+
+@pytest.mark.parametrize("lease", [0, -1.0])
+def test_a_batch_s_lease_must_be_positive_word_for_word(queue, lease):
+    with pytest.raises(ValueError) as caught:
+        queue.claim_many(2, lease=lease)
+    assert str(caught.value) == (f"lease must be a finite number of seconds greater than 0, "
+                                 f"not {lease!r}")
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "1", True])
+def test_a_bad_timeout_of_a_batch_is_refused_word_for_word(queue, timeout):
+    for call in (lambda: queue.get_many(2, timeout=timeout),
+                 lambda: queue.claim_many(2, timeout=timeout)):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == (f"timeout must be None or a number of seconds of 0 or "
+                                     f"more, not {timeout!r}")
+
+
+@pytest.mark.parametrize("method", ["get_many", "claim_many"])
+def test_a_batch_that_found_items_returns_them_without_waiting(queue, monkeypatch, method):
+    monkeypatch.setattr(Doorbell, "wait", lambda self, seconds: pytest.fail("waited"))
+    queue.put_many(["a", "b", "c", "d"])
+    got = getattr(queue, method)(2, timeout=5)
+    assert [getattr(x, "item", x) for x in got] == ["a", "b"]
+    assert queue.get_many(10) == ["c", "d"]
+
+
+def test_a_call_that_does_not_wait_leaves_the_doorbell_alone(queue, monkeypatch):
+    """Its rings are for the waiters: a look without waiting must not drain them."""
+    monkeypatch.setattr(Doorbell, "drain", lambda self: pytest.fail("drained"))
+    monkeypatch.setattr(Doorbell, "wait", lambda self, seconds: pytest.fail("waited"))
+    assert queue.get() is None and queue.claim() is None
+    assert queue.get_many(3) == [] and queue.claim_many(3) == []
+    assert queue.get_many(3, timeout=0) == [] and queue.claim_many(3, timeout=0.0) == []

@@ -3,6 +3,7 @@ that fails raises a ``StorageError`` naming the file, the call and the errno, an
 queue as it was; the same object and new openers keep working once the disk is healed."""
 
 import errno
+import os
 import pickle
 
 import pytest
@@ -358,3 +359,108 @@ def test_random_faults_leave_exactly_the_operations_that_returned(
         other.nack(claim)
         model.give_back(model.held[claim.id])
     assert list(iter(other.get, None)) == [item for _, item in model.waiting]
+
+
+def test_a_json_array_write_that_failed_before_its_rename_is_not_undone(queue_path, disk):
+    """The file was never replaced: it stays the very same file (no rewrite to undo)."""
+    q = FileQueue(queue_path, format="json-array", fsync=True)
+    q.put("a")
+    inode = queue_path.stat().st_ino
+    disk.fail("write", errno.EIO, file=".tasks.json.tmp-*")
+    with pytest.raises(StorageError):
+        q.put("b")
+    assert queue_path.stat().st_ino == inode
+    [(call, name)] = disk.injected
+    assert call == "write" and name.startswith(".tasks.json.tmp-")
+    assert [q.get(), q.get()] == ["a", None]
+
+
+def test_a_json_array_whose_directory_sync_keeps_failing_is_still_undone(queue_path, disk):
+    """The undo itself does not sync the directory (that failed just before): it lands."""
+    q = FileQueue(queue_path, format="json-array", fsync=True)
+    q.put("a")
+    before = queue_path.read_bytes()
+    disk.fail("fsync", errno.EIO, file=queue_path.parent.name, times=None)
+    with pytest.raises(StorageError, match="fsync"):
+        q.put("b")
+    assert queue_path.read_bytes() == before
+
+
+def test_a_json_array_undo_that_fails_too_raises_the_first_error(queue_path, disk,
+                                                                 monkeypatch):
+    q = FileQueue(queue_path, format="json-array", fsync=True)
+    q.put("a")
+    disk.fail("fsync", errno.EIO, file=queue_path.parent.name)
+    real_replace = os.replace
+    replaces = []
+
+    def second_replace_fails(source, target):
+        replaces.append(target)
+        if len(replaces) == 2:  # the undo's
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", second_replace_fails)
+    with pytest.raises(StorageError) as caught:
+        q.put("b")
+    assert caught.value.operation == "fsync"
+    assert len(replaces) == 2
+
+
+def test_a_new_json_array_whose_first_directory_sync_fails_is_left_empty(queue_path, disk):
+    queue_path.parent.mkdir()
+    disk.fail("fsync", errno.EIO, file=queue_path.parent.name, times=None)
+    with pytest.raises(StorageError, match="fsync"):
+        FileQueue(queue_path, format="json-array", fsync=True)
+    disk.heal()
+    assert queue_path.read_bytes() == b"[]", "nothing to undo: the new, empty queue stays"
+    assert FileQueue(queue_path, format="json-array").size() == 0
+
+
+def test_write_atomic_without_its_directory_names_the_directory(tmp_path):
+    from queue_core.atomic import write_atomic
+
+    path = tmp_path / "gone" / "tasks.json"
+    with pytest.raises(StorageError) as caught:
+        write_atomic(path, b"[]")
+    assert caught.value.path == path.parent
+    assert str(caught.value) == (f"cannot create a temporary file for tasks.json in "
+                                 f"{path.parent}: [ENOENT] No such file or directory; the "
+                                 "queue was left as it was before the call")
+
+
+def test_write_atomic_names_the_temporary_file_it_could_not_change(tmp_path, monkeypatch):
+    from queue_core.atomic import write_atomic
+
+    def refused(fd, mode):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", refused)
+    path = tmp_path / "tasks.json"
+    with pytest.raises(StorageError) as caught:
+        write_atomic(path, b"[]")
+    assert caught.value.operation == "chmod"
+    assert caught.value.path.parent == tmp_path
+    assert caught.value.path.name.startswith(".tasks.json.tmp-")
+    assert list(tmp_path.iterdir()) == [], "the temporary file was removed"
+
+
+def test_a_json_array_undo_lands_even_when_every_later_sync_fails(queue_path, monkeypatch):
+    """The undo is written without syncs: a disk that now fails every fsync cannot stop it."""
+    q = FileQueue(queue_path, format="json-array", fsync=True)
+    q.put("a")
+    before = queue_path.read_bytes()
+    real_fsync = os.fsync
+    calls = []
+
+    def failing_after_the_first(fd):
+        calls.append(fd)
+        if len(calls) > 1:  # the new file's own sync lands; the directory's and all after fail
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_after_the_first)
+    with pytest.raises(StorageError, match="fsync"):
+        q.put("b")
+    assert queue_path.read_bytes() == before
+    assert len(calls) == 2, "the undo made no sync"

@@ -49,3 +49,12 @@ def test_a_line_that_only_looks_like_an_event_is_not_one():
     assert event.parse("completed task ids=4") is None
     assert event.find_all("completed task id=4\nnothing\ncompleted task id=5 (late)", "id") == [
         "4", "5"]
+
+
+def test_an_event_made_here_formats_and_parses_its_fields():
+    event = LogEvent("moved item={item} to {place}")
+    assert event.template == "moved item={item} to {place}"
+    assert event.fields == ["item", "place"]
+    line = event.format(item=7, place="dead-letters")
+    assert line == "moved item=7 to dead-letters"
+    assert event.parse(f"INFO: {line}") == {"item": "7", "place": "dead-letters"}

@@ -116,3 +116,32 @@ def test_the_missing_queue_error_survives_pickling_between_processes(tmp_path):
     error = QueueNotFoundError(tmp_path / "tasks.json", "the queue file does not exist")
     again = pickle.loads(pickle.dumps(error))
     assert (str(again), again.path, again.reason) == (str(error), error.path, error.reason)
+
+
+@pytest.mark.parametrize("case", ["no directory", "not a directory", "no file", "not a file"])
+def test_what_the_probe_finds_instead_of_a_queue_word_for_word(tmp_path, case):
+    from queue_core import CorruptQueueError
+
+    directory = tmp_path / "queue"
+    queue_file = directory / "tasks.json"
+    if case == "not a directory":
+        directory.write_bytes(b"")
+    elif case != "no directory":
+        directory.mkdir()
+    if case == "not a file":
+        queue_file.mkdir()
+    probe = QueueProbe(queue_file, "journal")
+    assert probe.error is None
+    stats, problem = probe.stats()
+    assert stats is None
+    assert probe.error.path == queue_file
+    expected = {
+        "no directory": (QueueNotFoundError, f"the directory {directory} does not exist"),
+        "not a directory": (QueueNotFoundError, f"{directory} is not a directory"),
+        "no file": (QueueNotFoundError, "the queue file does not exist (not created yet, or "
+                                        "a mistyped path)"),
+        "not a file": (CorruptQueueError, "it is not a regular file"),
+    }[case]
+    assert type(probe.error) is expected[0]
+    assert (probe.error.problem if case == "not a file" else probe.error.reason) == expected[1]
+    assert problem == str(probe.error)

@@ -279,3 +279,97 @@ def test_a_symlinked_directory_and_a_relative_path_reach_the_same_queue(
     assert relative.get() == "a"
     relative.put("b")
     assert q.get() == "b"
+
+
+# -- the head's problems, word for word ------------------------------------------------------
+
+
+def write_slot(head_path, counter, generation, offset):
+    """Make (counter, generation, offset) the newest slot of the head file."""
+    raw = bytearray(head_path.read_bytes())
+    at = HEAD_HEADER_SIZE + (counter % 2) * SLOT_SIZE
+    raw[at:at + SLOT_SIZE] = journal._pack_slot(journal._Head(counter, generation, offset))
+    head_path.write_bytes(bytes(raw))
+
+
+def test_a_head_beyond_the_end_of_the_file_is_refused_word_for_word(queue_path):
+    head = journal_with_a_consumed_item(queue_path)
+    size = queue_path.stat().st_size
+    write_slot(head, 9, 1, size + 1)
+    error = refused(queue_path, "beyond the end")
+    assert (error.path, error.problem) == (
+        head, f"it points at byte {size + 1}, beyond the end of tasks.json ({size} bytes)")
+
+
+def test_a_head_at_the_very_end_of_the_file_is_an_empty_queue(queue_path):
+    head = journal_with_a_consumed_item(queue_path)
+    write_slot(head, 9, 1, queue_path.stat().st_size)
+    assert FileQueue(queue_path, format="journal").get() is None
+
+
+def test_a_head_inside_the_header_is_refused_word_for_word(queue_path):
+    head = journal_with_a_consumed_item(queue_path)
+    size = queue_path.stat().st_size
+    write_slot(head, 9, 1, 5)
+    error = refused(queue_path, "inside the header")
+    assert (error.path, error.problem) == (
+        head, f"it points at byte 5, inside the header of tasks.json ({size} bytes)")
+
+
+def test_a_head_of_another_generation_is_refused_word_for_word(queue_path):
+    head = journal_with_a_consumed_item(queue_path)
+    write_slot(head, 9, 4, 100)
+    error = refused(queue_path, "generation")
+    assert (error.path, error.problem) == (
+        head, "it names generation 4, but tasks.json is generation 1")
+
+
+def test_a_head_removed_while_the_queue_is_open_is_refused_word_for_word(queue_path):
+    q = FileQueue(queue_path, format="journal")
+    q.put("a")
+    q.close()  # the next call opens the head again
+    head = queue_path.with_name("tasks.json.head")
+    head.unlink()
+    with pytest.raises(CorruptQueueError) as caught:
+        q.get()
+    assert (caught.value.path, caught.value.problem) == (
+        head, "it is missing (removed while the queue was open): which items were consumed "
+              "is unknown")
+
+
+@pytest.mark.parametrize("state", ["items", "compacted"])
+def test_a_missing_head_beside_a_used_journal_is_refused_word_for_word(queue_path, state,
+                                                                       monkeypatch):
+    q = FileQueue(queue_path, format="journal")
+    if state == "items":
+        q.put("a")
+    else:
+        monkeypatch.setattr(journal, "COMPACT_EMPTY_BYTES", 10)
+        q.put("a" * 50)
+        q.get()
+        assert b'"generation":2' in queue_path.read_bytes(), "compacted, empty"
+    q.close()
+    head = queue_path.with_name("tasks.json.head")
+    head.unlink()
+    error = refused(queue_path, "it is missing")
+    assert (error.path, error.problem) == (
+        head, "it is missing, but tasks.json holds items: which of them were consumed is "
+              "unknown")
+
+
+def test_a_missing_head_is_damage_for_inspect_word_for_word(queue_path):
+    from queue_core.inspect import inspect_queue
+
+    FileQueue(queue_path, format="journal").put("a")
+    head = queue_path.with_name("tasks.json.head")
+    head.unlink()
+    [problem] = inspect_queue(queue_path).damage
+    assert problem.startswith(f"queue file {head} is corrupt: it is missing; it was left "
+                              "untouched")
+
+
+def test_a_format_that_says_nothing_of_itself_is_described_by_its_class_name(queue_path):
+    from queue_core.storage.base import Storage
+    from queue_core.storage.json_array import JsonArrayStorage
+
+    assert Storage.describe(JsonArrayStorage(queue_path)) == {"format": "JsonArrayStorage"}

@@ -1,6 +1,7 @@
 """The monitor's running tally of result files: it reads each file once, matches a full
 recount, and counts a result rewritten by a redelivery once."""
 
+import os
 import random
 
 import pytest
@@ -100,4 +101,54 @@ def test_a_missing_directory_is_an_empty_tally(tmp_path):
     assert figures(tally.update()) == (0, 0, 0.0, {}, {})
     (tmp_path / "absent").mkdir()
     write_result(tmp_path / "absent", result(1))
+    assert tally.update().completed == 1
+
+
+def test_ids_that_differ_only_by_leading_zeros_are_different_results(tmp_path):
+    tally = ResultsTally(tmp_path)
+    for name in ("result_1.json", "result_01.json", "result_001.json"):
+        (tmp_path / name).write_text('{"task_id": 1, "type": "a", "processing_time": 1, '
+                                     '"processed_by": "w"}')
+    assert tally.update().completed == 3
+
+
+class Clock:
+    """``time`` for results: ``time_ns`` as the test sets it."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def time_ns(self):
+        return self.now
+
+
+SECOND = 1_000_000_000
+
+
+def add_file_keeping_the_mtime(directory, task_id, mtime):
+    write_result(directory, result(task_id))
+    os.utime(directory, ns=(mtime, mtime))
+
+
+@pytest.mark.parametrize("listed_after, rescanned", [(SECOND, True), (SECOND + 1, False)])
+def test_an_unchanged_directory_is_listed_again_until_its_mtime_is_a_second_old(
+        tmp_path, monkeypatch, listed_after, rescanned):
+    """An entry added in the same clock tick leaves the mtime as it was: only an mtime more
+    than a second older than the listing proves that nothing was added unseen."""
+    mtime = 1_700_000_000 * SECOND
+    os.utime(tmp_path, ns=(mtime, mtime))
+    monkeypatch.setattr(results, "time", Clock(mtime + listed_after))
+    tally = ResultsTally(tmp_path)
+    assert tally.update().completed == 0
+    add_file_keeping_the_mtime(tmp_path, 1, mtime)
+    assert tally.update().completed == (1 if rescanned else 0)
+
+
+def test_a_directory_whose_mtime_changed_is_listed_again_however_old(tmp_path, monkeypatch):
+    mtime = 1_700_000_000 * SECOND
+    os.utime(tmp_path, ns=(mtime, mtime))
+    monkeypatch.setattr(results, "time", Clock(mtime + 10 * SECOND))
+    tally = ResultsTally(tmp_path)
+    assert tally.update().completed == 0
+    add_file_keeping_the_mtime(tmp_path, 1, mtime - 5 * SECOND)  # changed, and long ago
     assert tally.update().completed == 1

@@ -12,6 +12,7 @@ import pytest
 from queue_core import (
     CorruptQueueError,
     FileQueue,
+    QueueNotFoundError,
     QueueStats,
     consumer,
     lifecycle,
@@ -595,3 +596,93 @@ def test_the_consumer_seed_makes_the_same_work_times(tmp_path, recording_life):
     first, second = recording_life
     assert first.slept == second.slept
     assert len(set(first.slept)) == 3
+
+
+@pytest.mark.parametrize("method", ["claim", "get"])
+@pytest.mark.parametrize("argv, timeouts, slept", [
+    ([], [0.0] + [consumer.STOP_CHECK_SECONDS] * 3, [0.0] * 4),
+    (["--no-wait", "--idle-sleep", "2", "--time-scale", "0.5"], [0.0] * 4, [1.0] * 4),
+])
+def test_an_idle_consumer_waits_in_the_queue_or_polls(tmp_path, recording_life, monkeypatch,
+                                                     method, argv, timeouts, slept):
+    """Waiting (the default): the first look does not wait, the next ones wait on the
+    doorbell for STOP_CHECK_SECONDS and do not sleep; polling looks and sleeps, scaled."""
+    queue_file = tmp_path / "q" / "tasks.json"
+    FileQueue(queue_file).close()
+    asked = []
+    real = getattr(FileQueue, method)
+
+    def recording(self, *args, timeout=0.0):
+        asked.append(timeout)
+        return real(self, *args, timeout=0.0)
+
+    monkeypatch.setattr(FileQueue, method, recording)
+    delivery = "at-least-once" if method == "claim" else "at-most-once"
+    assert consumer.main(["--queue-file", str(queue_file), "--results-dir", str(tmp_path / "r"),
+                          "--delivery", delivery, *argv], environ={}) == 0
+    [life] = recording_life
+    assert asked == timeouts
+    assert life.slept == slept
+
+
+def test_consume_waits_in_the_queue_by_default(tmp_path, monkeypatch):
+    q = FileQueue(tmp_path / "q" / "tasks.json")
+    asked = []
+    real = FileQueue.claim
+
+    def recording(self, *args, timeout=0.0):
+        asked.append(timeout)
+        return real(self, *args, timeout=0.0)
+
+    monkeypatch.setattr(FileQueue, "claim", recording)
+    life = RecordingLife(wakes=1)
+    assert consume(q, life, random.Random(), results_dir=tmp_path / "r", worker="w") == 0
+    assert asked == [0.0, consumer.STOP_CHECK_SECONDS]
+    assert life.slept == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("argv, slept", [([], [0.5] * 3), (["--batch", "2"], [0.5])])
+def test_the_producer_puts_one_task_per_interval_unless_batched(tmp_path, recording_life,
+                                                                argv, slept):
+    queue_file = tmp_path / "tasks.json"
+    assert producer.main(["--queue-file", str(queue_file), "--interval", "1:1", "--time-scale",
+                          "0.5", "--max-tasks", "4", *argv], environ={}) == 0
+    assert recording_life[0].slept == slept
+    assert [t["id"] for t in FileQueue(queue_file).get_many(10)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_produce_puts_every_task_of_a_batch_and_one_by_default(tmp_path, batch):
+    from queue_core.producer import produce
+    from queue_core.sequence import IdSequence
+
+    q = FileQueue(tmp_path / "tasks.json")
+    life = RecordingLife(wakes=10)
+    options = {} if batch is None else {"batch": batch}
+    assert produce(q, IdSequence(tmp_path / "ids"), life, random.Random(1), interval=(1, 1),
+                   time_scale=1.0, max_tasks=2, **options) == 2
+    assert life.slept == ([1.0] if batch is None else [])
+    assert [t["id"] for t in q.get_many(10)] == [1, 2]
+
+
+@pytest.mark.parametrize("error, code", [
+    (QueueNotFoundError("/q/tasks.json", "nothing there"), 2),
+    (OSError(5, "Input/output error"), 1),
+])
+def test_a_role_without_a_duration_logs_its_error_as_one_line(capsys, role_process, error,
+                                                              code):
+    import argparse
+
+    from queue_core.lifecycle import run_role
+
+    lives = []
+
+    def body(args, life):
+        lives.append(life)
+        assert not life.stopping, "no duration: no deadline"
+        raise error
+
+    assert run_role("tester", argparse.ArgumentParser(), [], body) == code
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.endswith(f" ERROR tester: {error}")
+    assert lives[0]._deadline is None

@@ -146,6 +146,7 @@ def test_false_words_and_an_empty_value_switch_it_off(word):
     (positive_float, "0", "'0' is not a finite number greater than 0"),
     (non_negative_float, "-0.5", "'-0.5' is not a finite number of 0 or more"),
     (non_negative_float, "nan?", "'nan?' is not a number"),
+    (non_negative_float, "inf", "'inf' is not a finite number of 0 or more"),
     (seconds_range, "3", "'3' is not a range LOW:HIGH in seconds"),
     (seconds_range, "3:1", "range '3:1' has LOW greater than HIGH"),
     (work_time_table, "a:1:2", "'a:1:2' is not TYPE=LOW:HIGH"),
@@ -203,3 +204,13 @@ def test_help_starts_with_the_roles_description(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     assert shown.startswith("usage: queue-monitor [-h]")
     assert " ".join(monitor.__doc__.split()) in shown
+
+
+def test_the_environment_variable_of_a_flag():
+    from queue_core.settings import environment_name
+
+    assert environment_name(consumer.SETTINGS, "--results-dir") == "RESULTS_DIR"
+    assert environment_name(producer.SETTINGS, "--time-scale") == "TIME_SCALE"
+    with pytest.raises(KeyError) as caught:
+        environment_name(producer.SETTINGS, "--nothing")
+    assert caught.value.args == ("no setting with the flag --nothing",)

@@ -140,3 +140,125 @@ def test_an_existing_queue_on_a_read_only_tmpfs_is_a_directory_error(tiny_tmpfs)
     with pytest.raises(QueueDirectoryError, match="read-only file system"):
         FileQueue(path)
 
+
+
+@pytest.mark.parametrize("operation, problem", [
+    ("get", "its first item is null, which a queue cannot hold (get() returns None for an "
+            "empty queue)"),
+    ("get_many", "one of its first items is null, which a queue cannot hold (get() returns "
+                 "None for an empty queue)"),
+    ("claim_many", "one of its first items is null, which a queue cannot hold (get() returns "
+                   "None for an empty queue)"),
+])
+def test_a_null_item_in_a_json_array_is_named_word_for_word(queue_path, operation, problem):
+    queue_path.parent.mkdir(parents=True)
+    queue = FileQueue(queue_path, format="json-array")
+    queue_path.write_bytes(b'["first", null]' if operation != "get" else b'[null]')
+    with pytest.raises(CorruptQueueError) as caught:
+        getattr(queue, operation)(*([] if operation == "get" else [2]))
+    assert (caught.value.path, caught.value.problem) == (queue_path, problem)
+
+
+def test_a_journal_opened_as_a_json_array_keeps_the_json_error_too(queue_path):
+    FileQueue(queue_path, format="journal").put("x")
+    with pytest.raises(CorruptQueueError) as caught:
+        FileQueue(queue_path, format="json-array")
+    assert caught.value.problem.startswith("it is not valid JSON (Extra data: line 2 column 1")
+    assert caught.value.problem.endswith(") (it looks like a journal: open it with "
+                                         "format='journal')")
+
+
+@pytest.mark.parametrize("code, reason", [
+    (errno.EROFS, "it is on a read-only file system: the queue needs to write its lock file "
+                  "tasks.json.lock"),
+    (errno.EIO, "cannot create or open the lock file tasks.json.lock ([Errno 5] Input/output "
+                "error)"),
+])
+def test_a_lock_file_that_cannot_be_opened_is_explained_word_for_word(queue_path, monkeypatch,
+                                                                      code, reason):
+    queue_path.parent.mkdir(parents=True)
+    real_open = os.open
+
+    def failing_open(path, flags, *args):
+        if os.fspath(path).endswith(".lock"):
+            raise OSError(code, os.strerror(code))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", failing_open)
+    with pytest.raises(QueueDirectoryError) as caught:
+        FileQueue(queue_path)
+    assert caught.value.reason == reason
+
+
+def test_the_claims_flag_is_synced_only_when_asked_and_a_failed_sync_names_the_lock_file(
+        tmp_path, monkeypatch):
+    from queue_core.errors import StorageError
+    from queue_core.locking import FileLock
+
+    lock = FileLock(tmp_path / "tasks.json.lock")
+    synced = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    lock.raise_flag()
+    assert synced == []
+    lock.raise_flag(fsync=True)
+    assert len(synced) == 1
+
+    def failing_fsync(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(StorageError) as caught:
+        lock.raise_flag(fsync=True)
+    assert (caught.value.path, caught.value.operation) == (lock.path, "fsync")
+    lock.close()
+
+
+def test_a_directory_made_by_another_process_meanwhile_is_used(queue_path, monkeypatch):
+    from pathlib import Path as RealPath
+
+    real_is_dir = RealPath.is_dir
+    looked = []
+
+    def made_meanwhile(self):
+        if self == queue_path.parent and not looked:
+            looked.append(self)
+            self.mkdir(parents=True)  # another process, right after this one looked
+            return False
+        return real_is_dir(self)
+
+    monkeypatch.setattr(RealPath, "is_dir", made_meanwhile)
+    FileQueue(queue_path).put("a")
+    assert looked == [queue_path.parent]
+    assert FileQueue(queue_path).get() == "a"
+
+
+def test_a_permission_error_inside_an_operation_names_the_directory(queue_path, queue_format,
+                                                                    monkeypatch):
+    q = FileQueue(queue_path, format=queue_format)
+
+    def refused(self, *args):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(type(q._storage), "append", refused)
+    with pytest.raises(QueueDirectoryError) as caught:
+        q.put("a")
+    assert caught.value.directory == queue_path.parent
+    assert str(caught.value) == (f"cannot use queue directory {queue_path.parent}: permission "
+                                 "denied ([Errno 13] Permission denied)")
+
+
+def test_a_queue_whose_lock_cannot_be_taken_raises_that_error_and_leaks_nothing(
+        queue_path, monkeypatch):
+    import fcntl
+
+    FileQueue(queue_path).close()
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError) as caught:
+        FileQueue(queue_path)
+    assert caught.value.errno == errno.ENOLCK, "not an error of the cleanup"
+    assert len(os.listdir("/proc/self/fd")) == before

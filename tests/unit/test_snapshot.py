@@ -138,3 +138,40 @@ TestJournalSnapshotRoundTrip = SnapshotRoundTrip.TestCase
 TestJournalSnapshotRoundTrip.settings = SETTINGS
 TestJsonArraySnapshotRoundTrip = JsonArraySnapshotRoundTrip.TestCase
 TestJsonArraySnapshotRoundTrip.settings = SETTINGS
+
+
+# -- records written by earlier versions, and the entries a batch may take -------------------
+
+
+def test_records_keep_their_delivery_counts_and_batch_and_older_ones_default():
+    state = LedgerState()
+    for record in (
+        {"op": "entry", "order": 1, "item": "a", "attempts": 0, "held": False, "until": 0.0,
+         "put_at": None, "delivered": 4},
+        {"op": "entry", "order": 2, "item": "b", "attempts": 2, "held": False, "until": 0.0,
+         "put_at": None},
+        {"op": "dead-letter", "order": 3, "item": "c", "attempts": 1, "put_at": None,
+         "died_at": 5.0, "delivered": 6},
+        {"op": "dead-letter", "order": 4, "item": "d", "attempts": 3, "put_at": None,
+         "died_at": 5.0},
+    ):
+        state.apply(record)
+    assert [state.entries[1].delivered, state.entries[2].delivered] == [4, 2]
+    assert [state.dead[3].delivered, state.dead[4].delivered] == [6, 3]
+    state.apply({"op": "pending", "from": 9, "order": 7, "batch": 3})
+    assert (state.pending, state.pending_order, state.pending_count) == (9, 7, 3)
+    state.apply({"op": "pending", "from": 9, "order": 7})
+    assert state.pending_count == 1, "a ledger from before batches: one item"
+
+
+def test_only_ready_entries_with_attempts_left_are_taken_oldest_first():
+    state = LedgerState()
+    for order, attempts, held, until in ((1, 1, True, 50.0), (2, 3, False, 0.0),
+                                         (3, 2, False, 10.0), (4, 0, False, 0.0),
+                                         (5, 1, False, 20.0)):
+        state.apply({"op": "entry", "order": order, "item": order, "attempts": attempts,
+                     "held": held, "until": until, "put_at": None})
+    assert [e.order for e in state.ready_entries(20.0, 3, 10)] == [3, 4, 5]
+    assert [e.order for e in state.ready_entries(20.0, 3, 2)] == [3, 4]
+    assert state.first_ready(20.0, 3).order == 3
+    assert [e.order for e in state.spent(20.0, 3)] == [2]
