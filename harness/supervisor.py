@@ -254,7 +254,7 @@ class Supervisor:
                 return None
             if next_kill is not None and now >= next_kill:
                 self.kill_one(scheduled=next_kill)
-                next_kill += self.choices.kill_gap(gap)
+                next_kill = next_kill_after(next_kill, self.choices.kill_gap(gap))
             if progress is not None and now >= next_progress:
                 self.report_progress(progress)
                 next_progress = now + 0.5
@@ -272,6 +272,14 @@ class Supervisor:
     def kill_records(self) -> list[dict[str, Any]]:
         """A ``killed`` record for each worker this supervisor killed."""
         return [killed(pid, at) for pid, at in self.deaths.items()]
+
+
+def next_kill_after(scheduled: float, gap: float) -> float:
+    """When the kill after one planned at ``scheduled`` is due: ``gap`` seconds after it, or
+    after now if killing and replacing took longer than planned, so that a machine too slow
+    for the rate asked kills as often as it can without killing every replacement before it
+    does anything (a storm that stops all progress)."""
+    return max(scheduled, time.monotonic()) + gap
 
 
 def _worker_process(plan: WorkerPlan, open_queue: Callable[[], Any], report_fd: int,

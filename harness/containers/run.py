@@ -16,7 +16,7 @@ from ..interrupt import StopRequest
 from ..record import HistoryDamaged, killed, records_from_lines
 from ..run import StressConfig, StressRun
 from ..storage_mutants import QUEUES as STORAGE_MUTANTS
-from ..supervisor import Advance, Choices, Progress, split_quota
+from ..supervisor import Advance, Choices, Progress, next_kill_after, split_quota
 from .placement import ENTRY, SHARED_MOUNT, Placement
 from .platform import Collected, Platform, PlatformError, WorkerContainer
 
@@ -125,7 +125,7 @@ class ContainerRun:
                     next_kill = None
                 else:
                     self.kill_one(finished, next_kill)
-                    next_kill += self.choices.kill_gap(gap)
+                    next_kill = next_kill_after(next_kill, self.choices.kill_gap(gap))
             if progress is not None and now >= next_progress:
                 progress(self.advance())
                 next_progress = now + PROGRESS_SECONDS

@@ -63,6 +63,18 @@ def test_at_least_once_stress_with_kills_loses_nothing_and_explains_redeliveries
     assert set(report["latency"]) >= {"put", "claim", "ack"}
 
 
+def test_kills_asked_faster_than_the_machine_can_kill_still_let_the_workers_finish(tmp_path,
+                                                                                  capsys):
+    # A kill and its replacement take a few milliseconds: asked for one every 0.2 ms, a
+    # harness that kept to the schedule killed every replacement before it did anything.
+    code = main(["stress", "--producers", "2", "--consumers", "2", "--items", "300",
+                 "--kill-every", "0.2", "--seed", "3", "--timeout", "60", "--out",
+                 str(tmp_path / "run"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert (code, report["verdict"], report["run"]["failure"]) == (0, "VALID", None)
+    assert report["run"]["kills"] > 0
+
+
 def test_at_least_once_needs_a_backend_with_claims(tmp_path, capsys):
     code = main(["stress", "--delivery", "at-least-once", "--backend", "mutant-no-lock",
                  "--out", str(tmp_path)])
