@@ -190,20 +190,27 @@ class Supervisor:
         return any(w.role == "producer" for w in self.alive.values())
 
     def kill_one(self, scheduled: float | None = None) -> None:
-        """SIGKILL a random producer or consumer and start its replacement; ``scheduled`` is
-        the kill's planned instant (``time.monotonic()``), for the kill log."""
+        """SIGKILL a random producer or consumer that has begun an operation since it opened
+        the queue, and start its replacement; ``scheduled`` is the kill's planned instant
+        (``time.monotonic()``), for the kill log. With none such, the kill is logged as
+        skipped: a machine too slow for the rate asked would otherwise kill every replacement
+        before it did anything, and the run would never end."""
         slots = [("producer", slot) for slot in range(len(self.crew.quotas))]
         slots += [("consumer", slot) for slot in range(self.crew.consumers)]
-        drawn, victim = self.choices.victim(
-            slots, [w for w in self.alive.values() if w.role != "reader"])
+        with self.collector.lock:
+            working = [w for w in self.alive.values()
+                       if w.role != "reader" and self.collector.invoked_by[w.pid] >= 2]
+        drawn, victim = self.choices.victim(slots, working)
+        at = time.monotonic() if scheduled is None else scheduled
         if victim is None:
+            self.kill_log.append({"at_s": round(at - self._started, 6), "drawn": list(drawn),
+                                  "skipped": "no worker had begun an operation since its open"})
             return
         victim.process.kill()
         victim.process.join()
         self.deaths[victim.pid] = time.monotonic_ns()
         del self.alive[victim.pid]
         self.kills += 1
-        at = time.monotonic() if scheduled is None else scheduled
         self.kill_log.append({"at_s": round(at - self._started, 6), "drawn": list(drawn),
                               "role": victim.role, "slot": victim.slot, "process": victim.pid})
         quota = self._quota_left(victim.slot) if victim.role == "producer" else 0
@@ -254,7 +261,7 @@ class Supervisor:
                 return None
             if next_kill is not None and now >= next_kill:
                 self.kill_one(scheduled=next_kill)
-                next_kill = next_kill_after(next_kill, self.choices.kill_gap(gap))
+                next_kill += self.choices.kill_gap(gap)
             if progress is not None and now >= next_progress:
                 self.report_progress(progress)
                 next_progress = now + 0.5
@@ -276,9 +283,8 @@ class Supervisor:
 
 def next_kill_after(scheduled: float, gap: float) -> float:
     """When the kill after one planned at ``scheduled`` is due: ``gap`` seconds after it, or
-    after now if killing and replacing took longer than planned, so that a machine too slow
-    for the rate asked kills as often as it can without killing every replacement before it
-    does anything (a storm that stops all progress)."""
+    after now if killing took longer than planned (a container's kill is an ``exec``), so
+    that kills never come back to back."""
     return max(scheduled, time.monotonic()) + gap
 
 
