@@ -94,7 +94,9 @@ class JournalStorage(Storage):
         self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
         self._data_fd: int | None = None
         #: The head file's bytes as last read, and what they mean.
-        self._head_seen: tuple[bytes, _Head | None] = (b"", None)
+        #: The head file's bytes last parsed and what they said (None: nothing parsed yet;
+        #: not b"", which an emptied head file would match).
+        self._head_seen: tuple[bytes | None, _Head | None] = (None, None)
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
         self._data_header = _Header(VERSION, 0, None, 0)
@@ -560,12 +562,12 @@ class JournalStorage(Storage):
         try:
             diskio.pwrite(fd, record, at, self.head_path)
         except StorageError:
-            self._head_seen = (b"", None)
+            self._head_seen = (None, None)
             with contextlib.suppress(OSError):  # a torn slot fails its checksum anyway
                 os.pwrite(fd, bytes(SLOT_SIZE), at)
             raise
         seen = self._head_seen[0]
-        if len(seen) == self._slots_at() + 2 * SLOT_SIZE:
+        if seen is not None and len(seen) == self._slots_at() + 2 * SLOT_SIZE:
             self._head_seen = (seen[:at] + record + seen[at + SLOT_SIZE:], head)
 
     def _line_at(self, fd: int, offset: int, size: int) -> tuple[bytes | None, int]:

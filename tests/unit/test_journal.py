@@ -521,9 +521,6 @@ def test_a_version_2_journal_is_compacted_as_version_2(queue_path, monkeypatch):
     assert FileQueue(queue_path, format="journal").get() == "c"
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, reported (journal.py is being changed in "
-                   "another branch): _read_head's cache starts as (b'', None), so an empty "
-                   "version-3 head file hits it and reads as 'start at the first line'")
 def test_a_version_3_head_file_truncated_to_nothing_is_refused_not_read_from_the_start(
         queue_path):
     q = FileQueue(queue_path, format="journal")
@@ -534,5 +531,5 @@ def test_a_version_3_head_file_truncated_to_nothing_is_refused_not_read_from_the
     head = queue_path.with_name("tasks.json.head")
     os.truncate(head, 0)  # e.g. a power loss before the head file's data reached the disk
     with pytest.raises(CorruptQueueError) as caught:
-        FileQueue(queue_path, format="journal").get()  # today: "a", consumed already
+        FileQueue(queue_path, format="journal").get()  # it was "a", consumed already
     assert caught.value.path == head
