@@ -108,15 +108,24 @@ class Collector(threading.Thread):
         self.records.append(record)
 
     def _count_live_violation(self, record: dict[str, Any]) -> None:
-        """Count items taken, and what is certainly wrong already: a raised operation, a value
-        got twice."""
-        if record["type"] == "fail":
-            self.live_violations += 1
-        elif record["op"] == "get" and record["value"] is not None:
-            self.taken += 1
-            key = json.dumps(record["value"])
-            if key in self.seen_values:
-                self.live_violations += 1
-            self.seen_values.add(key)
-        elif record["op"] == "ack" and not record["value"].get("ended"):
-            self.taken += 1
+        taken, violations = live_counts(record, self.seen_values)
+        self.taken += taken
+        self.live_violations += violations
+
+
+def live_counts(record: dict[str, Any], seen: set[str]) -> tuple[int, int]:
+    """What ``record`` adds to a run's progress: items taken (a get that returned one, an ack
+    the queue accepted), and violations already certain (a raised operation, a value got
+    twice); ``seen`` holds the values got so far and takes this one."""
+    if record["type"] == "fail":
+        return 0, 1
+    if record["type"] != "ok":
+        return 0, 0
+    if record["op"] == "get" and record["value"] is not None:
+        key = json.dumps(record["value"])
+        twice = key in seen
+        seen.add(key)
+        return 1, int(twice)
+    if record["op"] == "ack" and not record["value"].get("ended"):
+        return 1, 0
+    return 0, 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.builtin import MUTANTS, PRODUCT
+from ..collector import live_counts
 from ..incontainer import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from ..interrupt import StopRequest
 from ..record import HistoryDamaged, killed, records_from_lines
@@ -145,16 +146,9 @@ class ContainerRun:
                 continue  # the end of the run says so
             for record in records:
                 operations += 1
-                violations += record["type"] == "fail"
-                if record["type"] != "ok":
-                    continue
-                if record["op"] == "get" and record["value"] is not None:
-                    taken += 1
-                    key = json.dumps(record["value"])
-                    violations += key in got
-                    got.add(key)
-                elif record["op"] == "ack" and not record["value"].get("ended"):
-                    taken += 1
+                more_taken, more_violations = live_counts(record, got)
+                taken += more_taken
+                violations += more_violations
         return Advance(operations, taken, len(self.kill_log), violations)
 
     def note_starts(self, starts: dict[str, int], now: float) -> None:
