@@ -185,7 +185,9 @@ def issue14_markdown(rows: list[dict[str, Any]]) -> str:
                      key=lambda r: r["producers"])
     if durable:
         lines += ["", "Durable puts (fsync=True, group commit): " + "; ".join(
-            f"{r['producers']} producers {r['items_per_second']:,.0f}/s" for r in durable)]
+            f"{r['producers']} producers {r['items_per_second']:,.0f}/s"
+            + (f" ({r['puts_per_fsync']:.1f} puts per fsync)" if "puts_per_fsync" in r else "")
+            for r in durable)]
     batches = sorted((r for r in rows if r.get("family") == "batch"), key=lambda r: r["batch"])
     if batches:
         lines += ["", "put_many + get_many, one process: " + "; ".join(

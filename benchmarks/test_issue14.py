@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from queue_core import FileQueue
+from queue_core import FileQueue, diskio
 
 from .conftest import record
 
@@ -44,7 +44,15 @@ _fork = multiprocessing.get_context("fork")
 # -- durable puts with 1, 2, 4, 8 producers -----------------------------------------------
 
 
-def _durable_producer(path: Path, count: int, start: Any) -> None:
+def _durable_producer(path: Path, count: int, start: Any, fsyncs: Any) -> None:
+    real_fsync = diskio.fsync
+
+    def counted_fsync(*args: Any) -> None:
+        real_fsync(*args)
+        with fsyncs.get_lock():
+            fsyncs.value += 1
+
+    diskio.fsync = counted_fsync  # this child's own module: no other benchmark sees it
     queue = FileQueue(path, fsync=True)
     start.wait()
     for _ in range(count):
@@ -57,14 +65,15 @@ def test_durable_puts_by_producers(benchmark, producers, tmp_path):
     """Durable puts (fsync=True) spread over ``producers`` processes; compared in the report
     with the raw append+fsync rate of one process in the same run (test_raw_limits)."""
     rounds = iter(range(10**6))
+    fsyncs_per_round = []
 
     def run() -> None:
         path = tmp_path / f"q{next(rounds)}" / "tasks.json"
         FileQueue(path, fsync=True).close()
-        start = _fork.Event()
+        start, fsyncs = _fork.Event(), _fork.Value("q", 0)
         share, extra = divmod(DURABLE_PUTS, producers)
         workers = [_fork.Process(target=_durable_producer,
-                                 args=(path, share + (n < extra), start))
+                                 args=(path, share + (n < extra), start, fsyncs))
                    for n in range(producers)]
         for worker in workers:
             worker.start()
@@ -74,11 +83,13 @@ def test_durable_puts_by_producers(benchmark, producers, tmp_path):
         assert all(w.exitcode == 0 for w in workers)
         with FileQueue(path) as queue:
             assert queue.size() == DURABLE_PUTS
+        fsyncs_per_round.append(fsyncs.value)
 
     benchmark.group = "durable puts by producers"
     benchmark.pedantic(run, rounds=3, iterations=1)
     record(benchmark, DURABLE_PUTS, backend=f"filequeue-journal-fsync, {producers} producers",
-           family="group-commit", producers=producers)
+           family="group-commit", producers=producers,
+           puts_per_fsync=DURABLE_PUTS / statistics.median(fsyncs_per_round))
 
 
 # -- put-to-get latency across processes ----------------------------------------------------

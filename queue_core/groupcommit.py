@@ -39,6 +39,7 @@ import fcntl
 import os
 import struct
 import threading
+import time
 import weakref
 import zlib
 from collections.abc import Callable, Iterator
@@ -66,6 +67,10 @@ _BOOT_ID_SIZE = 36
 _WRITTEN_AT = 3 * _RECORD_SIZE
 _WRITTEN = struct.Struct("<16sQQQ")
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+#: Gathering (see ``SyncFile.commit``): how long a process waits between two looks at whether
+#: other processes are still writing, and the longest it gathers in all.
+GATHER_STEP_SECONDS = 0.00005
+GATHER_MAX_SECONDS = 0.001
 #: ``reach()``: how far a sync that starts now reaches: (mark, state).
 Reach = Callable[[], tuple[int, tuple[int, int]]]
 
@@ -127,6 +132,10 @@ class SyncFile:
         self._unrecorded: dict[int, Record] = {}
         #: The last record parsed, by slot: (its bytes, its key, the record).
         self._parsed: dict[int, tuple[bytes, Key, Record]] = {}
+        #: A recent change of this process shared a sync with another process's change.
+        self._shared_recently = False
+        #: The last record this process wrote, by slot.
+        self._own: dict[int, Record] = {}
 
     def close(self) -> None:
         """Release the descriptor; the file stays."""
@@ -193,6 +202,7 @@ class SyncFile:
         data = fields + _CHECKSUM.pack(zlib.crc32(fields))
         diskio.pwrite(self._descriptor(), data, slot * _RECORD_SIZE, self.path)
         self._parsed[slot] = (data, record.key, record)
+        self._own[slot] = record
         if not record.failed:
             self._unrecorded.pop(slot, None)
 
@@ -248,11 +258,16 @@ class SyncFile:
 
         The waiting is shared: while one process syncs (holding the sync lock), the others
         wait for it together (a shared lock) and most find their change covered when it ends;
-        only if not does one of them take the lock and sync.
+        only if not does one of them take the lock and sync. A process whose changes recently
+        shared a sync with other processes' changes first gathers (without the lock, so that
+        the processes a sync just released can see it): it waits, up to
+        ``GATHER_MAX_SECONDS``, while other changes keep coming, so that one sync covers them
+        all. A process alone never waits.
         """
-        raw = os.pread(self._descriptor(), _RECORD.size, ticket.slot * _RECORD_SIZE)
-        if _covered(self._parse(ticket.slot, raw, ticket.key), ticket):
+        if self._covered_now(ticket):
             return  # no lock needed
+        if self._shared_recently and self._gathered(ticket, reach):
+            return
         with self._thread_lock:
             self._commit_locked(ticket, reach)
 
@@ -265,7 +280,7 @@ class SyncFile:
         except BlockingIOError:  # a sync is running: wait for it beside the other waiters
             fcntl.flock(fd, fcntl.LOCK_SH)
             try:
-                if _covered(self.read(ticket.slot, ticket.key), ticket):
+                if self._covered_by(self.read(ticket.slot, ticket.key), ticket):
                     return
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -285,7 +300,7 @@ class SyncFile:
             # sync the old file too, in case the replacement does not last.
             diskio.fsync(ticket.fd, ticket.path)
             return
-        if _covered(record, ticket):
+        if self._covered_by(record, ticket):
             return  # a sync that began after the change covered it
         if record.failed:
             raise _taken_back(ticket.path)
@@ -304,6 +319,35 @@ class SyncFile:
         except StorageError:
             self._record_failure(ticket.slot, record, mark)
             raise
+        self._shared_recently = mark > ticket.mark
+
+    def _covered_now(self, ticket: Ticket) -> bool:
+        """``_covered`` for the record as it is now, read without the sync lock."""
+        raw = os.pread(self._descriptor(), _RECORD.size, ticket.slot * _RECORD_SIZE)
+        return self._covered_by(self._parse(ticket.slot, raw, ticket.key), ticket)
+
+    def _covered_by(self, record: Record | None, ticket: Ticket) -> bool:
+        """``_covered``; when it is, note whether another process's sync covered it."""
+        if not _covered(record, ticket):
+            return False
+        if record != self._own.get(ticket.slot):
+            self._shared_recently = True
+        return True
+
+    def _gathered(self, ticket: Ticket, reach: Reach) -> bool:
+        """Wait while other changes keep coming (a step with none ends it) and for at most
+        ``GATHER_MAX_SECONDS``; True if a sync covered ``ticket``'s change meanwhile."""
+        mark = reach()[0]
+        deadline = time.monotonic() + GATHER_MAX_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(GATHER_STEP_SECONDS)
+            if self._covered_now(ticket):
+                return True
+            newer = reach()[0]
+            if newer == mark:
+                return False
+            mark = newer
+        return False
 
     def _record_failure(self, slot: int, record: Record, mark: int) -> None:
         """Record that a sync up to ``mark`` failed; if even that write fails, this process
