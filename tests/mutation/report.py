@@ -19,11 +19,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from mutmut.mutation.data import SourceFileMutationData
-from mutmut.mutation.diff_apply import get_diff_for_mutant
-from mutmut.stats import status_by_exit_code
-from mutmut.utils.file_utils import walk_mutatable_files
-
 HERE = Path(__file__).parent
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 SURVIVED = {"survived", "no tests", "suspicious"}
@@ -31,6 +26,10 @@ SURVIVED = {"survived", "no tests", "suspicious"}
 
 def load_results() -> dict[str, tuple[str, Path]]:
     """Each mutant's name -> (status, source file)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
     results = {}
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
@@ -52,6 +51,8 @@ def load_equivalents(path: Path) -> dict[str, tuple[str, str]]:
 
 def change_of(name: str, path: Path) -> str:
     """The mutated lines, as ``- old`` / ``+ new``."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
     lines = [line for line in get_diff_for_mutant(name, path=path).splitlines()
              if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     return "\n".join(lines)
@@ -60,6 +61,37 @@ def change_of(name: str, path: Path) -> str:
 def fingerprint(change: str) -> str:
     """Eight hex digits that name a change, whatever its mutant's number."""
     return hashlib.sha256(change.encode()).hexdigest()[:8]
+
+
+def function_of(name: str) -> str:
+    """The mutated function of a mutant's name (its number dropped)."""
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def match_equivalents(survivors: dict[str, str], listed: dict[str, tuple[str, str]]
+                      ) -> tuple[dict[str, str], list[str]]:
+    """The surviving mutants that are listed as equivalent (name -> reason), and the listed
+    entries that match no survivor (stale). ``survivors``: name -> fingerprint of its change.
+
+    An entry matches the survivor of the same name with the same change, or else a survivor of
+    the same function with the same change: an edit elsewhere in the function renumbers its
+    mutants without changing what each one does.
+    """
+    by_change = {(function_of(n), mark): n for n, mark in survivors.items()}
+    reasons: dict[str, str] = {}
+    stale = []
+    for name, (mark, reason) in listed.items():
+        if survivors.get(name) == mark and name not in reasons:
+            reasons[name] = reason
+    for name, (mark, reason) in listed.items():
+        if survivors.get(name) == mark:
+            continue
+        match = by_change.get((function_of(name), mark))
+        if match is None or match in reasons:
+            stale.append(name)
+        else:
+            reasons[match] = reason
+    return reasons, sorted(stale)
 
 
 def _module_rows(results: dict[str, tuple[str, Path]], equivalent: set[str]) -> list[str]:
@@ -80,9 +112,9 @@ def render(results: dict[str, tuple[str, Path]],
     counts = Counter(status for status, _ in results.values())
     surviving = {n for n, (s, _) in results.items() if s in SURVIVED}
     changes = {n: change_of(n, results[n][1]) for n in sorted(surviving)}
-    equivalent = {n for n in surviving & set(equivalents)
-                  if fingerprint(changes[n]) == equivalents[n][0]}
-    stale = sorted(set(equivalents) - equivalent)
+    reasons, stale = match_equivalents(
+        {n: fingerprint(change) for n, change in changes.items()}, equivalents)
+    equivalent = set(reasons)
     gaps = sorted(surviving - equivalent)
     killed = sum(counts[s] for s in KILLED)
     scored = killed + len(gaps)
@@ -107,11 +139,12 @@ def render(results: dict[str, tuple[str, Path]],
                 "```diff", changes[name], "```", ""]
     out += [f"## Equivalent survivors ({len(equivalent)})", ""]
     for name in sorted(equivalent):
-        out += [f"- `{name}`: {equivalents[name][1]}", "", "```diff", changes[name], "```", ""]
+        out += [f"- `{name}`: {reasons[name]}", "", "```diff", changes[name], "```", ""]
     if stale:
         out += ["", f"## Listed as equivalent but not surviving with that change ({len(stale)})",
                 ""]
-        out += [f"- `{name}`: {results.get(name, ('not generated',))[0]}" for name in stale]
+        out += [f"- `{name}`: {results.get(name, ('not generated',))[0]}, or another change"
+                for name in stale]
     return "\n".join(out) + "\n", score, len(stale)
 
 
