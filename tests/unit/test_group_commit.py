@@ -743,6 +743,12 @@ def test_a_queue_counts_as_opened_since_boot_once_noted_until_the_next_boot(sync
     assert not sync_file.opened_since_boot()
 
 
+def test_a_boot_id_shorter_than_its_field_is_recognised_too(sync_file, boot_id_file):
+    boot_id_file.write_text("a-short-boot-id\n")  # note_boot pads it to 36 bytes
+    sync_file.note_boot()
+    assert sync_file.opened_since_boot()
+
+
 def test_with_the_boot_id_unknown_every_open_counts_as_the_first_since_boot(sync_file,
                                                                           boot_id_file):
     assert not sync_file.opened_since_boot()
