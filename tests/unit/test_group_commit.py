@@ -394,10 +394,13 @@ def test_a_commit_that_a_sync_already_covered_takes_no_lock(queue_path, monkeypa
     first.put("a")
     second.put("b")  # its sync covers "a"
     syncing = groupcommit.SyncFile(queue_path)  # another process's sync is running ...
-    locks = spy_sync_locks(monkeypatch)
-    with syncing.locked():
+
+    def no_lock(operation):
+        raise AssertionError(f"the commit took the sync lock ({operation})")
+
+    with syncing.locked(), monkeypatch.context() as patch:
+        spy_sync_locks(patch, before=no_lock)
         held.release()  # ... and "a" need not wait for it
-    assert locks == [fcntl.LOCK_EX, fcntl.LOCK_UN]  # only the other sync's own
     syncing.close()
 
 
@@ -518,22 +521,41 @@ def _commit_while_another_process_syncs(queue_path, monkeypatch, *, cover):
         held.release()
     finally:
         other.end()
+    locks = locks[:]  # before synced_mark's own
     assert locks[:2] == [fcntl.LOCK_EX | fcntl.LOCK_NB, fcntl.LOCK_SH]  # it waited, shared
     assert synced_mark(q, DATA).synced == os.path.getsize(queue_path)
-    return synced, yields
+    return synced, yields, locks
 
 
 def test_a_commit_that_waited_for_another_process_sync_which_covered_it_syncs_nothing(
         queue_path, monkeypatch):
-    synced, yields = _commit_while_another_process_syncs(queue_path, monkeypatch, cover=True)
+    synced, yields, locks = _commit_while_another_process_syncs(queue_path, monkeypatch,
+                                                                cover=True)
     assert (synced, yields) == ([], [])
+    assert locks == [fcntl.LOCK_EX | fcntl.LOCK_NB, fcntl.LOCK_SH, fcntl.LOCK_UN]  # never alone
 
 
 def test_a_commit_that_waited_for_another_process_sync_which_did_not_cover_it_syncs(
         queue_path, monkeypatch):
-    synced, yields = _commit_while_another_process_syncs(queue_path, monkeypatch, cover=False)
+    synced, yields, _ = _commit_while_another_process_syncs(queue_path, monkeypatch,
+                                                            cover=False)
     assert synced == ["tasks.json"]
     assert yields == [1]  # the others it waited with may write their changes first
+
+
+def test_a_damaged_record_starts_over_without_failing_the_changes_waiting_for_a_sync(
+        queue_path, monkeypatch):
+    first = FileQueue(queue_path, fsync=True)
+    second = FileQueue(queue_path, fsync=True)
+    held = Deferred(first, monkeypatch)
+    first.put("a")
+    sync_path = queue_path.with_name("tasks.json.sync")
+    raw = bytearray(sync_path.read_bytes())
+    raw[40] ^= 1  # the data record, in its synced mark: unreadable
+    sync_path.write_bytes(bytes(raw))
+    second.put("b")  # nothing known synced: it syncs everything and records it anew
+    held.release()  # "a" was synced with it, not taken back
+    assert list(iter(second.get, None)) == ["a", "b"]
 
 
 def test_a_commit_nobody_waits_with_does_not_give_up_the_processor(queue_path, monkeypatch):
