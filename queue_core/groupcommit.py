@@ -229,7 +229,7 @@ class SyncFile:
         current = boot_id()
         with self.locked():
             return bool(current) and os.pread(self._descriptor(), _BOOT_ID_SIZE,
-                                              _BOOT_AT) == current
+                                              _BOOT_AT) == current.ljust(_BOOT_ID_SIZE, b"\0")
 
     def note_boot(self) -> None:
         """Note that the queue was opened, and repaired, since the kernel started."""
