@@ -24,6 +24,12 @@ KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 SURVIVED = {"survived", "no tests", "suspicious"}
 
 
+def unchecked(results: dict[str, tuple[str, Path]]) -> list[str]:
+    """The mutants whose check gave no verdict (not run, interrupted, skipped): they count
+    neither as killed nor as survived, so a run that leaves any is incomplete."""
+    return sorted(n for n, (status, _) in results.items() if status not in KILLED | SURVIVED)
+
+
 def load_results() -> dict[str, tuple[str, Path]]:
     """Each mutant's name -> (status, source file)."""
     from mutmut.mutation.data import SourceFileMutationData
@@ -165,9 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         print(f"{stale} mutants listed as equivalent no longer survive: update "
               f"{args.equivalent}", file=sys.stderr)
+    left = unchecked(results)
+    if left:
+        print(f"{len(left)} mutants have no verdict (run them again: mutmut run NAME...): "
+              + " ".join(left[:10]) + (" ..." if len(left) > 10 else ""), file=sys.stderr)
     if score < args.fail_under:
         print(f"score {score:.1f}% is under {args.fail_under}%", file=sys.stderr)
-    return 1 if stale or score < args.fail_under else 0
+    return 1 if stale or left or score < args.fail_under else 0
 
 
 if __name__ == "__main__":

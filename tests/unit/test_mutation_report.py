@@ -41,3 +41,9 @@ def test_two_entries_never_claim_one_survivor():
 
 def test_the_function_is_the_name_without_its_number():
     assert report.function_of(F + "12") == F[:-len("__mutmut_")]
+
+
+def test_a_mutant_without_a_verdict_is_reported_as_unchecked():
+    results = {"a": ("killed", None), "b": ("survived", None), "c": ("timeout", None),
+               "d": ("check was interrupted by user", None), "e": ("not checked", None)}
+    assert report.unchecked(results) == ["d", "e"]
