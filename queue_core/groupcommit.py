@@ -55,9 +55,12 @@ DATA, HEAD = 0, 1
 #: key (queue id, generation, inode), epoch, synced, failed, two values of the synced state
 #: (the head's generation and offset), and the crc32 of all that (a record read without the
 #: lock may be half written).
-_RECORD = struct.Struct("<16sQQQQQQQI")
-_FIELDS, _CHECKSUM = struct.Struct("<16sQQQQQQQ"), struct.Struct("<I")
-_RECORD_SIZE = 80
+#: How many epochs back a record remembers what their take-backs kept.
+KEPT_EPOCHS = 8
+_FIELDS = struct.Struct(f"<16sQQQQQQQQ{KEPT_EPOCHS}Q")
+_CHECKSUM = struct.Struct("<I")
+_RECORD = struct.Struct(_FIELDS.format + "I")
+_RECORD_SIZE = 160
 #: Where ``.sync`` keeps the boot id of the kernel that last opened the queue, after the slots.
 _BOOT_AT = 2 * _RECORD_SIZE
 _BOOT_ID_SIZE = 36
@@ -97,6 +100,11 @@ class Record(NamedTuple):
     failed: int = 0
     #: The synced state, for a head: its generation and offset.
     state: tuple[int, int] = (0, 0)
+    #: The first epoch whose take-back is remembered (the record's first epoch).
+    kept_from: int = 0
+    #: What the take-backs that ended the last ``KEPT_EPOCHS`` epochs kept (what was synced),
+    #: newest first: the changes of epoch ``epoch - 1 - n`` up to ``kept[n]`` are durable.
+    kept: tuple[int, ...] = (0,) * KEPT_EPOCHS
 
 
 class Ticket(NamedTuple):
@@ -182,10 +190,10 @@ class SyncFile:
             *fields, checksum = _RECORD.unpack(raw)
             if zlib.crc32(raw[:-4]) != checksum:
                 return None
-            queue_id, generation, inode, epoch, synced, failed, a, b = fields
+            queue_id, generation, inode, epoch, synced, failed, a, b, kept_from, *kept = fields
             if Key(queue_id, generation, inode) != key:
                 return None
-            record = Record(key, epoch, synced, failed, (a, b))
+            record = Record(key, epoch, synced, failed, (a, b), kept_from, tuple(kept))
             self._parsed[slot] = (raw, key, record)
         note = self._unrecorded.get(slot)
         if note is None:
@@ -198,7 +206,7 @@ class SyncFile:
         """Store ``record`` (not synced: see the module docstring). Call it holding the sync
         lock. ``StorageError`` if it cannot be written."""
         fields = _FIELDS.pack(*record.key, record.epoch, record.synced, record.failed,
-                              *record.state)
+                              *record.state, record.kept_from, *record.kept)
         data = fields + _CHECKSUM.pack(zlib.crc32(fields))
         diskio.pwrite(self._descriptor(), data, slot * _RECORD_SIZE, self.path)
         self._parsed[slot] = (data, record.key, record)
@@ -238,16 +246,25 @@ class SyncFile:
                           self.path)
 
     def begin(self, slot: int, key: Key, reach: Reach, fd: int, path: Path) -> Record:
-        """The record of ``slot`` for ``key``; a file without one is synced first and gets a
-        fresh record that says so. Call it holding the queue's lock and the sync lock.
+        """The record of ``slot`` for ``key``; a file without one (or with a damaged one) is
+        synced first and gets a fresh record that says so, in an epoch of its own: a change
+        still waiting from an earlier epoch may have been taken back before the damage, so it
+        counts as taken back. Call it holding the queue's lock and the sync lock.
         ``StorageError`` if that sync or the record's write fails."""
         record = self.read(slot, key)
         if record is None:
             mark, state = reach()
             diskio.fsync(fd, path)
-            record = Record(key, 0, mark, 0, state)
+            epoch = time.time_ns()
+            record = Record(key, epoch, mark, 0, state, kept_from=epoch)
             self.write(slot, record)
         return record
+
+    def follow_replacement(self) -> None:
+        """If the sync file was deleted or replaced since this process opened it, let the next
+        use open the file now at its path, the one the other processes use."""
+        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+            self.close()
 
     def commit(self, ticket: Ticket, reach: Reach) -> None:
         """Return once ``ticket``'s change is durable: at once if a sync already covered it,
@@ -386,12 +403,17 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 def _covered(record: Record | None, ticket: Ticket) -> bool:
     """True if ``record`` says ``ticket``'s change is durable; ``StorageError`` if it says the
-    change was taken back (another epoch); False if that is not known from it."""
+    change was taken back (its epoch is over, and what was kept of it ends before the change);
+    False if that is not known from it."""
     if record is None:
         return False
-    if record.epoch != ticket.epoch:
-        raise _taken_back(ticket.path)
-    return record.synced >= ticket.mark
+    if record.epoch == ticket.epoch:
+        return record.synced >= ticket.mark
+    back = record.epoch - 1 - ticket.epoch
+    if (record.kept_from <= ticket.epoch and 0 <= back < KEPT_EPOCHS
+            and ticket.mark <= record.kept[back]):
+        return True
+    raise _taken_back(ticket.path)
 
 
 def _taken_back(path: Path) -> StorageError:
@@ -411,6 +433,12 @@ def boot_id() -> bytes:
 def key_of(queue_id: str | None, generation: int, inode: int) -> Key:
     """The key of a file of the queue ``queue_id`` (``None``: a format without an id)."""
     return Key((queue_id or "").encode()[:16].ljust(16, b"\0"), generation, inode)
+
+
+def taken_back(record: Record, **changes: int) -> Record:
+    """``record`` in the next epoch, after a take-back that kept what was synced."""
+    return record._replace(epoch=record.epoch + 1, failed=0,
+                           kept=(record.synced, *record.kept[:-1]), **changes)
 
 
 def close_ticket(ticket: Ticket) -> None:

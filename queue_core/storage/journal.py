@@ -47,7 +47,17 @@ from typing import NamedTuple
 from .. import diskio
 from ..atomic import remove_stale_temp_files, write_atomic
 from ..errors import CorruptQueueError, StorageError
-from ..groupcommit import DATA, HEAD, Key, Record, SyncFile, Ticket, close_ticket, key_of
+from ..groupcommit import (
+    DATA,
+    HEAD,
+    Key,
+    Record,
+    SyncFile,
+    Ticket,
+    close_ticket,
+    key_of,
+    taken_back,
+)
 from .base import Storage
 
 MAGIC = "queue-journal"
@@ -298,6 +308,7 @@ class JournalStorage(Storage):
         ``StorageError`` if that cannot be done (the next call tries again)."""
         if self._sync is None:
             return
+        self._sync.follow_replacement()
         fd, size = self._data()
         known = self._sync.peek(self._data_key(), self._head_key())
         if known is not None:  # the common case: no failure pending, no sync lock needed
@@ -343,7 +354,7 @@ class JournalStorage(Storage):
         diskio.truncate(fd, end, self.path)
         self._last_append = (None, -1, 0)
         self._sync.publish_written(self._data_key(), end)
-        record = record._replace(epoch=record.epoch + 1, failed=0)
+        record = taken_back(record)
         self._sync.write(DATA, record)
         return record
 
@@ -353,7 +364,7 @@ class JournalStorage(Storage):
         restored = _Head((0 if current is None else current.counter) + 1, *record.state)
         self._write_head(restored)
         diskio.fsync(head_fd, self.head_path)
-        record = record._replace(epoch=record.epoch + 1, synced=restored.counter, failed=0)
+        record = taken_back(record, synced=restored.counter)
         self._sync.write(HEAD, record)
         return record
 

@@ -318,6 +318,20 @@ def test_on_a_faulty_disk_the_real_queue_is_valid(tmp_path, capsys, backend, del
     assert "--faults enospc,eio,short-write --fault-rate 0.02" in report["rerun"]
 
 
+@pytest.mark.parametrize("delivery", ["at-most-once", "at-least-once"])
+def test_on_a_faulty_disk_a_durable_queue_shared_by_processes_is_valid(tmp_path, capsys,
+                                                                       delivery):
+    # Group commit across processes: a failed sync takes back the changes it covered, and
+    # only those (a change an earlier good sync covered returns, even after several epochs).
+    code = main(["stress", "--fsync", "--producers", "6", "--consumers", "3", "--items",
+                 "3000", "--faults", "eio,enospc,short-write", "--fault-rate", "0.01",
+                 "--delivery", delivery, "--seed", "21", "--out", str(tmp_path), "--json",
+                 "--quiet"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_violation"]
+    assert report["counts"]["failed"] > 0, "faults were injected and reported"
+
+
 def test_on_a_faulty_disk_a_queue_that_ignores_short_writes_is_caught(tmp_path, capsys):
     code = main(["stress", "--producers", "2", "--consumers", "2", "--items", "2000",
                  "--faults", "short-write", "--fault-rate", "0.05", "--backend",
