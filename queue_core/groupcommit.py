@@ -11,10 +11,10 @@ process, and every operation still returns only after its own change is durable.
 
 ``.sync`` holds one record per synced file (``DATA``, ``HEAD``): which file it describes
 (the queue's id, the file's generation and inode), an epoch, the synced mark (a byte offset
-for the data file, a head counter for the head file) and the failed mark. It is advisory:
-it is never fsynced, because it is written only after the sync it describes succeeded, so
-whatever survives a power loss claims no more than is on disk. A missing or unreadable
-record means "nothing known to be synced".
+for the data file, a head counter for the head file), the failed mark, and what the last
+take-backs kept. It is advisory: it is never fsynced, because it is written only after the
+sync it describes succeeded, so whatever survives a power loss claims no more than is on
+disk. A missing or unreadable record means "nothing known to be synced": it starts over.
 
 Several changes may wait for a sync at once, so a power loss may keep a later one and lose an
 earlier one: the data file's unsynced tail may then hold a hole (zeros) before lines of puts
@@ -27,8 +27,10 @@ change since the last good sync unknown, and Linux may report a later fsync as g
 writing them. So a failure is recorded (``failed``), every commit that was waiting on it
 raises ``StorageError`` as well, and the next operation under the queue's lock takes all of
 those changes back (``settle``: the data file is cut back to the synced mark, the head moved
-back to the synced head) and moves to the next epoch. A commit whose epoch is over raises: its
-change was taken back. Operations that raised thus left nothing, as without group commit.
+back to the synced head) and moves to the next epoch. A take-back keeps what was synced, and
+the record remembers what the take-backs of its last ``KEPT_EPOCHS`` epochs kept: a commit
+whose epoch is over returns if its change was kept, and raises if it was taken back (or if
+that is no longer known). Operations that raised thus left nothing, as without group commit.
 """
 
 from __future__ import annotations
