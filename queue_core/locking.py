@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import diskio
-from .errors import QueueDirectoryError
+from .errors import QueueDirectoryError, storage_error
 
 _open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
 
@@ -136,6 +136,8 @@ def _open_lock_file(path: Path) -> int:
             path.parent, f"no permission to create or open the lock file {path.name}"
         ) from error
     except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):  # no inode left: a full disk
+            raise storage_error(path, "create", error) from error
         reason = ("it is on a read-only file system: the queue needs to write its lock file "
                   f"{path.name}" if error.errno == errno.EROFS else
                   f"cannot create or open the lock file {path.name} ({error})")

@@ -34,6 +34,22 @@ def test_an_existing_queue_on_a_read_only_file_system_is_a_directory_error(
     assert caught.value.directory == queue_path.parent
 
 
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_lock_file_that_cannot_be_created_for_want_of_inodes_is_a_full_disk(
+        queue_path, monkeypatch, code):
+    real_open = os.open
+
+    def no_inode_left(path, flags, *args):
+        if flags & os.O_CREAT and str(path).endswith(".lock"):
+            raise OSError(code, os.strerror(code), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_inode_left)
+    with pytest.raises(QueueFullError, match=r"cannot create .*\.lock"):
+        FileQueue(queue_path)
+    assert not queue_path.parent.exists() or list(queue_path.parent.iterdir()) == []
+
+
 def test_an_integer_too_long_to_print_is_an_invalid_item(queue):
     with pytest.raises(InvalidItemError, match="of type int cannot be queued"):
         queue.put(10**5000)
