@@ -75,7 +75,7 @@ BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 #: Gathering (see ``SyncFile.commit``): how long a process waits between two looks at whether
 #: other processes are still writing, and the longest it gathers in all.
 GATHER_STEP_SECONDS = 0.00005
-GATHER_MAX_SECONDS = 0.001
+GATHER_MAX_SECONDS = 0.0002
 #: ``reach()``: how far a sync that starts now reaches: (mark, state).
 Reach = Callable[[], tuple[int, tuple[int, int]]]
 
