@@ -74,6 +74,8 @@ COMPACT_MIN_BYTES = 4 << 20
 #: ...or when the queue is empty and this many bytes were consumed.
 COMPACT_EMPTY_BYTES = 64 << 10
 _TAIL_CHUNK = 512
+#: What a batch read first reads per line it wants (more if a line is longer).
+_LINE_GUESS = 256
 _FIRST_GENERATION = 1
 
 
@@ -225,14 +227,27 @@ class JournalStorage(Storage):
                     count: int) -> tuple[list[tuple[float, str]], int]:
         """Up to ``count`` complete item lines from ``offset`` as (put time, item JSON), and
         the offset after the last of them."""
-        taken = []
-        while len(taken) < count:
-            line, next_offset = self._line_at(fd, offset, size)
-            if line is None:
-                break
-            _, put_at, encoded = self._split(line, offset)
-            taken.append((put_at, encoded))
-            offset = next_offset
+        taken: list[tuple[float, str]] = []
+        per_line = _LINE_GUESS
+        while len(taken) < count and offset < size:
+            want = min(size - offset, per_line * (count - len(taken)))
+            raw = os.pread(fd, want + 1, offset - 1)  # from the newline before the line
+            if raw[:1] != b"\n":
+                raise self._corrupt(self.head_path, f"it points at byte {offset} of "
+                                    f"{self.path.name}, which is not the start of a line")
+            start = 1
+            while len(taken) < count:
+                end = raw.find(b"\n", start)
+                if end < 0:
+                    break
+                _, put_at, encoded = self._split(raw[start:end], offset)
+                taken.append((put_at, encoded))
+                offset += end + 1 - start
+                start = end + 1
+            if start == 1:  # not one whole line in what was read
+                if offset + len(raw) - 1 >= size:
+                    break  # only a half-written line is left (or the file shrank)
+                per_line *= 4
         return taken, offset
 
     def pop(self) -> str | None:
