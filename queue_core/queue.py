@@ -200,7 +200,7 @@ class FileQueue:
                     return items
             encoded = self._storage.pop_many(max_items)
         self._commit()
-        return [json.loads(e) for e in encoded]
+        return decode_items(encoded)
 
     def size(self) -> int:
         """The number of items waiting (not counting claimed, delayed or dead ones)."""
@@ -565,6 +565,17 @@ def _check_timeout(timeout: float | None) -> None:
                                     and not math.isnan(timeout)):
         raise ValueError(f"timeout must be None or a number of seconds of 0 or more, "
                          f"not {timeout!r}")
+
+
+def decode_items(encoded: list[str]) -> list[Any]:
+    """The items of a batch, from their JSON texts (each one value, as ``encode_item`` made
+    it); decoded as one array, which costs a fraction of decoding each."""
+    if len(encoded) > 1:
+        with contextlib.suppress(ValueError):
+            items = json.loads(f"[{','.join(encoded)}]")
+            if len(items) == len(encoded):
+                return items
+    return [json.loads(e) for e in encoded]  # names the text that is not one JSON value
 
 
 def encode_item(item: Any) -> str:

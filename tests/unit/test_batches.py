@@ -477,3 +477,19 @@ def test_a_batch_taken_from_the_storage_moves_spent_items_to_the_dead_letters(
     more_attempts = FileQueue(queue_path, format=queue_format, clock=clock, max_attempts=3)
     assert [d.item for d in more_attempts.dead()] == ["a"]
     assert more_attempts.get_many(5) == [], "moved for good by the batch"
+
+
+def test_a_batch_gives_back_each_item_exactly_as_put(queue):
+    items = ["a,b", [1, 2], {"k": "v,w"}, 3.5, "]", "[", 0, False, "", [], {}]
+    queue.put_many(items)
+    assert queue.get_many(20) == items
+
+
+def test_a_batch_whose_texts_are_not_one_value_each_is_refused_as_each_would_be():
+    from queue_core.queue import decode_items
+
+    assert decode_items(['"x"']) == ["x"]
+    with pytest.raises(ValueError, match="Extra data"):
+        decode_items(["1,2", "3"])  # one array of three would hide the damage
+    with pytest.raises(ValueError):
+        decode_items(["[1", "2]"])
