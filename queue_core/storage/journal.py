@@ -204,10 +204,7 @@ class JournalStorage(Storage):
             return False
         self._compact(fd, head, size)
         self._data()
-        if self._data_header.generation == header.generation:
-            return False  # the copy did not fit either
-        self.settle()  # the new file's records (with fsync), before a change is made to it
-        return True
+        return self._data_header.generation != header.generation
 
     def _tail_position(self) -> tuple[int, int, int]:
         """Where the next line goes: (descriptor, end of the last complete line, its number);

@@ -85,19 +85,6 @@ def test_on_a_full_disk_the_journal_frees_what_was_consumed_before_refusing_a_pu
     assert q.get_many(20) == [*range(90, 100), "x", *(["y"] if batch else [])]
 
 
-def test_a_put_retried_after_freeing_space_whose_sync_fails_leaves_nothing(queue_path,
-                                                                             disk):
-    q = FileQueue(queue_path, fsync=True)
-    q.put_many(range(10))
-    assert q.get_many(8) == list(range(8))
-    disk.fail("write", errno.ENOSPC, file="tasks.json")  # frees the consumed lines first
-    disk.fail("fsync", errno.EIO, file="tasks.json", times=None)  # then the sync fails
-    with pytest.raises(StorageError):
-        q.put("x")
-    disk.heal()
-    assert FileQueue(queue_path, fsync=True).get_many(20) == [8, 9], "x was taken back"
-
-
 def test_on_a_full_disk_with_nothing_consumed_a_put_is_refused(queue_path, disk):
     q = FileQueue(queue_path)
     q.put("kept")
