@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 from .. import diskio
 from ..atomic import remove_stale_temp_files, write_atomic
-from ..errors import CorruptQueueError, QueueFullError, StorageError
+from ..errors import CorruptQueueError, StorageError
 from ..groupcommit import (
     DATA,
     HEAD,
@@ -173,38 +173,15 @@ class JournalStorage(Storage):
 
     def append(self, encoded_item: str, put_at: float) -> None:
         fd, size, last_seq = self._tail_position()
-        try:
-            self._append_lines(fd, size,
-                               f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode(),
-                               last_seq + 1)
-        except QueueFullError:
-            if not self._free_consumed(fd, size):
-                raise
-            self.append(encoded_item, put_at)
+        self._append_lines(fd, size, f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode(),
+                           last_seq + 1)
 
     def append_many(self, encoded_items: list[str], put_at: float) -> None:
         fd, size, last_seq = self._tail_position()
         stamp = f"{put_at:.6f}"
         data = "".join(f"{last_seq + n} {stamp} {item}\n"
                        for n, item in enumerate(encoded_items, 1)).encode()
-        try:
-            self._append_lines(fd, size, data, last_seq + len(encoded_items))
-        except QueueFullError:
-            if not self._free_consumed(fd, size):
-                raise
-            self.append_many(encoded_items, put_at)
-
-    def _free_consumed(self, fd: int, size: int) -> bool:
-        """On a full disk: compact now if anything was consumed, whatever the thresholds (the
-        queue's own consumed lines may be what fills a small volume); True if it did. After it
-        the head is at the first line, so a second full disk is not retried."""
-        header = self._data_header
-        head = self._current_head(header, size)
-        if head.offset == header.end:
-            return False
-        self._compact(fd, head, size)
-        self._data()
-        return self._data_header.generation != header.generation
+        self._append_lines(fd, size, data, last_seq + len(encoded_items))
 
     def _tail_position(self) -> tuple[int, int, int]:
         """Where the next line goes: (descriptor, end of the last complete line, its number);

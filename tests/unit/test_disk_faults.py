@@ -71,30 +71,6 @@ def test_puts_on_a_full_disk_fail_until_space_is_freed(queue_path, queue_format,
     assert list(iter(q.get, None)) == ["fits"]
 
 
-@pytest.mark.parametrize("fsync", [False, True])
-@pytest.mark.parametrize("batch", [False, True])
-def test_on_a_full_disk_the_journal_frees_what_was_consumed_before_refusing_a_put(
-        queue_path, disk, fsync, batch):
-    q = FileQueue(queue_path, fsync=fsync)
-    q.put_many(range(100))
-    assert q.get_many(90) == list(range(90))  # consumed: too little for a compaction
-    size = os.path.getsize(queue_path)
-    disk.fail("write", errno.ENOSPC, file="tasks.json")  # the append finds the disk full
-    q.put_many(["x", "y"]) if batch else q.put("x")
-    assert os.path.getsize(queue_path) < size, "the consumed lines were let go"
-    assert q.get_many(20) == [*range(90, 100), "x", *(["y"] if batch else [])]
-
-
-def test_on_a_full_disk_with_nothing_consumed_a_put_is_refused(queue_path, disk):
-    q = FileQueue(queue_path)
-    q.put("kept")
-    disk.fail("write", errno.ENOSPC, file="tasks.json", times=2)
-    with pytest.raises(QueueFullError):
-        q.put("x")
-    assert disk.faults, "no second attempt: nothing could be freed"
-    assert q.get_many(5) == ["kept"]
-
-
 def test_a_put_whose_fsync_fails_is_cut_back(queue_path, queue_format, disk):
     q = FileQueue(queue_path, format=queue_format, fsync=True)
     before = snapshot(queue_path.parent)
