@@ -315,6 +315,10 @@ class SyncFile:
         for a sync too."""
         record = self.read(ticket.slot, ticket.key)
         if record is None:
+            if not self._describes_another_file(ticket.slot, ticket.key):
+                # Unreadable (a torn or damaged write): whether a take-back removed the
+                # change is no longer known, so it cannot be claimed durable.
+                raise _taken_back(ticket.path)
             # The file was replaced since the change (a compaction copied and synced it):
             # sync the old file too, in case the replacement does not last.
             diskio.fsync(ticket.fd, ticket.path)
@@ -339,6 +343,13 @@ class SyncFile:
             self._record_failure(ticket.slot, record, mark)
             raise
         self._shared_recently = mark > ticket.mark
+
+    def _describes_another_file(self, slot: int, key: Key) -> bool:
+        """True if ``slot`` holds a whole record of a file other than ``key``."""
+        raw = os.pread(self._descriptor(), _RECORD.size, slot * _RECORD_SIZE)
+        if len(raw) != _RECORD.size or zlib.crc32(raw[:-4]) != _CHECKSUM.unpack(raw[-4:])[0]:
+            return False
+        return Key(*_RECORD.unpack(raw)[:3]) != key
 
     def _covered_now(self, ticket: Ticket) -> bool:
         """``_covered`` for the record as it is now, read without the sync lock."""

@@ -110,3 +110,36 @@ def test_a_sync_file_deleted_while_a_queue_is_open_is_followed_to_its_replacemen
     with pytest.raises(StorageError):
         first.put("a1")  # its take-back must not cut "b1"
     assert "b1" in drained(queue_path)
+
+
+def damage_record(queue_path, slot):
+    sync_path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
+    raw = bytearray(sync_path.read_bytes())
+    raw[slot * groupcommit._RECORD_SIZE + 40] ^= 1  # in its epoch: the checksum fails
+    sync_path.write_bytes(bytes(raw))
+
+
+def test_a_change_whose_record_was_torn_after_its_take_back_is_not_claimed_durable(
+        queue_path, monkeypatch, disk):
+    first, second = opened(queue_path, 2)
+    first.put("kept")
+    held = Deferred(first, monkeypatch)
+    first.put("a")  # waits for its sync
+    disk.fail("fsync", errno.EIO, file="tasks.json")
+    with pytest.raises(StorageError, match="EIO"):
+        second.put("b")  # the failed sync covered "a": both are taken back
+    damage_record(queue_path, groupcommit.DATA)  # as a torn write of the new record leaves it
+    with pytest.raises(StorageError, match="taken back"):
+        held.release()  # the record says nothing: "a" must not be claimed durable
+    assert drained(queue_path) == ["kept"]
+
+
+def test_a_change_whose_file_a_compaction_replaced_is_still_durable_after_its_sync(
+        queue_path, monkeypatch):
+    first, second = opened(queue_path, 2)
+    held = Deferred(first, monkeypatch)
+    first.put("a")
+    monkeypatch.setattr("queue_core.storage.journal.COMPACT_EMPTY_BYTES", 1)
+    second.put("b")
+    assert second.get_many(2) == ["a", "b"]  # empties the queue: a new file replaces it
+    held.release()  # its file was replaced: synced, and it returns
