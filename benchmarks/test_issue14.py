@@ -44,7 +44,7 @@ _fork = multiprocessing.get_context("fork")
 # -- durable puts with 1, 2, 4, 8 producers -----------------------------------------------
 
 
-def _durable_producer(path: Path, count: int, start: Any, fsyncs: Any) -> None:
+def _durable_producer(path: Path, count: int, ready: Any, start: Any, fsyncs: Any) -> None:
     real_fsync = diskio.fsync
 
     def counted_fsync(*args: Any) -> None:
@@ -54,6 +54,7 @@ def _durable_producer(path: Path, count: int, start: Any, fsyncs: Any) -> None:
 
     diskio.fsync = counted_fsync  # this child's own module: no other benchmark sees it
     queue = FileQueue(path, fsync=True)
+    ready.release()
     start.wait()
     for _ in range(count):
         queue.put(ITEM)
@@ -63,21 +64,27 @@ def _durable_producer(path: Path, count: int, start: Any, fsyncs: Any) -> None:
 @pytest.mark.parametrize("producers", [1, 2, 4, 8])
 def test_durable_puts_by_producers(benchmark, producers, tmp_path):
     """Durable puts (fsync=True) spread over ``producers`` processes; compared in the report
-    with the raw append+fsync rate of one process in the same run (test_raw_limits)."""
+    with the raw append+fsync rate of one process in the same run (test_raw_limits). Only
+    the puts are timed: the producers are forked and have opened the queue before."""
     rounds = iter(range(10**6))
     fsyncs_per_round = []
 
-    def run() -> None:
+    def prepare() -> tuple[tuple[Any, ...], dict[str, Any]]:
         path = tmp_path / f"q{next(rounds)}" / "tasks.json"
         FileQueue(path, fsync=True).close()
-        start, fsyncs = _fork.Event(), _fork.Value("q", 0)
+        ready, start, fsyncs = _fork.Semaphore(0), _fork.Event(), _fork.Value("q", 0)
         share, extra = divmod(DURABLE_PUTS, producers)
         workers = [_fork.Process(target=_durable_producer,
-                                 args=(path, share + (n < extra), start, fsyncs))
+                                 args=(path, share + (n < extra), ready, start, fsyncs))
                    for n in range(producers)]
         for worker in workers:
             worker.start()
-        start.set()  # (the forks and opens before it are timed too: a few ms in all)
+        for _ in workers:
+            assert ready.acquire(timeout=60), "a producer did not open the queue"
+        return (path, workers, start, fsyncs), {}
+
+    def run(path: Path, workers: list[Any], start: Any, fsyncs: Any) -> None:
+        start.set()
         for worker in workers:
             worker.join()
         assert all(w.exitcode == 0 for w in workers)
@@ -86,7 +93,7 @@ def test_durable_puts_by_producers(benchmark, producers, tmp_path):
         fsyncs_per_round.append(fsyncs.value)
 
     benchmark.group = "durable puts by producers"
-    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.pedantic(run, setup=prepare, rounds=3, iterations=1)
     record(benchmark, DURABLE_PUTS, backend=f"filequeue-journal-fsync, {producers} producers",
            family="group-commit", producers=producers,
            puts_per_fsync=DURABLE_PUTS / statistics.median(fsyncs_per_round))
