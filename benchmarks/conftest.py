@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.redis_server import missing_reason, redis_for
+from harness.backends.redis_server import missing_reason, redis_for
 
 from .backends import BACKENDS, Backend
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import report as reporting
 from harness.checkers import check
-from harness.history import read_history, write_history
+from harness.history.files import read_history, write_history
+from harness.reporting import report as reporting
 
 from .conftest import record
 

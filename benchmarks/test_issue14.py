@@ -200,7 +200,7 @@ def _latency_place(name: str, tmp_path: Path, redis_url: str | None) -> Any:
         return _fork.Queue()
     if name == "redis-list":
         if redis_url is None:
-            from harness.redis_server import missing_reason
+            from harness.backends.redis_server import missing_reason
 
             pytest.skip(missing_reason() or "no redis-server")
         import redis

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from queue_core import FileQueue
-from queue_core.monitor import QueueProbe, build_report
-from queue_core.results import ResultsTally, write_result
+from queue_core.roles.monitor import QueueProbe, build_report
+from queue_core.roles.results import ResultsTally, write_result
 
 from .conftest import record
 
@@ -73,12 +73,12 @@ def peak():
     status = open("/proc/self/status").read()
     open(out, "w").write(status.split("VmHWM:")[1].split()[0])
 atexit.register(peak)
-runpy.run_module("queue_core.monitor", run_name="__main__", alter_sys=True)
+runpy.run_module("queue_core.roles.monitor", run_name="__main__", alter_sys=True)
 """
 
 
 def test_monitor_resident_memory(benchmark, results_dir, tmp_path):
-    """The peak resident memory of the real monitor (``python -m queue_core.monitor --once``,
+    """The peak resident memory of the real monitor (``python -m queue_core.roles.monitor --once``,
     a process of its own as in the Pod) making its first report over every result file."""
     queue_file = tmp_path / "tasks.json"
     FileQueue(queue_file).close()

@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from queue_core.contracts import AT_MOST_ONCE, DELIVERY_MODES
-from queue_core.settings import non_negative_float, positive_float, positive_int
+from queue_core.roles.settings import non_negative_float, positive_float, positive_int
 
 from .backends import BUILT_IN, BackendUnavailable, UnknownBackend, available, resolve
-from .containers.command import add_options as add_container_options
-from .containers.command import container_defaults, placement_from
-from .faults import parse_faults
+from .backends.redis_server import add_redis_option
+from .commands.crashpoints import add_parser as add_crashpoints
+from .containers.options import add_options as add_container_options
+from .containers.options import container_defaults, placement_from
+from .disk.faults import parse_faults
 from .interrupt import StopRequest
-from .output import (
+from .reporting.console import (
     EXIT_FAILED,
     EXIT_VALID,
     EXIT_VIOLATION,
@@ -35,10 +37,8 @@ from .output import (
     new_run_directory,
     replace_file,
 )
-from .output import usable_directory as usable
-from .redis_server import add_redis_option
-from .run import StressConfig, StressRun
-from .storage_command import add_parser as add_crashpoints
+from .reporting.console import usable_directory as usable
+from .stress.run import StressConfig, StressRun
 from .survey import add_parser as add_survey
 
 DEFAULTS = StressConfig()
@@ -149,7 +149,7 @@ def _add_selftest(commands: Subcommands) -> None:
         description="Stress each deliberately broken queue (harness/backends/mutants.py) with "
         "the load that exposes its defect until a violation is found (at most 30 s each), and "
         "the real FileQueue with the same loads; then each storage mutant "
-        "(harness/storage_mutants.py) against crash points, power loss or faults, and the real "
+        "(harness/disk/mutants.py) against crash points, power loss or faults, and the real "
         "queue against the same checks (every second file-changing call; crashpoints --selftest "
         "explores every one). Fails unless every mutant is caught and the real queue passes "
         "every run.",
@@ -202,7 +202,7 @@ def _add_backends(commands: Subcommands) -> None:
 
 
 def _run_backends(args: argparse.Namespace) -> int:
-    from .redis_server import RedisServerError, redis_for
+    from .backends.redis_server import RedisServerError, redis_for
 
     try:
         specs = [*available(), *(resolve(name) for name in args.names)]
@@ -295,7 +295,7 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
 
 
 def _run_stress(args: argparse.Namespace) -> int:
-    from .redis_server import RedisServerError, redis_for
+    from .backends.redis_server import RedisServerError, redis_for
 
     try:
         with redis_for(args.redis_server):
@@ -305,8 +305,8 @@ def _run_stress(args: argparse.Namespace) -> int:
 
 
 def _stress(args: argparse.Namespace) -> int:
-    from .containers.command import run_placed
-    from .run import run_stress
+    from .containers.options import run_placed
+    from .stress.run import run_stress
 
     placement = placement_from(args)
     config = _stress_config(args)
@@ -339,8 +339,8 @@ def _stress(args: argparse.Namespace) -> int:
 
 def _write_run(run: StressRun, out: Path, as_json: bool) -> bool | None:
     """Save the run's evidence and print its report; the verdict."""
-    from . import report as reporting
-    from .evidence import save_run
+    from .reporting import report as reporting
+    from .reporting.evidence import save_run
 
     result, data = save_run(run, out)
     _print(data, as_json, reporting.render_text)
@@ -350,10 +350,8 @@ def _write_run(run: StressRun, out: Path, as_json: bool) -> bool | None:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from . import report as reporting
-    from . import timeline
     from .checkers import check
-    from .history import (
+    from .history.files import (
         HistoryError,
         first_unknown_operation,
         line_of,
@@ -361,6 +359,8 @@ def _run_check(args: argparse.Namespace) -> int:
         read_history,
         rename_operations,
     )
+    from .reporting import report as reporting
+    from .reporting import timeline
 
     try:
         names = parse_op_names(args.op_names)
@@ -387,7 +387,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_selftest(args: argparse.Namespace) -> int:
-    from .selftest import selftest, storage
+    from .stress.selftest import selftest, storage
 
     def announce(outcome: Any) -> None:
         verdict = {True: "passed", False: "caught", None: "unknown"}[outcome.valid]
@@ -434,7 +434,7 @@ def _fail(reason: str) -> int:
 
 
 def _run_pod(args: argparse.Namespace) -> int:
-    from .pod import run_pod
+    from .localpod import run_pod
 
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="queue-pod-")) if temporary else usable(

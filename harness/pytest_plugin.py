@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from .checkers import CheckReport, Violation
-from .evidence import save_run
-from .run import StressConfig, run_stress
+from .reporting.evidence import save_run
+from .stress.run import StressConfig, run_stress
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE
-from queue_core.settings import positive_float, positive_int
+from queue_core.roles.settings import positive_float, positive_int
 
 from .backends import BUILT_IN, BackendSpec, UnknownBackend, resolve
 from .backends.peers import PEERS
@@ -118,7 +118,7 @@ def run_cell(backend: str, workload: Workload, items: int, kill_every_ms: float,
              workdir: Path, timeout: float, seed: int) -> Cell:
     """One workload on one backend, in this process: the run, checked."""
     from .checkers import check
-    from .run import StressConfig, run_stress
+    from .stress.run import StressConfig, run_stress
 
     config = StressConfig(producers=workload.producers, consumers=workload.consumers,
                           items=items, backend=backend, delivery=workload.delivery,
@@ -273,7 +273,7 @@ def write(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
 def add_parser(commands: Any) -> None:
     """Register ``harness survey``."""
-    from .redis_server import add_redis_option
+    from .backends.redis_server import add_redis_option
 
     parser = commands.add_parser(
         "survey", help="run the same workloads on every available backend and write a table",
@@ -298,9 +298,9 @@ def add_parser(commands: Any) -> None:
 
 
 def _run_survey(args: argparse.Namespace) -> int:
-    from .output import EXIT_VALID, UsageError, console
-    from .output import usable_directory as usable
-    from .redis_server import RedisServerError, redis_for
+    from .backends.redis_server import RedisServerError, redis_for
+    from .reporting.console import EXIT_VALID, UsageError, console
+    from .reporting.console import usable_directory as usable
 
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     try:
@@ -312,7 +312,7 @@ def _run_survey(args: argparse.Namespace) -> int:
     redis = args.redis_server
     if redis is None and any(BUILT_IN.get(n) and BUILT_IN[n].peer and BUILT_IN[n].peer.needs_redis
                              for n in names):
-        from .redis_server import missing_reason
+        from .backends.redis_server import missing_reason
 
         redis = "auto" if missing_reason() is None else None
     workdir = Path(tempfile.mkdtemp(prefix="harness-survey-"))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from queue_core.settings import positive_float, positive_int
+from queue_core.roles.settings import positive_float, positive_int
 
 from .render import PodOptions, env_name_problem, image_problem, label_problem, render
 

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 import queue_core
-from queue_core import consumer, monitor, producer
 from queue_core.contracts import AT_LEAST_ONCE
-from queue_core.settings import environment_name
+from queue_core.roles import consumer, monitor, producer
+from queue_core.roles.settings import environment_name
 
 POD_NAME = "queue-communication"
 CONFIGMAP_NAME = "queue-scripts"
@@ -215,7 +215,7 @@ def _container(role: str, options: PodOptions) -> dict[str, Any]:
         "name": role,
         "image": options.image,
         "imagePullPolicy": options.image_pull_policy,
-        "command": ["python", "-m", f"queue_core.{module}"],
+        "command": ["python", "-m", f"queue_core.roles.{module}"],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "resources": {
             "requests": {"memory": "32Mi", "cpu": "50m"},

@@ -36,11 +36,11 @@ def _at_path(make: Callable[..., QueueBackend], takes_options: bool = False) -> 
 
 
 def _storage_mutant(name: str) -> BackendFactory:
-    """A queue of ``harness.storage_mutants``: a small journal with one storage defect, found
+    """A queue of ``harness.disk.mutants``: a small journal with one storage defect, found
     by ``--faults`` or ``crashpoints``."""
     def open_mutant(directory: Path, *, fsync: bool,
                     options: Mapping[str, Any]) -> QueueBackend:
-        from ..storage_mutants import QUEUES
+        from ..disk.mutants import QUEUES
 
         return QUEUES[name](directory / QUEUE_FILE, fsync=fsync, format=None, clock=None)
     return open_mutant

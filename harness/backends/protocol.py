@@ -18,7 +18,7 @@ use. The backend has:
   (items with ``.item``, or the items themselves);
 - optionally ``refused``: the exception classes by which ``ack``/``nack``/``extend`` refuse
   a claim whose item was delivered again (default ``queue_core.ClaimError``;
-  ``harness.worker.refused_by`` reads it); any other exception is an error.
+  ``harness.stress.worker.refused_by`` reads it); any other exception is an error.
 
 Items are the harness's own unique strings; a backend may store them as it likes.
 """

@@ -11,7 +11,7 @@ from typing import Any
 
 #: The operation the drain records once it has seen the queue empty (with every lease over):
 #: an item put before it and never taken is lost, not merely still queued.
-from ..record import DRAINED as DRAINED
+from ..history.recorder import DRAINED as DRAINED
 
 INF = math.inf
 #: How many violations of each kind a result keeps (the counts are always complete).

@@ -10,7 +10,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from ..incontainer import KILL_REFUSED, KILLING, SharedVolume
+from .inside import KILL_REFUSED, KILLING, SharedVolume
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
 

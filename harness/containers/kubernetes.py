@@ -20,7 +20,7 @@ from typing import Any
 
 from k8s.render import config_key, label_problem, labels
 
-from ..incontainer import KILL_REFUSED, KILLING
+from .inside import KILL_REFUSED, KILLING
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
 from .platform import Collected, PlatformError, WorkerContainer
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import harness
 import queue_core
 
-from .. import incontainer
+from . import inside as incontainer
 
 #: Where the shipped code and the shared volume are mounted in every container.
 CODE_MOUNT = "/opt/queue"
@@ -17,7 +18,7 @@ SHARED_MOUNT = "/shared"
 ENVIRONMENT = {"PYTHONPATH": CODE_MOUNT, "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONUNBUFFERED": "1"}
 #: The shipped entry point.
-ENTRY = ("python3", "-m", "harness.incontainer")
+ENTRY = ("python3", "-m", "harness.containers.inside")
 #: The platforms and the Kubernetes layouts.
 PLATFORMS = ("docker", "kubernetes")
 LAYOUTS = ("pod", "pods")
@@ -83,7 +84,7 @@ def shipped_files() -> dict[str, str]:
     """Every file a container needs, by its path under ``CODE_MOUNT``: ``queue_core`` whole,
     and the harness modules the in-container worker runs (``incontainer.SHIPPED``)."""
     package = Path(queue_core.__file__).parent
-    harness_root = Path(incontainer.__file__).parent
+    harness_root = Path(harness.__file__).parent
     files = {path.relative_to(package.parent).as_posix(): path.read_text(encoding="utf-8")
              for path in sorted(package.rglob("*.py"))}
     for name in incontainer.SHIPPED:

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.builtin import MUTANTS, PRODUCT
-from ..collector import live_counts
-from ..incontainer import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
+from ..disk.mutants import QUEUES as STORAGE_MUTANTS
+from ..history.collector import live_counts
+from ..history.recorder import HistoryDamaged, killed, records_from_lines
 from ..interrupt import StopRequest
-from ..record import HistoryDamaged, killed, records_from_lines
-from ..run import StressConfig, StressRun
-from ..storage_mutants import QUEUES as STORAGE_MUTANTS
-from ..supervisor import Advance, Choices, Progress, next_kill_after, split_quota
+from ..stress.run import StressConfig, StressRun
+from ..stress.supervisor import Advance, Choices, Progress, next_kill_after, split_quota
+from .inside import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from .placement import ENTRY, SHARED_MOUNT, Placement
 from .platform import Collected, Platform, PlatformError, WorkerContainer
 
@@ -223,7 +223,7 @@ def run_in_containers(config: StressConfig, placement: Placement, platform: Plat
     run.placement = {**platform.describe(), "restarts": restarts(collected),
                      "users": list(placement.users), "flags": placement.flags()}
     if keep_history_in is not None:
-        from ..history import encode_lines
+        from ..history.files import encode_lines
 
         keep_history_in.write_text("".join(encode_lines(run.history)), encoding="utf-8")
     return run

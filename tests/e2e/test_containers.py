@@ -15,9 +15,8 @@ from harness.containers.docker import engine_answers, image_present
 from harness.containers.kubernetes import KubernetesPlatform
 from harness.containers.placement import Placement
 from k8s.render import GRACE_SECONDS, render
-
-from .docker_pod import DockerPod
-from .pod_checks import (
+from tests.e2e.docker_pod import DockerPod
+from tests.e2e.pod_checks import (
     DUMP_RESULTS,
     TASKS,
     assert_one_result_per_task,
@@ -27,7 +26,7 @@ from .pod_checks import (
     reports_until_done,
     test_pod_options,
 )
-from .stress_checks import assert_valid_stress_on_kubernetes
+from tests.e2e.stress_checks import assert_valid_stress_on_kubernetes
 
 IMAGE = os.environ.get("QUEUE_TEST_IMAGE", "queue-python:bookworm")
 

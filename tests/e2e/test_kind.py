@@ -13,8 +13,7 @@ from harness.containers.docker import image_present
 from harness.containers.kubernetes import KubernetesPlatform
 from harness.containers.placement import Placement
 from k8s.render import GRACE_SECONDS, POD_NAME, render
-
-from .pod_checks import (
+from tests.e2e.pod_checks import (
     DUMP_RESULTS,
     TASKS,
     assert_one_result_per_task,
@@ -24,7 +23,7 @@ from .pod_checks import (
     reports_until_done,
     test_pod_options,
 )
-from .stress_checks import assert_valid_stress_on_kubernetes
+from tests.e2e.stress_checks import assert_valid_stress_on_kubernetes
 
 IMAGE = os.environ.get("QUEUE_E2E_IMAGE", "python:3.11-alpine")
 

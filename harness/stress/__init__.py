@@ -1,0 +1,1 @@
+"""A stress run: its configuration, its schedule, the supervised workers, the drain."""

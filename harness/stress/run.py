@@ -1,0 +1,190 @@
+"""A stress run, composed: a new queue, the supervised workers, the collector, the final drain,
+and the history they make together."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
+
+from ..backends import BackendSpec, resolve
+from ..disk.faults import FAULTS
+from ..history.collector import Collector
+from ..interrupt import StopRequest
+from .drain import drain_claims, drain_gets
+from .supervisor import (
+    Choices,
+    Crew,
+    Limits,
+    Progress,
+    Supervisor,
+    gathered_worker_logs,
+    split_quota,
+)
+from .worker import WorkerPlan
+
+
+@dataclass(frozen=True)
+class StressConfig:
+    """What to run: how many processes of each role, how many items, which queue, which faults.
+
+    The command line's defaults are these.
+    """
+
+    producers: int = 4
+    consumers: int = 4
+    items: int = 10_000
+    readers: int = 1
+    duration: float | None = None
+    backend: str = "filequeue"
+    fsync: bool = False
+    kill_every_ms: float | None = None
+    seed: int = 0
+    #: Seconds after which an unfinished run is abandoned.
+    timeout: float = 600.0
+    #: Create the queue before the workers start; otherwise they all create it at once.
+    precreate: bool = False
+    delivery: str = AT_MOST_ONCE
+    #: at-least-once: the claims' lease in seconds, and the share of claims given back.
+    lease: float = 0.5
+    nack_fraction: float = 0.02
+    #: Storage faults injected into the workers' queue calls (``harness.disk.faults`` names), and
+    #: the share of file calls that fail.
+    faults: tuple[str, ...] = ()
+    fault_rate: float = 0.01
+    #: Puts per second of each producer at most (None: as fast as the queue takes them), so
+    #: that a run lasts long enough for its kills.
+    rate: float | None = None
+    #: Seconds consumers wait in ``get``/``claim`` on an empty queue, for queues whose calls
+    #: take a ``timeout`` (None: they poll).
+    block: float | None = None
+    #: Seconds a consumer works on each item it took before settling it.
+    work: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.delivery not in DELIVERY_MODES:
+            raise ValueError(f"delivery must be {' or '.join(DELIVERY_MODES)}, "
+                             f"not {self.delivery!r}")
+        unknown = [kind for kind in self.faults if kind not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown fault {', '.join(unknown)}; choose from "
+                             f"{', '.join(FAULTS)}")
+        if self.rate is not None and not self.rate > 0:
+            raise ValueError(f"the rate must be above 0 puts a second, not {self.rate!r}")
+        if not 0 < self.fault_rate <= 1:
+            raise ValueError(f"the fault rate must be above 0 and at most 1, not "
+                             f"{self.fault_rate!r}")
+
+
+@dataclass
+class StressRun:
+    """What happened: the history and the facts about the run that the history does not hold."""
+
+    config: StressConfig
+    history: list[dict[str, Any]]
+    wall_seconds: float
+    kills: int = 0
+    worker_failures: list[str] = field(default_factory=list)
+    #: Why the run ended before its workers finished (a timeout, a signal), if it did: its
+    #: history is then partial.
+    failure: str | None = None
+    #: The stop signal that ended the run, if one did.
+    stopped_by: int | None = None
+    #: Each kill: seconds since the start, and the role, slot and process it hit.
+    kill_log: list[dict[str, Any]] = field(default_factory=list)
+    #: The directory of this run's queue and markers, made for it alone.
+    run_dir: Path | None = None
+    #: Where the workers ran when they ran in containers (platform, image, restarts, users).
+    placement: dict[str, Any] | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when the workers did not all finish: the history stops where the run did."""
+        return self.failure is not None
+
+
+def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = None,
+               stop: StopRequest | None = None, keep_history_in: Path | None = None
+               ) -> StressRun:
+    """Run ``config`` against a new queue in a new directory under ``workdir``; the history,
+    drained at the end. Nothing that the run did not create is changed or removed.
+
+    ``progress`` is called about twice a second; a ``stop`` request ends the run early (the
+    workers are stopped, the queue drained, the history marked partial). Records are appended
+    to ``keep_history_in`` as they arrive, so a harness that dies keeps them.
+    """
+    spec = resolve(config.backend)
+    spec.refuse_unless(config.delivery, config.fsync)
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
+    (run_dir / "queue").mkdir()
+    open_queue = QueueOpener(spec, run_dir / "queue", config.fsync)
+    if config.precreate:
+        open_queue()
+    limits = Limits(config.timeout, config.duration,
+                    None if config.kill_every_ms is None else config.kill_every_ms / 1000,
+                    run_dir / "stop-producing", run_dir / "producers-done")
+    plan = functools.partial(_plan, config, limits)
+    crew = Crew(split_quota(config.items, config.producers), config.consumers, config.readers)
+    read_fd, report_fd = os.pipe()
+    collector = Collector(read_fd, keep_history_in)
+    collector.start()
+    supervisor = Supervisor(crew, plan, open_queue, collector, report_fd, Choices(config.seed))
+    run = StressRun(config, [], 0.0, run_dir=run_dir)
+    started = time.monotonic()
+    try:
+        with gathered_worker_logs(enabled=config.kill_every_ms is None):
+            started = supervisor.start()
+            run.failure = supervisor.supervise(started, limits, progress, stop)
+    finally:
+        supervisor.stop()
+        os.close(report_fd)
+        collector.join()
+    run.wall_seconds = time.monotonic() - started
+    run.kills, run.worker_failures = supervisor.kills, supervisor.failures
+    run.kill_log = supervisor.kill_log
+    run.stopped_by = None if stop is None else stop.signum
+    run.history = _history(config, open_queue, collector, supervisor)
+    return run
+
+
+@dataclass(frozen=True)
+class QueueOpener:
+    """Opens the run's queue: the backend ``spec`` on ``directory``, where its files are."""
+
+    spec: BackendSpec
+    directory: Path
+    fsync: bool
+
+    def __call__(self, **options: Any) -> Any:
+        return self.spec.open(self.directory, self.fsync, **options)
+
+
+def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: int,
+          seed: int) -> WorkerPlan:
+    return WorkerPlan(role, process, seed, quota=quota, delivery=config.delivery,
+                      lease=config.lease, nack_fraction=config.nack_fraction,
+                      stop_marker=limits.stop_marker, done_marker=limits.done_marker,
+                      faults=config.faults, fault_rate=config.fault_rate, rate=config.rate,
+                      block=config.block, work=config.work)
+
+
+def _history(config: StressConfig, open_queue: Any, collector: Collector,
+             supervisor: Supervisor) -> list[dict[str, Any]]:
+    """Every operation of the workers, crashed and killed ones included, then the drain's,
+    in the order they were called."""
+    history = (collector.records + collector.crashed(supervisor.deaths)
+               + supervisor.kill_records())
+    limit = len(collector.records) + 10
+    if config.delivery == AT_LEAST_ONCE:
+        history += drain_claims(open_queue, config.lease, limit)
+    else:
+        history += drain_gets(open_queue, limit)
+    history.sort(key=lambda op: op["call"])
+    return history

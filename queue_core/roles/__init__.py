@@ -1,0 +1,1 @@
+"""The Pod's roles: producer, consumer and monitor, and what they share."""
