@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.backends import BUILT_IN, open_backend
+from harness.backends.registry import BUILT_IN, open_backend
 
 
 class Adapter:

@@ -17,15 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from queue_core.contracts import AT_MOST_ONCE, DELIVERY_MODES
 from queue_core.roles.settings import non_negative_float, positive_float, positive_int
 
-from .backends import BUILT_IN, BackendUnavailable, UnknownBackend, available, resolve
 from .backends.redis_server import add_redis_option
+from .backends.registry import BUILT_IN, available, resolve
 from .commands.crashpoints import add_parser as add_crashpoints
 from .containers.options import add_options as add_container_options
 from .containers.options import container_defaults, placement_from
 from .disk.faults import parse_faults
+from .errors import BackendUnavailable, RedisServerError, UnknownBackend
+from .history.format import AT_MOST_ONCE, DELIVERY_MODES
 from .interrupt import StopRequest
 from .reporting.console import (
     EXIT_FAILED,
@@ -202,7 +203,7 @@ def _add_backends(commands: Subcommands) -> None:
 
 
 def _run_backends(args: argparse.Namespace) -> int:
-    from .backends.redis_server import RedisServerError, redis_for
+    from .backends.redis_server import redis_for
 
     try:
         specs = [*available(), *(resolve(name) for name in args.names)]
@@ -295,7 +296,7 @@ def _stress_config(args: argparse.Namespace) -> StressConfig:
 
 
 def _run_stress(args: argparse.Namespace) -> int:
-    from .backends.redis_server import RedisServerError, redis_for
+    from .backends.redis_server import redis_for
 
     try:
         with redis_for(args.redis_server):

@@ -26,11 +26,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE
 from queue_core.roles.settings import positive_float, positive_int
 
-from .backends import BUILT_IN, BackendSpec, UnknownBackend, resolve
 from .backends.peers import PEERS
+from .backends.registry import BUILT_IN, BackendSpec, resolve
+from .errors import RedisServerError, UnknownBackend, UsageError
+from .history.format import AT_LEAST_ONCE, AT_MOST_ONCE
 
 #: The backends surveyed by default: this project's queue, then every peer.
 DEFAULT_BACKENDS = ("filequeue", *PEERS)
@@ -298,8 +299,8 @@ def add_parser(commands: Any) -> None:
 
 
 def _run_survey(args: argparse.Namespace) -> int:
-    from .backends.redis_server import RedisServerError, redis_for
-    from .reporting.console import EXIT_VALID, UsageError, console
+    from .backends.redis_server import redis_for
+    from .reporting.console import EXIT_VALID, console
     from .reporting.console import usable_directory as usable
 
     names = [name.strip() for name in args.backends.split(",") if name.strip()]

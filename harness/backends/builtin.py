@@ -46,7 +46,7 @@ def _storage_mutant(name: str) -> BackendFactory:
     return open_mutant
 
 
-#: name: (factory, what it is)
+#: name: (factory, what it is); this project's queue, and the mutants of the stress selftest.
 PRODUCT: dict[str, tuple[BackendFactory, str]] = {
     "filequeue": (_file_queue(DEFAULT_FORMAT), f"queue_core.FileQueue ({DEFAULT_FORMAT})"),
     **{f"filequeue-{fmt}": (_file_queue(fmt), f"queue_core.FileQueue ({fmt})")
@@ -62,6 +62,10 @@ MUTANTS: dict[str, tuple[BackendFactory, str]] = {
                              "a get that sometimes returns the second item"),
     "mutant-reset-claims": (_at_path(mutants.ResetClaimsQueue, takes_options=True),
                             "opening frees every claimed item"),
+}
+#: The mutants of the storage checks (``--faults``, ``crashpoints``): they need fault
+#: injection, so they stay out of containers.
+STORAGE_MUTANTS: dict[str, tuple[BackendFactory, str]] = {
     "mutant-ignores-short-writes": (_storage_mutant("mutant-ignores-short-writes"),
                                     "put ignores a short write"),
     "mutant-head-before-compaction": (_storage_mutant("mutant-head-before-compaction"),
@@ -69,3 +73,6 @@ MUTANTS: dict[str, tuple[BackendFactory, str]] = {
     "mutant-trusts-unreadable-head": (_storage_mutant("mutant-trusts-unreadable-head"),
                                       "a torn head taken for a new queue"),
 }
+#: The backends whose code ships into containers: this project's queue and the original's
+#: and the selftest's lock and order mutants (standard library and ``queue_core`` only).
+CONTAINED: dict[str, tuple[BackendFactory, str]] = {**PRODUCT, **MUTANTS}

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ClaimEnded
 from .protocol import BackendFactory, QueueBackend
 
 #: Environment variable holding the Redis URL the redis-* backends talk to (inherited by the
@@ -63,10 +64,6 @@ class Claim:
     claimed_at: float
     until: float | None
     handle: Any = None
-
-
-class ClaimEnded(Exception):
-    """The library says the claim is no longer held: its item was delivered again."""
 
 
 def _clock(options: Mapping[str, Any]) -> Callable[[], float]:

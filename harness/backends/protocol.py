@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE
+
 #: What every backend has (at-most-once delivery), and what at-least-once delivery needs.
 AT_MOST_ONCE_CALLS = ("put", "get", "size")
 AT_LEAST_ONCE_CALLS = ("claim", "ack", "nack")
@@ -52,13 +54,13 @@ class BackendFactory(Protocol):
 
 def missing_calls(backend: object, delivery: str) -> list[str]:
     """The calls ``backend`` lacks for ``delivery`` (``at-most-once`` or ``at-least-once``)."""
-    needed = AT_MOST_ONCE_CALLS + (AT_LEAST_ONCE_CALLS if delivery == "at-least-once" else ())
+    needed = AT_MOST_ONCE_CALLS + (AT_LEAST_ONCE_CALLS if delivery == AT_LEAST_ONCE else ())
     return [name for name in needed if not callable(getattr(backend, name, None))]
 
 
 def capabilities(backend: object) -> list[str]:
     """The delivery modes ``backend`` can do, and its optional calls."""
-    found = [mode for mode in ("at-most-once", "at-least-once")
+    found = [mode for mode in (AT_MOST_ONCE, AT_LEAST_ONCE)
              if not missing_calls(backend, mode)]
     found += [name for name in ("extend", "dead", "close") if callable(getattr(backend, name,
                                                                                 None))]

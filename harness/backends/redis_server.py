@@ -16,14 +16,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+from ..errors import RedisServerError
 from .peers import REDIS_URL_ENV
 
 #: Seconds a new server gets to answer PING.
 START_TIMEOUT = 20.0
-
-
-class RedisServerError(RuntimeError):
-    """The server could not be started (no binary, or it did not answer)."""
 
 
 def redis_server_binary() -> str | None:

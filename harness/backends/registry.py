@@ -15,19 +15,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .builtin import MUTANTS, PRODUCT
+from ..errors import BackendUnavailable, UnknownBackend
+from .builtin import MUTANTS, PRODUCT, STORAGE_MUTANTS
 from .peers import PEERS, Peer
 from .protocol import BackendFactory, QueueBackend, capabilities, close, missing_calls
 
 ENTRY_POINT_GROUP = "filequeue_harness.backends"
-
-
-class UnknownBackend(ValueError):
-    """A backend name that is neither built in, ``module:factory``, nor an entry point."""
-
-
-class BackendUnavailable(RuntimeError):
-    """A known backend that cannot be opened here (its library is not installed)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +74,7 @@ class BackendSpec:
 
 BUILT_IN: dict[str, BackendSpec] = {
     name: BackendSpec(name, factory, "built-in", about)
-    for name, (factory, about) in {**PRODUCT, **MUTANTS}.items()
+    for name, (factory, about) in {**PRODUCT, **MUTANTS, **STORAGE_MUTANTS}.items()
 }
 BUILT_IN.update({name: BackendSpec(name, peer.factory, "built-in peer adapter", peer.about, peer)
                  for name, peer in PEERS.items()})

@@ -8,14 +8,13 @@ valid true, false or unknown; a checker that breaks says unknown, never a pass (
 
 from __future__ import annotations
 
+from ..errors import HistoryError
 from .base import (
     CheckerResult,
     CheckReport,
     Clock,
     History,
-    HistoryValueError,
     Violation,
-    check_errors,
     history_start,
     item_key,
     run_safely,
@@ -23,12 +22,12 @@ from .base import (
     unknown,
 )
 from .delivery import DeliveryFacts, check_delivery, is_delivery_history
+from .errors import check_errors
 from .fifo import FifoFacts, check_fifo, check_queue
 
 __all__ = [
     "CheckReport",
     "CheckerResult",
-    "HistoryValueError",
     "Violation",
     "check",
     "item_key",
@@ -48,7 +47,7 @@ def check_fifo_history(history: History) -> CheckReport:
     start = history_start(history)
     try:
         facts = FifoFacts(history, Clock(start))
-    except HistoryValueError as error:
+    except HistoryError as error:
         return CheckReport(unknown(("queue", "fifo", "errors"), str(error)), {}, start)
     checkers = run_safely({
         "queue": lambda: check_queue(facts),

@@ -9,10 +9,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The operation the drain records once it has seen the queue empty (with every lease over):
-#: an item put before it and never taken is lost, not merely still queued.
-from ..history.recorder import DRAINED as DRAINED
-
 INF = math.inf
 #: How many violations of each kind a result keeps (the counts are always complete).
 KEEP = 20
@@ -87,10 +83,6 @@ class CheckReport:
         }
 
 
-class HistoryValueError(ValueError):
-    """The history breaks an assumption of a checker (for one, put values must be unique)."""
-
-
 def verdict(name: str, found: list[Violation]) -> CheckerResult:
     """The result of checker ``name`` that found ``found``: valid exactly when it is empty."""
     found.sort(key=lambda v: v.at)
@@ -139,26 +131,6 @@ def describe(op: dict[str, Any]) -> str:
     if name == "put":
         return f"put({show_value(op['value'])})"
     return f"{name}()"
-
-
-#: Errors by which the queue reports a failing disk and promises it changed nothing: an
-#: operation that raised one did not happen, which the other checkers hold it to.
-STORAGE_ERRORS = ("StorageError", "QueueFullError")
-
-
-def check_errors(history: History, failed: list[int], clock: Clock) -> CheckerResult:
-    """The ``errors`` checker: every operation that raised is a violation, except a storage
-    error (a disk that failed; the operation must then have changed nothing)."""
-    found = []
-    for index in failed:
-        op = history[index]
-        if str(op.get("error", "")).startswith(STORAGE_ERRORS):
-            continue
-        found.append(Violation(
-            "error", f"{describe(op)} raised {op.get('error') or 'an error'} at "
-            f"{clock.since_start(op['return'])} (operation {index}, process {op['process']})",
-            [index], op["return"]))
-    return verdict("errors", found)
 
 
 def item_key(value: Any) -> Any:

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from ..history.format import DRAINED
 from .base import (
-    DRAINED,
     INF,
     CheckerResult,
     Clock,

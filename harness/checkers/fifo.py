@@ -28,13 +28,13 @@ from collections import Counter
 from operator import itemgetter
 from typing import Any
 
+from ..errors import HistoryError
+from ..history.format import DRAINED
 from .base import (
-    DRAINED,
     INF,
     CheckerResult,
     Clock,
     History,
-    HistoryValueError,
     Violation,
     describe,
     item_key,
@@ -95,7 +95,7 @@ class FifoFacts:
                     failed_puts.add(key)
                     continue
                 if key in put_of:
-                    raise HistoryValueError(
+                    raise HistoryError(
                         f"put values must be unique, but {value!r} was put twice "
                         f"(operations {put_of[key]} and {index})"
                     )

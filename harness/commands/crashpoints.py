@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..disk.crashpoints import explore
-from ..disk.workloads import WORKLOADS, CrashpointsError, Opener
+from ..disk.workloads import WORKLOADS, Opener
+from ..errors import CrashpointsError
 
 EXIT_VALID, EXIT_BAD, EXIT_FAILED = 0, 1, 2
 

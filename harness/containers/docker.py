@@ -10,9 +10,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from ..errors import PlatformError
 from .inside import KILL_REFUSED, KILLING, SharedVolume
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
-from .platform import Collected, PlatformError, WorkerContainer
+from .platform import Collected, WorkerContainer
 
 #: Fails in one line unless the image's Python is new enough for the workers and can write
 #: the file named by its argument.

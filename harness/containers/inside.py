@@ -34,18 +34,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backends.registry import resolve
-from ..history.recorder import FileSink, HistoryUnwritable, Recorder
+from ..backends.builtin import CONTAINED
+from ..errors import HistoryUnwritable
+from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE
+from ..history.recorder import FileSink, Recorder
 from ..stress.drain import drain_claims, drain_gets
 from ..stress.worker import FINISHED, WorkerPlan, heartbeat_stopped, run_worker
 
 #: The harness modules a container needs besides ``queue_core`` (paths under ``harness/``).
-SHIPPED = ("__init__.py", "containers/__init__.py", "containers/inside.py",
-           "history/__init__.py", "history/recorder.py",
+SHIPPED = ("__init__.py", "errors.py", "containers/__init__.py", "containers/inside.py",
+           "history/__init__.py", "history/format.py", "history/recorder.py",
            "stress/__init__.py", "stress/worker.py", "stress/drain.py",
-           "backends/__init__.py", "backends/protocol.py", "backends/registry.py",
-           "backends/builtin.py", "backends/mutants.py", "backends/original.py",
-           "backends/peers.py")
+           "backends/__init__.py", "backends/protocol.py", "backends/builtin.py",
+           "backends/mutants.py", "backends/original.py")
 #: The drain's history file, and the file name pattern of a worker's: NAME.N.jsonl.
 DRAIN_HISTORY = "drain.jsonl"
 HISTORY_SUFFIX = ".jsonl"
@@ -160,9 +161,9 @@ def _worker_seed(seed: int, process: str) -> int:
 
 
 def _opener(args: argparse.Namespace, volume: SharedVolume) -> Any:
-    spec = resolve(args.backend)
+    factory, _ = CONTAINED[args.backend]
     volume.queue.mkdir(exist_ok=True)
-    return lambda **options: spec.open(volume.queue, args.fsync, **options)
+    return lambda **options: factory(volume.queue, fsync=args.fsync, options=options)
 
 
 def work(args: argparse.Namespace) -> int:
@@ -226,7 +227,7 @@ def drain(args: argparse.Namespace) -> int:
     per line, to ``history/drain.jsonl``."""
     volume = SharedVolume(args.shared)
     open_queue = _opener(args, volume)
-    if args.delivery == "at-least-once":
+    if args.delivery == AT_LEAST_ONCE:
         records = drain_claims(open_queue, args.lease, args.limit)
     else:
         records = drain_gets(open_queue, args.limit)
@@ -278,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--shared", required=True)
         command.add_argument("--backend", default="filequeue")
         command.add_argument("--fsync", action="store_true")
-        command.add_argument("--delivery", default="at-most-once")
+        command.add_argument("--delivery", default=AT_MOST_ONCE)
         command.add_argument("--lease", type=float, default=0.5)
         if name == "drain":
             command.add_argument("--limit", type=int, required=True)

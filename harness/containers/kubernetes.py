@@ -20,9 +20,10 @@ from typing import Any
 
 from k8s.render import config_key, label_problem, labels
 
+from ..errors import PlatformError
 from .inside import KILL_REFUSED, KILLING
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
-from .platform import Collected, PlatformError, WorkerContainer
+from .platform import Collected, WorkerContainer
 
 STAND_BY = "stand-by"
 #: The hostPath folder of the layout ``pods``, one sub-folder per namespace.

@@ -6,12 +6,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from ..errors import PlatformError, UsageError
 from ..interrupt import StopRequest
-from ..reporting.console import UsageError
 from ..stress.run import StressConfig, StressRun
 from ..stress.supervisor import Progress
 from .placement import DEFAULT_GROUP, DEFAULT_IMAGE, LAYOUTS, Placement
-from .platform import Platform, PlatformError
+from .platform import Platform
 
 LOCAL = "local"
 #: Container runs with kills, unless told otherwise: each producer puts this many items a

@@ -7,10 +7,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-class PlatformError(Exception):
-    """The platform refused or failed a step (its tool's message says why)."""
-
-
 @dataclass(frozen=True)
 class WorkerContainer:
     """One worker's container: its name, its role, its slot among its role, its command, and

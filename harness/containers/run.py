@@ -10,33 +10,31 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..backends.builtin import MUTANTS, PRODUCT
-from ..disk.mutants import QUEUES as STORAGE_MUTANTS
+from ..backends.builtin import CONTAINED
+from ..errors import HistoryError, PlatformError
 from ..history.collector import live_counts
-from ..history.recorder import HistoryDamaged, killed, records_from_lines
+from ..history.format import killed
+from ..history.recorder import records_from_lines
 from ..interrupt import StopRequest
 from ..stress.run import StressConfig, StressRun
 from ..stress.supervisor import Advance, Choices, Progress, next_kill_after, split_quota
 from .inside import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from .placement import ENTRY, SHARED_MOUNT, Placement
-from .platform import Collected, Platform, PlatformError, WorkerContainer
+from .platform import Collected, Platform, WorkerContainer
 
 #: Seconds between two progress reports.
 PROGRESS_SECONDS = 2.0
 #: Seconds each start of a container works before it may be killed again.
 MIN_UPTIME = 1.0
-#: The backends whose code ships into the containers (the storage mutants need fault
-#: injection, the peers their libraries).
-CONTAINED_BACKENDS = (*PRODUCT, *(name for name in MUTANTS if name not in STORAGE_MUTANTS))
 
 
 def refuse_unless_containable(config: StressConfig) -> None:
     """``ValueError`` for a run that cannot go into containers as asked: the queue must be
     one whose code ships with the worker (this project's, the original's, the selftest's
     lock and order mutants)."""
-    if config.backend not in CONTAINED_BACKENDS:
+    if config.backend not in CONTAINED:
         raise ValueError(f"the backend {config.backend} does not ship into containers; "
-                         f"choose from {', '.join(CONTAINED_BACKENDS)}")
+                         f"choose from {', '.join(CONTAINED)}")
     if config.faults:
         raise ValueError("storage faults are injected into local runs only (drop --faults)")
     if config.precreate:
@@ -142,7 +140,7 @@ class ContainerRun:
         for text in self.platform.collect().histories.values():
             try:
                 records = records_from_lines(None, text.splitlines()[:-1])  # whole lines
-            except HistoryDamaged:
+            except HistoryError:
                 continue  # the end of the run says so
             for record in records:
                 operations += 1
@@ -214,7 +212,7 @@ def run_in_containers(config: StressConfig, placement: Placement, platform: Plat
         platform.remove()
     try:
         run.history = history_of(collected, watch.kills, stopped_at)
-    except HistoryDamaged as error:
+    except HistoryError as error:
         run.failure = f"a history file is damaged, so no verdict is given: {error}"
     run.kills, run.kill_log = len(watch.kill_log), watch.kill_log
     run.worker_failures = [f"{name} {ending(code)}"

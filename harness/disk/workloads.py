@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import CrashpointsError
+
 QUEUE_NAME = "tasks.json"
 #: (module, constant, value for the run): small enough that a workload of a few dozen items
 #: compacts the journal (both rules) and the claims ledger more than once.
@@ -25,10 +27,6 @@ MODES = ("before", "after", "half")
 #: The clock the check reopens the queue with: every lease and delay of the workload is over.
 LATER = 4.0e9
 PROBE = "probe-after-reopen"
-
-
-class CrashpointsError(Exception):
-    """The exploration could not run (not a verdict on the queue)."""
 
 
 # -- the workloads -------------------------------------------------------------------------

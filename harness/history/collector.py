@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .files import encode_lines
-from .recorder import FLUSH_LINE, operation
+from .format import operation
+from .recorder import FLUSH_LINE
 
 log = logging.getLogger("harness.history.collector")
 

@@ -1,22 +1,5 @@
-"""The history format: one JSON object per line, one line per completed or crashed operation.
-
-    {"process": 3, "op": "put", "value": "w3:17", "type": "ok", "call": 120034, "return": 120877}
-
-- ``process``: an int or a string naming the process (a replacement after a kill gets a new one);
-- ``op``: ``"put"`` or ``"get"`` (``"size"``, ``"open"`` and ``"killed"`` are kept and ignored
-  by the FIFO checks; ``"drained"`` is the drain's proof that it found the queue empty); a
-  claim/ack history has ``"claim"``, ``"ack"``, ``"nack"`` and ``"dead"`` instead of ``"get"``
-  (their values are described in ``harness.checkers.delivery``); any other name is an error
-  unless mapped (``KNOWN_OPS``, ``rename_operations``);
-- ``value``: what was put, or what the get returned (``null`` for a get that found the queue
-  empty, or whose outcome is unknown); every put value is unique in a history;
-- ``type``: ``"ok"`` (it happened), ``"fail"`` (it raised; ``error`` says what) or ``"info"``
-  (the process died during the call: it may or may not have happened);
-- ``call`` / ``return``: ``time.monotonic_ns()`` just before the call and just after it returned;
-  ``return`` is ``null`` or the time the harness saw the process die for an ``info`` operation.
-
-Extra fields are allowed and ignored.
-"""
+"""History files: read a saved history (ours or another tool's, with its operation names
+mapped to ours) and write one. The format is ``harness.history.format``'s."""
 
 from __future__ import annotations
 
@@ -28,45 +11,10 @@ from typing import Any
 
 import orjson
 
-OPS = ("put", "get")
-#: Every operation name the checkers know; any other is an error of the history, unless
-#: mapped to one of these (``rename_operations``).
-KNOWN_OPS = ("put", "get", "size", "open", "killed", "drained", "claim", "ack", "nack",
-             "extend", "dead")
-TYPES = ("ok", "fail", "info")
+from ..errors import HistoryError
+from .format import KNOWN_OPS, OPS, TYPES, validate
+
 _TYPES_SET = frozenset(TYPES)
-
-
-class HistoryError(ValueError):
-    """A history file or record does not follow the format; says where and why."""
-
-
-def validate(record: Any, where: str = "record") -> dict[str, Any]:
-    """Return ``record`` if it is a valid history record, else raise ``HistoryError``."""
-    if not isinstance(record, dict):
-        raise HistoryError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    missing = [k for k in ("process", "op", "value", "type", "call", "return") if k not in record]
-    if missing:
-        raise HistoryError(f"{where}: missing field(s) {', '.join(missing)}")
-    process, op, kind = record["process"], record["op"], record["type"]
-    if isinstance(process, bool) or not isinstance(process, int | str):
-        raise HistoryError(f"{where}: 'process' must be an integer or a string")
-    if not isinstance(op, str):
-        raise HistoryError(f"{where}: 'op' must be a string such as 'put' or 'get'")
-    if kind not in TYPES:
-        raise HistoryError(f"{where}: 'type' must be one of {', '.join(TYPES)}, got {kind!r}")
-    if not _is_time(record["call"]):
-        raise HistoryError(f"{where}: 'call' must be an integer time in nanoseconds")
-    returned = record["return"]
-    if returned is None:
-        if kind != "info":
-            raise HistoryError(f"{where}: 'return' may be null only for an 'info' operation")
-    elif not _is_time(returned) or returned < record["call"]:
-        raise HistoryError(f"{where}: 'return' must be an integer time not before 'call'")
-    if op == "put" and record["value"] is None:
-        raise HistoryError(f"{where}: a put needs a value")
-    return record
-
 
 def read_history(path: Path) -> list[dict[str, Any]]:
     """Every record of a history file, validated; ``HistoryError`` names the bad line."""
@@ -177,7 +125,3 @@ def encode_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """Each record as one line of compact JSON."""
     for record in records:
         yield json.dumps(record, separators=(",", ":")) + "\n"
-
-
-def _is_time(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

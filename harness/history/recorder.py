@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..errors import HistoryError, HistoryUnwritable
+from .format import operation
+
 #: How much of an exception's text a ``fail`` record keeps.
 ERROR_CHARS = 300
 #: The line a collector answers once every line written before it is handled.
 FLUSH_LINE = "F\t0\n"
-#: The operation a drain records once it has seen the queue empty.
-DRAINED = "drained"
 
 
 class Sink(Protocol):
@@ -71,22 +72,6 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:ERROR_CHARS]
 
 
-def operation(process: Any, op: str, sent: Any, outcome: str, call: int, returned: int | None,
-              value: Any = None, error: str | None = None) -> dict[str, Any]:
-    """The record of one operation: a put keeps the value it sent, others what they returned."""
-    record = {"process": process, "op": op, "value": sent if op == "put" else value,
-              "type": outcome, "call": call, "return": returned}
-    if error is not None:
-        record["error"] = error
-    return record
-
-
-def killed(process: Any, at: int) -> dict[str, Any]:
-    """The record of the harness killing ``process`` at ``at``."""
-    return {"process": process, "op": "killed", "value": None, "type": "ok", "call": at,
-            "return": at}
-
-
 class PipeSink:
     """Reports as lines on a pipe: ``I`` (invoked) and ``C`` (completed), one ``write`` each."""
 
@@ -118,15 +103,6 @@ class ListSink:
         op, call, sent = self._pending
         self._pending = None
         self.records.append(operation(process, op, sent, outcome, call, returned, value, error))
-
-
-class HistoryUnwritable(Exception):
-    """A history file did not take a whole report (a full disk, a failing one): the file ends
-    there, and the process must stop, since what it does next would go unrecorded."""
-
-
-class HistoryDamaged(ValueError):
-    """A history file holds a line that is not a report before its last line."""
 
 
 class FileSink:
@@ -172,7 +148,7 @@ def records_from_lines(process: Any, lines: Any, died_at: int | None = None
     """The records of a ``FileSink`` file's ``lines``, as ``process``: an operation invoked and
     never completed (its process was killed) becomes an ``info`` record ending at ``died_at``.
     A last line cut short (read while being written, or by a full disk) is ignored, so an
-    operation whose completion it held is ``info`` too; ``HistoryDamaged`` for a line that is
+    operation whose completion it held is ``info`` too; ``HistoryError`` for a line that is
     not a report anywhere else."""
     records: list[dict[str, Any]] = []
     pending: tuple[str, int, Any] | None = None
@@ -183,7 +159,7 @@ def records_from_lines(process: Any, lines: Any, died_at: int | None = None
         except ValueError:
             if number == len(lines):
                 continue
-            raise HistoryDamaged(f"line {number} of {process}'s history is not a report: "
+            raise HistoryError(f"line {number} of {process}'s history is not a report: "
                                  f"{line[:80]!r}") from None
         if report[0] == "I":
             _, op, call, value = report

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from ..errors import UsageError
 from ..stress.supervisor import Advance
 
 #: The commands' exit codes: valid, a violation found, bad arguments or a run not done.
@@ -20,10 +21,6 @@ EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
 
 #: Seconds between two progress lines when the progress does not go to a terminal.
 PLAIN_PROGRESS_EVERY = 10.0
-
-
-class UsageError(Exception):
-    """A flag or a path that cannot work: the command ends with this one line and exit code 2."""
 
 
 def new_run_directory(root: Path = Path("harness-runs")) -> Path:

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from queue_core.contracts import AT_LEAST_ONCE
-
 from ..checkers import CheckReport, check
 from ..history.files import encode_lines
+from ..history.format import AT_LEAST_ONCE
 from ..stress.run import StressConfig, StressRun
 from . import report as reporting
 from . import timeline

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkers import CheckReport
-from ..stress.drain import DRAIN_PROCESS
+from ..history.format import DRAIN_PROCESS
 
 #: Above this many operations, only the violating ones and an even sample of the rest are drawn.
 MAX_DRAWN = 200_000

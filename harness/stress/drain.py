@@ -9,11 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..history.recorder import DRAINED, ListSink, Recorder
+from ..history.format import DRAIN_PROCESS, DRAINED
+from ..history.recorder import ListSink, Recorder
 from .worker import claim_id, claim_view, refused_by, settled
 
-#: The process name of the drain's operations in a history.
-DRAIN_PROCESS = "drain"
 #: The at-least-once drain looks at the queue this far in the future, so every lease has ended.
 DRAIN_CLOCK_SHIFT = 3600.0
 

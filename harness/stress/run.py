@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
-
-from ..backends import BackendSpec, resolve
+from ..backends.registry import BackendSpec, resolve
 from ..disk.faults import FAULTS
 from ..history.collector import Collector
+from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 from ..interrupt import StopRequest
 from .drain import drain_claims, drain_gets
 from .supervisor import (

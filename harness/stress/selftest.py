@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..checkers import check
 from ..disk import selftest as storage_selftest
+from ..history.format import AT_LEAST_ONCE
 from ..interrupt import StopRequest
 from .run import StressConfig, run_stress
 
@@ -51,7 +52,7 @@ SCENARIOS = (
     Scenario("reset-claims", "opening the queue frees every claimed item, as persist-queue's "
              "ack queue does", "mutant-reset-claims",
              StressConfig(producers=2, consumers=4, items=2000, readers=0,
-                          delivery="at-least-once", lease=5.0, kill_every_ms=50)),
+                          delivery=AT_LEAST_ONCE, lease=5.0, kill_every_ms=50)),
 )
 
 

@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 import multiprocessing_logging
 
 from ..history.collector import Collector
-from ..history.recorder import PipeSink, Recorder, killed
+from ..history.format import killed
+from ..history.recorder import PipeSink, Recorder
 from ..interrupt import StopRequest, ignore_stop_signals_in_worker
 from .worker import WorkerPlan, run_worker
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from queue_core import ClaimError
-from queue_core.contracts import AT_LEAST_ONCE
 
+from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE
 from ..history.recorder import Recorder
 
 #: A worker's exit codes: it finished, or one of its operations raised (recorded as ``fail``).
@@ -38,7 +38,7 @@ class WorkerPlan:
     seed: int
     #: Producers: how many items to put.
     quota: int = 0
-    delivery: str = "at-most-once"
+    delivery: str = AT_MOST_ONCE
     lease: float = 0.5
     nack_fraction: float = 0.02
     #: Producers stop early once this file exists.

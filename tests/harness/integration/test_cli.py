@@ -8,7 +8,9 @@ import tempfile
 import pytest
 
 from harness.cli import main
-from harness.history.files import HistoryError, read_history, validate
+from harness.errors import HistoryError
+from harness.history.files import read_history
+from harness.history.format import validate
 
 
 def test_stress_on_the_real_queue_is_valid_and_writes_its_files(tmp_path, capsys):

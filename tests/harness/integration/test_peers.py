@@ -4,11 +4,12 @@ judge; a missing library is a one-line reason, not an import error."""
 
 import pytest
 
-from harness.backends import BUILT_IN, BackendSpec, BackendUnavailable, resolve
 from harness.backends.peers import PEERS, Peer
 from harness.backends.redis_server import missing_reason, redis_for
+from harness.backends.registry import BUILT_IN, BackendSpec, resolve
 from harness.checkers import check
 from harness.cli import main
+from harness.errors import BackendUnavailable
 from harness.stress.run import StressConfig, run_stress
 
 AT_LEAST_ONCE_PEERS = [name for name in PEERS if name in (
@@ -127,7 +128,7 @@ def test_the_redis_stream_refuses_the_late_ack_of_a_claim_taken_back(redis_url, 
         pytest.skip(PEERS["redis-stream"].missing() or missing_reason())
     import time
 
-    from harness.backends.peers import ClaimEnded
+    from harness.errors import ClaimEnded
 
     queue = resolve("redis-stream").open(tmp_path)
     queue.put("w0:0")

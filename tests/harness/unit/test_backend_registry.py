@@ -4,7 +4,9 @@ import sys
 
 import pytest
 
-from harness.backends import BUILT_IN, UnknownBackend, available, missing_calls, resolve
+from harness.backends.protocol import missing_calls
+from harness.backends.registry import BUILT_IN, available, resolve
+from harness.errors import UnknownBackend
 
 FAKE_QUEUE = '''
 class ListQueue:
@@ -69,7 +71,7 @@ def test_an_installed_entry_point_is_found_and_listed(fake_package):
     ("no-such-queue", "not built in"),
     ("no_such_module:open", "cannot import no_such_module"),
     ("harness.backends:no_such_factory", "has no no_such_factory"),
-    ("harness.backends:BUILT_IN", "is not callable"),
+    ("harness.backends.registry:BUILT_IN", "is not callable"),
 ])
 def test_an_unknown_backend_says_why(name, problem):
     with pytest.raises(UnknownBackend, match=problem):

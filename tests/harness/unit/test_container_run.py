@@ -18,7 +18,7 @@ from harness.containers.options import (
     placement_from,
 )
 from harness.containers.placement import Placement
-from harness.containers.platform import Collected, PlatformError
+from harness.containers.platform import Collected
 from harness.containers.run import (
     MIN_UPTIME,
     ContainerRun,
@@ -28,8 +28,8 @@ from harness.containers.run import (
     run_in_containers,
     worker_containers,
 )
+from harness.errors import PlatformError, UsageError
 from harness.history.recorder import records_from_lines
-from harness.reporting.console import UsageError
 from harness.stress.run import StressConfig
 
 

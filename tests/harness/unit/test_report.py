@@ -3,7 +3,7 @@
 import pytest
 
 from harness.checkers import check
-from harness.history.recorder import killed
+from harness.history.format import killed
 from harness.reporting import report as reporting
 from harness.stress.run import StressConfig, StressRun
 

@@ -6,7 +6,7 @@ import re
 
 from harness.checkers import check
 from harness.history.files import read_history, write_history
-from harness.history.recorder import killed
+from harness.history.format import killed
 from harness.reporting import timeline
 
 

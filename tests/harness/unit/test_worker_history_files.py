@@ -6,14 +6,9 @@ import json
 import pytest
 
 from harness.containers.inside import MARKER_UNREADABLE, SharedVolume
+from harness.errors import HistoryError, HistoryUnwritable
 from harness.history import recorder as record
-from harness.history.recorder import (
-    FileSink,
-    HistoryDamaged,
-    HistoryUnwritable,
-    Recorder,
-    records_from_lines,
-)
+from harness.history.recorder import FileSink, Recorder, records_from_lines
 
 
 def short_writes(monkeypatch, after):
@@ -73,7 +68,7 @@ def test_a_failing_write_is_unwritable_too(tmp_path, monkeypatch):
 
 def test_a_line_that_is_no_report_before_the_last_is_damage_not_a_lost_operation():
     lines = [json.dumps(["I", "get", 1, None]), '["C", "ok", 2', json.dumps(["I", "get", 3, None])]
-    with pytest.raises(HistoryDamaged, match=r"line 2 of w\.0's history"):
+    with pytest.raises(HistoryError, match=r"line 2 of w\.0's history"):
         records_from_lines("w.0", lines)
 
 
