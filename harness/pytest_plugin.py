@@ -21,7 +21,8 @@ import pytest
 
 from .checkers import CheckReport, Violation
 from .reporting.evidence import save_run
-from .stress.run import StressConfig, run_stress
+from .stress.config import StressConfig
+from .stress.run import run_stress
 
 
 @dataclass

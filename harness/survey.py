@@ -9,7 +9,6 @@ what the single-process ones say of themselves.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import multiprocessing
@@ -17,7 +16,6 @@ import platform
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -26,11 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from queue_core.roles.settings import positive_float, positive_int
-
 from .backends.peers import PEERS
-from .backends.registry import BUILT_IN, BackendSpec, resolve
-from .errors import RedisServerError, UnknownBackend, UsageError
+from .backends.registry import BackendSpec, resolve
 from .history.format import AT_LEAST_ONCE, AT_MOST_ONCE
 
 #: The backends surveyed by default: this project's queue, then every peer.
@@ -119,7 +114,8 @@ def run_cell(backend: str, workload: Workload, items: int, kill_every_ms: float,
              workdir: Path, timeout: float, seed: int) -> Cell:
     """One workload on one backend, in this process: the run, checked."""
     from .checkers import check
-    from .stress.run import StressConfig, run_stress
+    from .stress.config import StressConfig
+    from .stress.run import run_stress
 
     config = StressConfig(producers=workload.producers, consumers=workload.consumers,
                           items=items, backend=backend, delivery=workload.delivery,
@@ -270,61 +266,3 @@ def write(data: dict[str, Any], out: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     md_path.write_text(render_markdown(data))
     return json_path, md_path
-
-
-def add_parser(commands: Any) -> None:
-    """Register ``harness survey``."""
-    from .backends.redis_server import add_redis_option
-
-    parser = commands.add_parser(
-        "survey", help="run the same workloads on every available backend and write a table",
-        description="Run 4+4 and 16+16 processes, with and without SIGKILLs, at most once and "
-        "(where the backend can) at least once, on every backend; write DIR/survey.md and "
-        "DIR/survey.json. A backend whose library is missing is skipped with the reason.",
-    )
-    parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS), metavar="A,B,...",
-                        help="the backends to survey (default: filequeue and every peer)")
-    parser.add_argument("--items", type=positive_int, default=2_000, metavar="N",
-                        help="items per run (default %(default)s)")
-    parser.add_argument("--kill-every", type=positive_float, default=100.0, metavar="MS",
-                        help="SIGKILL a worker about every MS ms in the kill workloads "
-                        "(default %(default)g)")
-    parser.add_argument("--timeout", type=positive_float, default=120.0, metavar="S",
-                        help="give up on one run after S seconds (default %(default)g)")
-    parser.add_argument("--seed", type=int, default=0, metavar="K")
-    parser.add_argument("--out", type=Path, default=Path("survey"), metavar="DIR",
-                        help="where survey.md and survey.json go (default ./survey)")
-    add_redis_option(parser)
-    parser.set_defaults(run=_run_survey)
-
-
-def _run_survey(args: argparse.Namespace) -> int:
-    from .backends.redis_server import redis_for
-    from .reporting.console import EXIT_VALID, console
-    from .reporting.console import usable_directory as usable
-
-    names = [name.strip() for name in args.backends.split(",") if name.strip()]
-    try:
-        for name in names:
-            resolve(name)
-    except UnknownBackend as error:
-        raise UsageError(f"--backends: {error}") from error
-    out = usable(args.out, "--out")
-    redis = args.redis_server
-    if redis is None and any(BUILT_IN.get(n) and BUILT_IN[n].peer and BUILT_IN[n].peer.needs_redis
-                             for n in names):
-        from .backends.redis_server import missing_reason
-
-        redis = "auto" if missing_reason() is None else None
-    workdir = Path(tempfile.mkdtemp(prefix="harness-survey-"))
-    try:
-        with redis_for(redis):
-            data = survey(names, args.items, args.kill_every, workdir, args.timeout, args.seed,
-                          say=console.say)
-    except RedisServerError as error:
-        raise UsageError(f"--redis-server: {error}") from error
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    json_path, md_path = write(data, out)
-    console.say(f"survey: {md_path} and {json_path}")
-    return EXIT_VALID

@@ -173,7 +173,7 @@ class DeliveryFacts:
         killed = self.killed_at.get(delivery.process)
         return killed is not None and killed >= self.history[delivery.index]["call"]
 
-    def settled(self, item: Any) -> bool:
+    def accounted_for(self, item: Any) -> bool:
         """True if ``item`` was acknowledged (maybe) or dead-lettered."""
         return item in self.acks_ok or item in self.acks_maybe or item in self.dead
 
@@ -310,7 +310,7 @@ def refused_acks(facts: DeliveryFacts) -> list[Violation]:
 def remaining(facts: DeliveryFacts) -> list[Any]:
     """Items never acknowledged nor dead-lettered that nothing shows gone: maybe still queued."""
     return [item for item in dict.fromkeys([*facts.put_ok, *facts.deliveries])
-            if not facts.settled(item) and not facts.emptied_after(item)]
+            if not facts.accounted_for(item) and not facts.emptied_after(item)]
 
 
 def lost_items(facts: DeliveryFacts) -> list[Violation]:
@@ -318,7 +318,7 @@ def lost_items(facts: DeliveryFacts) -> list[Violation]:
     drain found nothing left after they were put."""
     found = []
     for item in dict.fromkeys([*facts.put_ok, *facts.deliveries]):
-        if not facts.settled(item) and facts.emptied_after(item):
+        if not facts.accounted_for(item) and facts.emptied_after(item):
             put = facts.put_ok.get(item, facts.put_maybe.get(item))
             found.append(facts.violation(
                 "lost", f"{show_value(item)} was put (operation {put}) and never acknowledged "

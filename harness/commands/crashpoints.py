@@ -58,11 +58,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--selftest", action="store_true",
                         help="instead: check that crashpoints and the fault check catch each "
                         "storage mutant and pass the reference queue (exit 0 if so)")
-    parser.set_defaults(run=run_command)
+    parser.set_defaults(run=run)
     return parser
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """The ``crashpoints`` subcommand; its exit code."""
     from queue_core.storage import FORMATS
 

@@ -23,7 +23,6 @@ was killed (so the restart policy starts it again) or with 0 once it ended by it
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -36,15 +35,19 @@ from typing import Any
 
 from ..backends.builtin import CONTAINED
 from ..errors import HistoryUnwritable
-from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE
+from ..flags import add_flags, from_args
+from ..history.format import AT_LEAST_ONCE
 from ..history.recorder import FileSink, Recorder
+from ..stress.config import StressConfig, for_workers
 from ..stress.drain import drain_claims, drain_gets
+from ..stress.schedule import Choices
 from ..stress.worker import FINISHED, WorkerPlan, heartbeat_stopped, run_worker
 
 #: The harness modules a container needs besides ``queue_core`` (paths under ``harness/``).
-SHIPPED = ("__init__.py", "errors.py", "containers/__init__.py", "containers/inside.py",
-           "history/__init__.py", "history/format.py", "history/recorder.py",
-           "stress/__init__.py", "stress/worker.py", "stress/drain.py",
+SHIPPED = ("__init__.py", "errors.py", "flags.py", "containers/__init__.py",
+           "containers/inside.py", "history/__init__.py", "history/format.py",
+           "history/recorder.py", "stress/__init__.py", "stress/config.py",
+           "stress/schedule.py", "stress/worker.py", "stress/drain.py",
            "backends/__init__.py", "backends/protocol.py", "backends/builtin.py",
            "backends/mutants.py", "backends/original.py")
 #: The drain's history file, and the file name pattern of a worker's: NAME.N.jsonl.
@@ -156,14 +159,10 @@ def process_name(name: str, start: int) -> str:
     return f"{name}.{start}"
 
 
-def _worker_seed(seed: int, process: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{process}".encode()).digest()[:4], "big")
-
-
-def _opener(args: argparse.Namespace, volume: SharedVolume) -> Any:
-    factory, _ = CONTAINED[args.backend]
+def _opener(config: StressConfig, volume: SharedVolume) -> Any:
+    factory, _ = CONTAINED[config.backend]
     volume.queue.mkdir(exist_ok=True)
-    return lambda **options: factory(volume.queue, fsync=args.fsync, options=options)
+    return lambda **options: factory(volume.queue, fsync=config.fsync, options=options)
 
 
 def work(args: argparse.Namespace) -> int:
@@ -173,16 +172,15 @@ def work(args: argparse.Namespace) -> int:
     start, path = volume.new_history(args.name)
     process = process_name(args.name, start)
     quota = max(0, args.quota - volume.puts_begun(args.name, start))
-    plan = WorkerPlan(args.role, process, _worker_seed(args.seed, process), quota=quota,
-                      delivery=args.delivery, lease=args.lease,
-                      nack_fraction=args.nack_fraction, stop_marker=volume.stop_producing,
-                      done_marker=volume.producers_done, rate=args.rate,
-                      block=args.block, work=args.work, heartbeat=volume.heartbeat)
+    config = from_args(StressConfig, args)
+    seed = Choices(config.seed).worker_seed(args.role, args.slot, start)
+    plan = WorkerPlan(args.role, process, seed, config, quota, volume.stop_producing,
+                      volume.producers_done, volume.heartbeat)
     if not volume.wait_for_go():
         return FINISHED
     sink = FileSink(path)
     try:
-        return run_worker(plan, _opener(args, volume), Recorder(process, sink))
+        return run_worker(plan, _opener(config, volume), Recorder(process, sink))
     except HistoryUnwritable as error:
         print(f"{process} stops: {error}", file=sys.stderr)
         return HISTORY_UNWRITABLE
@@ -226,9 +224,10 @@ def drain(args: argparse.Namespace) -> int:
     """Take what is left in the queue (the usual drain) and write its records, one JSON object
     per line, to ``history/drain.jsonl``."""
     volume = SharedVolume(args.shared)
-    open_queue = _opener(args, volume)
-    if args.delivery == AT_LEAST_ONCE:
-        records = drain_claims(open_queue, args.lease, args.limit)
+    config = from_args(StressConfig, args)
+    open_queue = _opener(config, volume)
+    if config.delivery == AT_LEAST_ONCE:
+        records = drain_claims(open_queue, config.lease, args.limit)
     else:
         records = drain_gets(open_queue, args.limit)
     volume.history.mkdir(exist_ok=True)
@@ -275,24 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.containers.inside")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("worker", "work", "drain"):
-        command = commands.add_parser(name)
+        command = commands.add_parser(name, allow_abbrev=False)
         command.add_argument("--shared", required=True)
-        command.add_argument("--backend", default="filequeue")
-        command.add_argument("--fsync", action="store_true")
-        command.add_argument("--delivery", default=AT_MOST_ONCE)
-        command.add_argument("--lease", type=float, default=0.5)
+        add_flags(command, StressConfig, for_workers)
         if name == "drain":
             command.add_argument("--limit", type=int, required=True)
             continue
         command.add_argument("--name", required=True)
         command.add_argument("--role", choices=("producer", "consumer", "reader"),
                              required=True)
+        command.add_argument("--slot", type=int, required=True,
+                             help="the container's place among those of its role, from 0")
         command.add_argument("--quota", type=int, default=0)
-        command.add_argument("--seed", type=int, default=0)
-        command.add_argument("--nack-fraction", type=float, default=0.02)
-        command.add_argument("--rate", type=float, default=None)
-        command.add_argument("--block", type=float, default=None)
-        command.add_argument("--work", type=float, default=0.0)
         command.add_argument("--umask", type=lambda text: int(text, 8), default=None)
     for name in ("kill", "dump", "touch", "stand-by"):
         command = commands.add_parser(name)

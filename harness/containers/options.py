@@ -7,10 +7,12 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import PlatformError, UsageError
+from ..flags import add_flags, flags_of, from_args
 from ..interrupt import StopRequest
-from ..stress.run import StressConfig, StressRun
-from ..stress.supervisor import Progress
-from .placement import DEFAULT_GROUP, DEFAULT_IMAGE, LAYOUTS, Placement
+from ..stress.config import StressConfig
+from ..stress.progress import Progress
+from ..stress.run import StressRun
+from .placement import PLATFORMS, Placement
 from .platform import Platform
 
 LOCAL = "local"
@@ -22,52 +24,26 @@ CONTAINER_BLOCK = 0.1
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--on``, ``--image``, ``--layout``, ``--users``, ``--group``, ``--namespace``,
-    ``--claim`` and ``--keep`` to the ``stress`` command."""
+    """Add ``--on`` and the flags of ``Placement`` to the ``stress`` command."""
     group = parser.add_argument_group("containers (the workers where the queue runs)")
-    group.add_argument("--on", choices=(LOCAL, "docker", "kubernetes"), default=LOCAL,
+    group.add_argument("--on", choices=(LOCAL, *PLATFORMS), default=LOCAL,
                        help="run each producer and consumer as a local process (default), a "
                        "Docker container, or a container on the current kubeconfig context's "
                        "cluster; killed workers are restarted by the restart policy")
-    group.add_argument("--image", default=DEFAULT_IMAGE, metavar="IMAGE",
-                       help="containers: any image with python3 3.11 or newer "
-                       "(default %(default)s)")
-    group.add_argument("--layout", choices=LAYOUTS, default="pod",
-                       help="kubernetes: one Pod of N+M containers sharing an emptyDir (pod, "
-                       "default), or N+M Pods on one node sharing a hostPath or --claim (pods)")
-    group.add_argument("--users", default="", metavar="UID,...",
-                       help="containers: run them as these user ids in turn, sharing the queue "
-                       "through one group (--group, a Pod's fsGroup) with umask 002")
-    group.add_argument("--group", type=int, default=DEFAULT_GROUP, metavar="GID",
-                       help="with --users: the group they share (default %(default)s)")
-    group.add_argument("--namespace", default=None, metavar="NAME",
-                       help="kubernetes: the namespace to create for the run (default: new)")
-    group.add_argument("--claim", default=None, metavar="PVC",
-                       help="kubernetes, layout pods: a ReadWriteMany claim to share instead "
-                       "of a hostPath")
-    group.add_argument("--keep", action="store_true",
-                       help="containers: leave every container, Pod, volume and namespace the "
-                       "run created")
+    add_flags(group, Placement)
 
 
 def placement_from(args: argparse.Namespace) -> Placement | None:
     """The containers the flags ask for (None: local processes); ``UsageError`` otherwise."""
     if args.on == LOCAL:
-        given = [flag for flag, value in (("--users", args.users), ("--namespace", args.namespace),
-                                          ("--claim", args.claim), ("--keep", args.keep))
-                 if value]
+        given = [flag.name for field, flag in flags_of(Placement)
+                 if getattr(args, field.name) is not None]
         if given:
             raise UsageError(f"{', '.join(given)} apply to --on docker or kubernetes only")
         return None
     try:
-        users = tuple(int(user) for user in args.users.split(",") if user.strip())
-    except ValueError as error:
-        raise UsageError(f"--users {args.users}: a comma-separated list of user ids") from error
-    try:
-        return Placement(on=args.on, image=args.image, layout=args.layout, users=users,
-                         group=args.group, namespace=args.namespace, claim=args.claim,
-                         keep=args.keep)
-    except ValueError as error:
+        return from_args(Placement, args, on=args.on)
+    except UsageError as error:
         raise UsageError(f"--on {args.on}: {error}") from error
 
 

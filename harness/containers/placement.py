@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
 import harness
 import queue_core
+from queue_core.roles.settings import integer
 
+from ..flags import Flag, setting, to_argv
 from . import inside as incontainer
 
 #: Where the shipped code and the shared volume are mounted in every container.
@@ -30,22 +33,58 @@ DEFAULT_GROUP = 2000
 MAX_ID = 2**31 - 1
 
 
+#: The placement flags a rerun does not repeat.
+_NOT_AGAIN = ("--keep", "--namespace")
+
+
+def _user_ids(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(user) for user in text.split(",") if user.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of user "
+                                         "ids") from None
+
+
+def _on_kubernetes(placement: Placement) -> bool:
+    return placement.on == "kubernetes"
+
+
+def _several_users(placement: Placement) -> bool:
+    return bool(placement.users)
+
+
 @dataclass(frozen=True)
 class Placement:
     """Containers to run the workers in: the platform, the image, the layout on Kubernetes,
     the user ids the containers run as (in turn; none: the image's user), and what to keep."""
 
+    #: The platform; ``--on`` chooses it (``harness.containers.options``), or local processes.
     on: str = "docker"
-    image: str = DEFAULT_IMAGE
-    layout: str = "pod"
-    users: tuple[int, ...] = ()
-    group: int = DEFAULT_GROUP
+    image: str = setting(DEFAULT_IMAGE, Flag(
+        "--image", "containers: any image with python3 3.11 or newer", "IMAGE", str))
+    layout: str = setting("pod", Flag(
+        "--layout", "kubernetes: one Pod of N+M containers sharing an emptyDir (pod), or N+M "
+        "Pods on one node sharing a hostPath or --claim (pods)", None, str, choices=LAYOUTS,
+        applies=_on_kubernetes, applies_when="to --on kubernetes"))
+    users: tuple[int, ...] = setting((), Flag(
+        "--users", "containers: run them as these user ids in turn, sharing the queue through "
+        "one group (--group, a Pod's fsGroup) with umask 002", "UID,...", _user_ids,
+        show=lambda users: ",".join(map(str, users))))
+    group: int = setting(DEFAULT_GROUP, Flag(
+        "--group", "with --users: the group they share", "GID", integer,
+        applies=_several_users, applies_when="with --users"))
     #: Kubernetes: the namespace to create (None: a new name), and a ReadWriteMany claim to
     #: share instead of a hostPath (layout ``pods``).
-    namespace: str | None = None
-    claim: str | None = None
+    namespace: str | None = setting(None, Flag(
+        "--namespace", "kubernetes: the namespace to create for the run (default: new)", "NAME",
+        str, applies=_on_kubernetes, applies_when="to --on kubernetes"))
+    claim: str | None = setting(None, Flag(
+        "--claim", "kubernetes, layout pods: a ReadWriteMany claim to share instead of a "
+        "hostPath", "PVC", str, applies=_on_kubernetes, applies_when="to --on kubernetes"))
     #: Leave every container, Pod, volume and namespace in place at the end.
-    keep: bool = False
+    keep: bool = setting(False, Flag(
+        "--keep", "containers: leave every container, Pod, volume and namespace the run "
+        "created"))
 
     def __post_init__(self) -> None:
         if self.on not in PLATFORMS:
@@ -61,23 +100,15 @@ class Placement:
             if wrong:
                 raise ValueError(f"{kind} ids are whole numbers from 0 to {MAX_ID}, not "
                                  f"{', '.join(map(str, wrong))}")
-        if self.on == "docker" and (self.namespace or self.claim):
-            raise ValueError("--namespace and --claim apply to --on kubernetes only")
 
     def user(self, index: int) -> int | None:
         """The user id of the ``index``-th container, or None for the image's own."""
         return self.users[index % len(self.users)] if self.users else None
 
     def flags(self) -> list[str]:
-        """The command-line flags that choose this placement."""
-        flags = [f"--on {self.on}", f"--image {self.image}"]
-        if self.on == "kubernetes":
-            flags.append(f"--layout {self.layout}")
-        if self.users:
-            flags.append(f"--users {','.join(map(str, self.users))} --group {self.group}")
-        if self.claim:
-            flags.append(f"--claim {self.claim}")
-        return flags
+        """The command-line flags that choose this placement again (not what to keep, nor the
+        namespace, which a run creates for itself)."""
+        return ["--on", self.on, *to_argv(self, lambda flag: flag.name not in _NOT_AGAIN)]
 
 
 def shipped_files() -> dict[str, str]:

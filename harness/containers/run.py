@@ -12,12 +12,15 @@ from typing import Any
 
 from ..backends.builtin import CONTAINED
 from ..errors import HistoryError, PlatformError
+from ..flags import to_argv
 from ..history.collector import live_counts
 from ..history.format import killed
 from ..history.recorder import records_from_lines
 from ..interrupt import StopRequest
-from ..stress.run import StressConfig, StressRun
-from ..stress.supervisor import Advance, Choices, Progress, next_kill_after, split_quota
+from ..stress.config import StressConfig, for_workers
+from ..stress.progress import Advance, Progress
+from ..stress.run import StressRun
+from ..stress.schedule import Choices, next_kill_after, split_quota
 from .inside import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from .placement import ENTRY, SHARED_MOUNT, Placement
 from .platform import Collected, Platform, WorkerContainer
@@ -44,13 +47,7 @@ def refuse_unless_containable(config: StressConfig) -> None:
 
 def worker_containers(config: StressConfig, placement: Placement) -> list[WorkerContainer]:
     """One container per producer, consumer and reader of ``config``, each with its command."""
-    common = ["--shared", SHARED_MOUNT, "--backend", config.backend, "--delivery",
-              config.delivery, "--lease", repr(config.lease), "--seed", str(config.seed),
-              "--nack-fraction", repr(config.nack_fraction)]
-    common += ["--fsync"] if config.fsync else []
-    common += ["--rate", repr(config.rate)] if config.rate is not None else []
-    common += ["--block", repr(config.block)] if config.block is not None else []
-    common += ["--work", repr(config.work)] if config.work else []
+    common = ["--shared", SHARED_MOUNT, *to_argv(config, for_workers)]
     common += ["--umask", "002"] if placement.users else []
     roles = [("producer", quota) for quota in split_quota(config.items, config.producers)]
     roles += [("consumer", 0)] * config.consumers + [("reader", 0)] * config.readers
@@ -59,18 +56,16 @@ def worker_containers(config: StressConfig, placement: Placement) -> list[Worker
         slot = slots[role]
         slots[role] += 1
         name = f"{role}-{slot + 1}"
-        command = (*ENTRY, "worker", "--name", name, "--role", role, "--quota", str(quota),
-                   *common)
+        command = (*ENTRY, "worker", "--name", name, "--role", role, "--slot", str(slot),
+                   "--quota", str(quota), *common)
         workers.append(WorkerContainer(name, role, slot, command, placement.user(index)))
     return workers
 
 
 def drain_command(config: StressConfig, limit: int) -> tuple[str, ...]:
     """The command of the container that drains the queue at the end."""
-    command = [*ENTRY, "drain", "--shared", SHARED_MOUNT, "--backend", config.backend,
-               "--delivery", config.delivery, "--lease", repr(config.lease),
-               "--limit", str(limit)]
-    return (*command, "--fsync") if config.fsync else tuple(command)
+    return (*ENTRY, "drain", "--shared", SHARED_MOUNT, *to_argv(config, for_workers),
+            "--limit", str(limit))
 
 
 class ContainerRun:

@@ -98,7 +98,7 @@ def filequeue_opener(path: Path, *, fsync: bool, format: str, clock: Callable[[]
 
 def run_steps(steps: list[Step], open_queue: Callable[[], Any],
               report: Callable[[str, int], None]) -> list[Any]:
-    """Run ``steps``; for each, the item it put, got, claimed or settled (or ``None``).
+    """Run ``steps``; for each, the item it put, got, claimed, acked or nacked (or ``None``).
     ``report("begin"|"end", index)`` brackets each step."""
     queue = None
     claims: dict[str, Any] = {}

@@ -5,22 +5,31 @@ closed, and the progress line."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..errors import UsageError
-from ..stress.supervisor import Advance
 
 #: The commands' exit codes: valid, a violation found, bad arguments or a run not done.
 EXIT_VALID, EXIT_VIOLATION, EXIT_FAILED = 0, 1, 2
 
-#: Seconds between two progress lines when the progress does not go to a terminal.
-PLAIN_PROGRESS_EVERY = 10.0
+
+def exit_code(valid: bool | None) -> int:
+    """The exit code of a verdict: valid, a violation, or no verdict."""
+    return {True: EXIT_VALID, False: EXIT_VIOLATION, None: EXIT_FAILED}[valid]
+
+
+def print_report(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]
+                 ) -> None:
+    """Print a report as JSON, or as ``render`` shows it to a person."""
+    console.say(json.dumps(data, indent=2) if as_json else render(data))
 
 
 def new_run_directory(root: Path = Path("harness-runs")) -> Path:
@@ -83,51 +92,6 @@ class Console:
             # Python would report the pipe again when it flushes stdout at exit.
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-
-
-class ProgressLine:
-    """How far a run has come: a line rewritten in place on a terminal, a plain line every
-    ``PLAIN_PROGRESS_EVERY`` seconds elsewhere (CI logs), nothing when ``quiet``."""
-
-    def __init__(self, total: int, *, quiet: bool = False, stream: TextIO | None = None) -> None:
-        self.total = total
-        self.quiet = quiet
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.started = time.monotonic()
-        self.next_plain = self.started + PLAIN_PROGRESS_EVERY
-        self.shown = False
-
-    def __call__(self, advance: Advance) -> None:
-        if self.quiet:
-            return
-        now = time.monotonic()
-        if not self.live and now < self.next_plain:
-            return
-        self.next_plain = now + PLAIN_PROGRESS_EVERY
-        text = describe_progress(advance, self.total, now - self.started)
-        with contextlib.suppress(OSError):
-            if self.live:
-                print(f"\r{text}\033[K", end="", file=self.stream, flush=True)
-            else:
-                print(text, file=self.stream, flush=True)
-        self.shown = True
-
-    def close(self) -> None:
-        """End the live line, if one was shown."""
-        if self.live and self.shown:
-            with contextlib.suppress(OSError):
-                print(file=self.stream, flush=True)
-
-
-def describe_progress(advance: Advance, total: int, seconds: float) -> str:
-    """``1234/20000 items (6%), 4100 items/s, 12 kills, 0 violations so far, ETA 4 s``."""
-    rate = advance.taken / seconds if seconds > 0 else 0.0
-    share = f" ({100 * advance.taken // total}%)" if total else ""
-    left = total - advance.taken
-    eta = f"{left / rate:.0f} s" if rate > 0 and left > 0 else "?" if left > 0 else "0 s"
-    return (f"{advance.taken}/{total} items{share}, {rate:.0f} items/s, {advance.kills} kills, "
-            f"{advance.violations} violations so far, ETA {eta}")
 
 
 def _reason(error: OSError) -> str:

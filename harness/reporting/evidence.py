@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..checkers import CheckReport, check
+from ..flags import to_argv
 from ..history.files import encode_lines
-from ..history.format import AT_LEAST_ONCE
-from ..stress.run import StressConfig, StressRun
+from ..stress.config import StressConfig
+from ..stress.run import StressRun
 from . import report as reporting
 from . import timeline
 from .console import replace_file
@@ -34,24 +36,7 @@ def save_run(run: StressRun, out: Path) -> tuple[CheckReport, dict[str, Any]]:
 
 
 def rerun_command(config: StressConfig, placement_flags: Sequence[str] = ()) -> str:
-    """The command line that runs ``config`` again, with its seed (and in the containers that
-    ``placement_flags`` choose)."""
-    parts = ["python -m harness stress", f"--producers {config.producers}",
-             f"--consumers {config.consumers}", f"--readers {config.readers}",
-             f"--items {config.items}", f"--backend {config.backend}",
-             f"--delivery {config.delivery}"]
-    if config.delivery == AT_LEAST_ONCE:
-        parts.append(f"--lease {config.lease:g}")
-    block_ms = None if config.block is None else config.block * 1000
-    work_ms = config.work * 1000 or None
-    for flag, value in (("--rate", config.rate), ("--block", block_ms), ("--work", work_ms),
-                        ("--duration", config.duration),
-                        ("--kill-every", config.kill_every_ms)):
-        if value is not None:
-            parts.append(f"{flag} {value:g}")
-    parts += [flag for flag, on in (("--fsync", config.fsync), ("--precreate", config.precreate))
-              if on]
-    if config.faults:
-        parts.append(f"--faults {','.join(config.faults)} --fault-rate {config.fault_rate:g}")
-    parts += [*placement_flags, f"--timeout {config.timeout:g}", f"--seed {config.seed}"]
-    return " ".join(parts)
+    """The command line that runs ``config`` again, every setting spelled out with its seed
+    (and in the containers that ``placement_flags`` choose)."""
+    return shlex.join(["python", "-m", "harness", "stress", *to_argv(config),
+                       *placement_flags])

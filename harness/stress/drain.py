@@ -11,7 +11,7 @@ from typing import Any
 
 from ..history.format import DRAIN_PROCESS, DRAINED
 from ..history.recorder import ListSink, Recorder
-from .worker import claim_id, claim_view, refused_by, settled
+from .worker import answer, claim_id, claim_view, refused_by
 
 #: The at-least-once drain looks at the queue this far in the future, so every lease has ended.
 DRAIN_CLOCK_SHIFT = 3600.0
@@ -51,7 +51,7 @@ def drain_claims(open_queue: Opener, lease: float, limit: int) -> list[dict[str,
             ok, claim = record("claim", lambda: queue.claim(lease), show=claim_view)
             if not ok or claim is None:
                 break
-            record("ack", lambda c=claim: settled(queue.ack, c, refused_by(queue)),
+            record("ack", lambda c=claim: answer(queue.ack, c, refused_by(queue)),
                    {"item": claim.item, "id": claim_id(claim)})
         if ok and claim is None:
             record(DRAINED, lambda: None)

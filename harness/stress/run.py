@@ -12,73 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.registry import BackendSpec, resolve
-from ..disk.faults import FAULTS
 from ..history.collector import Collector
-from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
+from ..history.format import AT_LEAST_ONCE
 from ..interrupt import StopRequest
+from .config import StressConfig
 from .drain import drain_claims, drain_gets
-from .supervisor import (
-    Choices,
-    Crew,
-    Limits,
-    Progress,
-    Supervisor,
-    gathered_worker_logs,
-    split_quota,
-)
+from .progress import Progress
+from .schedule import Choices, split_quota
+from .supervisor import Crew, Limits, Supervisor, gathered_worker_logs
 from .worker import WorkerPlan
-
-
-@dataclass(frozen=True)
-class StressConfig:
-    """What to run: how many processes of each role, how many items, which queue, which faults.
-
-    The command line's defaults are these.
-    """
-
-    producers: int = 4
-    consumers: int = 4
-    items: int = 10_000
-    readers: int = 1
-    duration: float | None = None
-    backend: str = "filequeue"
-    fsync: bool = False
-    kill_every_ms: float | None = None
-    seed: int = 0
-    #: Seconds after which an unfinished run is abandoned.
-    timeout: float = 600.0
-    #: Create the queue before the workers start; otherwise they all create it at once.
-    precreate: bool = False
-    delivery: str = AT_MOST_ONCE
-    #: at-least-once: the claims' lease in seconds, and the share of claims given back.
-    lease: float = 0.5
-    nack_fraction: float = 0.02
-    #: Storage faults injected into the workers' queue calls (``harness.disk.faults`` names), and
-    #: the share of file calls that fail.
-    faults: tuple[str, ...] = ()
-    fault_rate: float = 0.01
-    #: Puts per second of each producer at most (None: as fast as the queue takes them), so
-    #: that a run lasts long enough for its kills.
-    rate: float | None = None
-    #: Seconds consumers wait in ``get``/``claim`` on an empty queue, for queues whose calls
-    #: take a ``timeout`` (None: they poll).
-    block: float | None = None
-    #: Seconds a consumer works on each item it took before settling it.
-    work: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.delivery not in DELIVERY_MODES:
-            raise ValueError(f"delivery must be {' or '.join(DELIVERY_MODES)}, "
-                             f"not {self.delivery!r}")
-        unknown = [kind for kind in self.faults if kind not in FAULTS]
-        if unknown:
-            raise ValueError(f"unknown fault {', '.join(unknown)}; choose from "
-                             f"{', '.join(FAULTS)}")
-        if self.rate is not None and not self.rate > 0:
-            raise ValueError(f"the rate must be above 0 puts a second, not {self.rate!r}")
-        if not 0 < self.fault_rate <= 1:
-            raise ValueError(f"the fault rate must be above 0 and at most 1, not "
-                             f"{self.fault_rate!r}")
 
 
 @dataclass
@@ -167,11 +109,8 @@ class QueueOpener:
 
 def _plan(config: StressConfig, limits: Limits, role: str, process: int, quota: int,
           seed: int) -> WorkerPlan:
-    return WorkerPlan(role, process, seed, quota=quota, delivery=config.delivery,
-                      lease=config.lease, nack_fraction=config.nack_fraction,
-                      stop_marker=limits.stop_marker, done_marker=limits.done_marker,
-                      faults=config.faults, fault_rate=config.fault_rate, rate=config.rate,
-                      block=config.block, work=config.work)
+    return WorkerPlan(role, process, seed, config, quota, limits.stop_marker,
+                      limits.done_marker)
 
 
 def _history(config: StressConfig, open_queue: Any, collector: Collector,

@@ -12,7 +12,8 @@ from ..checkers import check
 from ..disk import selftest as storage_selftest
 from ..history.format import AT_LEAST_ONCE
 from ..interrupt import StopRequest
-from .run import StressConfig, run_stress
+from .config import StressConfig
+from .run import run_stress
 
 #: Seconds of stress each mutant gets before it counts as missed.
 BUDGET = 30.0

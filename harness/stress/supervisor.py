@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import multiprocessing
 import os
-import random
 import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_sentinels
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import multiprocessing_logging
 
@@ -24,6 +22,8 @@ from ..history.collector import Collector
 from ..history.format import killed
 from ..history.recorder import PipeSink, Recorder
 from ..interrupt import StopRequest, ignore_stop_signals_in_worker
+from .progress import Advance, Progress
+from .schedule import Choices
 from .worker import WorkerPlan, run_worker
 
 log = logging.getLogger("harness.stress.supervisor")
@@ -33,54 +33,6 @@ WORKER_CRASHED = 4
 #: Seconds between the start signal and the instant every first worker starts at once.
 START_DELAY_NS = 20_000_000
 
-
-
-class Advance(NamedTuple):
-    """How far a run has come: operations recorded, items taken (got or acked), kills, and
-    violations already certain."""
-
-    operations: int
-    taken: int
-    kills: int
-    violations: int
-
-
-#: Called with the run's ``Advance`` about twice a second.
-Progress = Callable[[Advance], None]
-
-
-class Choices:
-    """Every random choice of the harness, from generators seeded by the run's seed alone, so
-    that two runs with one seed make the same choices: the kills' times as offsets from the
-    start, the slot each kill draws, and every worker's own seed. (Which worker a kill hits can
-    still differ: a drawn slot whose worker has finished passes the kill to the next slot.)"""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._gaps = random.Random(f"{seed}:kill-gaps")
-        self._victims = random.Random(f"{seed}:victims")
-
-    def kill_gap(self, mean: float) -> float:
-        """Seconds from one kill to the next: uniform between half and 1.5 times ``mean``."""
-        return self._gaps.uniform(0.5, 1.5) * mean
-
-    def victim(self, slots: list[tuple[str, int]], alive: list[Worker]
-               ) -> tuple[tuple[str, int], Worker | None]:
-        """The slot drawn among every ``(role, slot)`` of the run, and the worker to kill: the
-        one in that slot, or in the next slot (in order) that still has one; None if none."""
-        ordered = sorted(slots)
-        drawn = self._victims.randrange(len(ordered))
-        by_slot = {(w.role, w.slot): w for w in alive}
-        for step in range(len(ordered)):
-            worker = by_slot.get(ordered[(drawn + step) % len(ordered)])
-            if worker is not None:
-                return ordered[drawn], worker
-        return ordered[drawn], None
-
-    def worker_seed(self, role: str, slot: int, generation: int) -> int:
-        """The seed of the ``generation``-th worker of ``role`` in ``slot`` (0 for the first)."""
-        text = f"{self.seed}:{role}:{slot}:{generation}".encode()
-        return int.from_bytes(hashlib.sha256(text).digest()[:4], "big")
 
 
 @dataclass
@@ -282,23 +234,16 @@ class Supervisor:
         return [killed(pid, at) for pid, at in self.deaths.items()]
 
 
-def next_kill_after(scheduled: float, gap: float) -> float:
-    """When the kill after one planned at ``scheduled`` is due: ``gap`` seconds after it, or
-    after now if killing took longer than planned (a container's kill is an ``exec``), so
-    that kills never come back to back."""
-    return max(scheduled, time.monotonic()) + gap
-
-
 def _worker_process(plan: WorkerPlan, open_queue: Callable[[], Any], report_fd: int,
                     go_fd: int | None, harness_pid: int) -> None:
     """The body of a worker process: wait for the start, run, and exit without cleanup."""
     try:
         ignore_stop_signals_in_worker()
         _die_with(harness_pid)
-        if plan.faults:
+        if plan.config.faults:
             from ..disk.faults import install_faults
 
-            install_faults(plan.faults, plan.fault_rate, plan.seed,
+            install_faults(plan.config.faults, plan.config.fault_rate, plan.seed,
                            only_under=getattr(open_queue, "directory", None))
         if go_fd is not None:
             start_at = int.from_bytes(os.read(go_fd, 8), "big")
@@ -339,9 +284,3 @@ def gathered_worker_logs(enabled: bool) -> Iterator[None]:
         multiprocessing_logging.uninstall_mp_handler()
         for handler in wrapped:
             handler.close()
-
-
-def split_quota(total: int, parts: int) -> list[int]:
-    """``total`` split into ``parts`` near-equal whole shares, larger ones first."""
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]

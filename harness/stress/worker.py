@@ -20,8 +20,9 @@ from typing import Any
 
 from queue_core import ClaimError
 
-from ..history.format import AT_LEAST_ONCE, AT_MOST_ONCE
+from ..history.format import AT_LEAST_ONCE
 from ..history.recorder import Recorder
+from .config import StressConfig
 
 #: A worker's exit codes: it finished, or one of its operations raised (recorded as ``fail``).
 FINISHED, OPERATION_FAILED = 0, 3
@@ -31,32 +32,19 @@ EMPTY_BACKOFF = 0.001
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """What one worker process does."""
+    """What one worker process does: its role, its name and seed, its share of the puts, the
+    run's configuration, and the markers through which the harness tells it when to stop."""
 
     role: str  # "producer", "consumer" or "reader"
-    process: int
+    process: Any
     seed: int
+    config: StressConfig
     #: Producers: how many items to put.
     quota: int = 0
-    delivery: str = AT_MOST_ONCE
-    lease: float = 0.5
-    nack_fraction: float = 0.02
     #: Producers stop early once this file exists.
     stop_marker: Path | None = None
     #: Exists once every producer has finished: consumers and readers may then stop.
     done_marker: Path | None = None
-    #: Storage faults to inject into this worker's queue calls (``harness.disk.faults`` names) and
-    #: how often; with faults an operation that raised is expected, and the worker goes on.
-    faults: tuple[str, ...] = ()
-    fault_rate: float = 0.0
-    #: Producers: puts per second at most (None: as fast as the queue takes them).
-    rate: float | None = None
-    #: Consumers: seconds to wait in ``get``/``claim`` for an item when the queue is empty, for
-    #: queues whose calls take a ``timeout`` (None: poll, backing off a little).
-    block: float | None = None
-    #: Consumers: seconds spent on each item taken before settling it (the task's work), so
-    #: that a kill can land while a consumer holds a claim.
-    work: float = 0.0
     #: A file the harness touches while it watches the run (None, or no such file: nobody
     #: watches): once it is ``ABANDONED_AFTER`` seconds old, the worker acts as if the
     #: producers were done, so that workers a dead harness left behind (in containers) end.
@@ -65,7 +53,7 @@ class WorkerPlan:
     @property
     def keep_going(self) -> bool:
         """True when a failed operation must not end the worker (faults are injected)."""
-        return bool(self.faults)
+        return bool(self.config.faults)
 
     def producers_done(self) -> bool:
         """True once every producer has finished (or the harness is gone)."""
@@ -107,19 +95,19 @@ def run_worker(plan: WorkerPlan, open_queue: Callable[[], Any], record: Recorder
     elif plan.role == "reader":
         loop = read_sizes
     else:
-        loop = consume_claims if plan.delivery == AT_LEAST_ONCE else consume_gets
+        loop = consume_claims if plan.config.delivery == AT_LEAST_ONCE else consume_gets
     return FINISHED if loop(queue, plan, record) else OPERATION_FAILED
 
 
 def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
-    """Put ``w<process>:<n>`` for n below the quota, at most ``plan.rate`` a second; False
+    """Put ``w<process>:<n>`` for n below the quota, at most ``plan.config.rate`` a second; False
     once a put raised."""
     began = time.monotonic()
     for n in range(plan.quota):
         if plan.stop_producing():
             break
-        if plan.rate is not None:
-            time.sleep(max(0.0, began + n / plan.rate - time.monotonic()))  # the pace
+        if plan.config.rate is not None:
+            time.sleep(max(0.0, began + n / plan.config.rate - time.monotonic()))  # the pace
         value = f"w{plan.process}:{n}"
         if not record("put", lambda v=value: queue.put(v), value)[0] and not plan.keep_going:
             return False
@@ -128,7 +116,7 @@ def produce(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
 
 def consume_gets(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
     """``get()`` until the producers are done and the queue is empty; False once a get raised."""
-    get = waiting(queue.get, plan.block)
+    get = waiting(queue.get, plan.config.block)
     return _consume(plan, lambda: record("get", get), lambda _item, _rng: True)
 
 
@@ -138,15 +126,16 @@ def consume_claims(queue: Any, plan: WorkerPlan, record: Recorder) -> bool:
 
     refused = refused_by(queue)
 
-    def settle(claim: Any, rng: random.Random) -> bool:
-        op = "nack" if rng.random() < plan.nack_fraction else "ack"
+    def answer_claim(claim: Any, rng: random.Random) -> bool:
+        op = "nack" if rng.random() < plan.config.nack_fraction else "ack"
         action = queue.nack if op == "nack" else queue.ack
-        return record(op, lambda: settled(action, claim, refused),
+        return record(op, lambda: answer(action, claim, refused),
                       {"item": claim.item, "id": claim_id(claim)})[0]
 
-    claim = waiting(queue.claim, plan.block)
-    return _consume(plan, lambda: record("claim", lambda: claim(plan.lease), show=claim_view),
-                    settle)
+    claim = waiting(queue.claim, plan.config.block)
+    lease = plan.config.lease
+    return _consume(plan, lambda: record("claim", lambda: claim(lease), show=claim_view),
+                    answer_claim)
 
 
 def waiting(take: Callable[..., Any], block: float | None) -> Callable[..., Any]:
@@ -173,8 +162,8 @@ def _consume(plan: WorkerPlan, take: Callable[[], tuple[bool, Any]],
                 return True
             time.sleep(rng.uniform(0, EMPTY_BACKOFF))  # a back-off, not a synchronisation
         else:
-            if plan.work:
-                time.sleep(plan.work)  # the task's work
+            if plan.config.work:
+                time.sleep(plan.config.work)  # the task's work
             if not handle(taken, rng) and not plan.keep_going:
                 return False
 
@@ -199,7 +188,7 @@ def claim_view(claim: Any) -> dict[str, Any] | None:
     return view
 
 
-def settled(action: Callable[[Any], None], claim: Any,
+def answer(action: Callable[[Any], None], claim: Any,
             refused: tuple[type[BaseException], ...] = (ClaimError,)) -> dict[str, Any]:
     """Ack or nack ``claim``: the history's value, with ``ended`` if the queue refused it
     (raised one of ``refused``: the item was delivered again)."""

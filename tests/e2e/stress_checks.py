@@ -2,7 +2,7 @@
 
 from harness.checkers import check
 from harness.containers.run import run_in_containers
-from harness.stress.run import StressConfig
+from harness.stress.config import StressConfig
 
 
 def assert_valid_stress_on_kubernetes(placement, platform, delivery, kill_every_ms, min_kills):

@@ -45,8 +45,9 @@ def test_the_shipped_files_import_with_the_standard_library_alone(shipped):
 
 
 def worker_args(shared, name, role, quota=0, *extra):
+    slot = int(name.rsplit("-", 1)[1]) - 1
     return ["worker", "--shared", str(shared), "--name", name, "--role", role,
-            "--quota", str(quota), *extra]
+            "--slot", str(slot), "--quota", str(quota), *extra]
 
 
 def test_a_killed_worker_ends_its_container_for_a_restart_and_the_next_start_goes_on(

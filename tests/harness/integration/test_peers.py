@@ -10,7 +10,8 @@ from harness.backends.registry import BUILT_IN, BackendSpec, resolve
 from harness.checkers import check
 from harness.cli import main
 from harness.errors import BackendUnavailable
-from harness.stress.run import StressConfig, run_stress
+from harness.stress.config import StressConfig
+from harness.stress.run import run_stress
 
 AT_LEAST_ONCE_PEERS = [name for name in PEERS if name in (
     "persist-queue-sqlite-ack", "litequeue", "redis-stream")]

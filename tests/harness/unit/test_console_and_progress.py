@@ -2,9 +2,11 @@
 
 import io
 
-from harness.reporting import console as output
-from harness.reporting.console import ProgressLine, describe_progress, new_run_directory
-from harness.stress.supervisor import Advance, Choices, Worker
+from harness.reporting.console import new_run_directory
+from harness.stress import progress as output
+from harness.stress.progress import Advance, ProgressLine, describe_progress
+from harness.stress.schedule import Choices
+from harness.stress.supervisor import Worker
 
 
 class Clock:

@@ -1,7 +1,6 @@
 """A stress run in containers, without containers: the commands the workers get, the flags
 that choose a placement, and one history made of every container's file."""
 
-import argparse
 import json
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from harness.containers.run import (
 )
 from harness.errors import PlatformError, UsageError
 from harness.history.recorder import records_from_lines
-from harness.stress.run import StressConfig
+from harness.stress.config import StressConfig
 
 
 def lines(*reports):
@@ -83,8 +82,8 @@ def test_each_worker_container_gets_its_role_slot_quota_and_the_runs_settings():
         ("producer-1", "producer", 0, 1001), ("producer-2", "producer", 1, 1002),
         ("consumer-1", "consumer", 0, 1001), ("reader-1", "reader", 0, 1002)]
     command = " ".join(workers[1].command)
-    for part in ("--name producer-2", "--role producer", "--quota 2", "--fsync",
-                 "--rate 50.0", "--block 0.1", "--work 0.02", "--seed 7", "--umask 002"):
+    for part in ("--name producer-2", "--role producer", "--slot 1", "--quota 2", "--fsync",
+                 "--rate 50", "--block 100", "--work 20", "--seed 7", "--umask 002"):
         assert part in command
     assert "--umask" not in " ".join(worker_containers(config, Placement())[0].command)
 
@@ -97,23 +96,30 @@ def stress_args(*argv):
     (["--users", "1000"], "--users apply to --on docker or kubernetes only"),
     (["--on", "docker", "--layout", "pods"], "the layout pods needs Kubernetes"),
     (["--on", "kubernetes", "--claim", "data"], "a claim is shared by the layout pods only"),
-    (["--on", "docker", "--users", "1000,x"], "--users 1000,x: a comma-separated list"),
     (["--on", "docker", "--users", "1000", "--group", "4294967296"], "group ids are whole"),
     (["--on", "docker", "--users", "4294967295"], "user ids are whole numbers from 0"),
-    (["--on", "docker", "--namespace", "ns"], "apply to --on kubernetes only"),
+    (["--on", "docker", "--namespace", "ns"], "--namespace applies only to --on kubernetes"),
 ])
 def test_flags_that_cannot_place_the_workers_are_refused_with_the_reason(argv, message):
     with pytest.raises(UsageError, match=message):
         placement_from(stress_args(*argv))
 
 
+def test_a_user_list_that_is_not_one_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        stress_args("--on", "docker", "--users", "1000,x")
+    assert exit_info.value.code == 2
+    assert "argument --users: '1000,x' is not a comma-separated list of user ids" in (
+        capsys.readouterr().err)
+
+
 def test_the_placement_flags_run_again_as_given():
     placement = placement_from(stress_args("--on", "kubernetes", "--layout", "pods", "--users",
-                                           "1000,1001", "--image", "python:3.12-alpine"))
-    assert placement.flags() == ["--on kubernetes", "--image python:3.12-alpine",
-                                 "--layout pods", "--users 1000,1001 --group 2000"]
-    assert placement_from(argparse.Namespace(on="local", users="", namespace=None, claim=None,
-                                             keep=False)) is None
+                                           "1000,1001", "--image", "python:3.12-alpine",
+                                           "--namespace", "mine", "--keep"))
+    assert placement.flags() == ["--on", "kubernetes", "--image", "python:3.12-alpine",
+                                 "--layout", "pods", "--users", "1000,1001", "--group", "2000"]
+    assert placement_from(stress_args()) is None
 
 
 @pytest.mark.parametrize("change, message", [

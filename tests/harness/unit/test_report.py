@@ -5,7 +5,8 @@ import pytest
 from harness.checkers import check
 from harness.history.format import killed
 from harness.reporting import report as reporting
-from harness.stress.run import StressConfig, StressRun
+from harness.stress.config import StressConfig
+from harness.stress.run import StressRun
 
 
 def op(process, name, value, call, ret, kind="ok"):
