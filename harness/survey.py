@@ -1,9 +1,9 @@
-"""``harness survey``: the same workloads on every available backend, one table to read.
+"""``harness survey``: the same loads on every available backend, one table to read.
 
 Each cell is one ``run_stress`` checked by ``harness.checkers.check``, run in a child process
 of its own with a time limit, so that a backend that hangs or crashes the harness is a cell
 ``failed: ...`` and the survey goes on. ``survey.json`` holds every figure; ``survey.md`` is
-the table (one row per backend, one column per workload), the versions of every library, and
+the table (one row per backend, one column per load), the versions of every library, and
 what the single-process ones say of themselves.
 """
 
@@ -37,7 +37,7 @@ _fork = multiprocessing.get_context("fork")
 
 
 @dataclass(frozen=True)
-class Workload:
+class Load:
     """One column: how many processes, whether the harness kills them, which delivery."""
 
     producers: int
@@ -52,7 +52,7 @@ class Workload:
         return f"{self.producers}+{self.consumers} {mode}{kills}"
 
 
-WORKLOADS = tuple(Workload(n, n, kills, delivery)
+LOADS = tuple(Load(n, n, kills, delivery)
                   for delivery in (AT_MOST_ONCE, AT_LEAST_ONCE)
                   for n in (4, 16) for kills in (False, True))
 
@@ -110,16 +110,16 @@ def _short(error: str, width: int = 60) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def run_cell(backend: str, workload: Workload, items: int, kill_every_ms: float,
+def run_cell(backend: str, load: Load, items: int, kill_every_ms: float,
              workdir: Path, timeout: float, seed: int) -> Cell:
-    """One workload on one backend, in this process: the run, checked."""
+    """One load on one backend, in this process: the run, checked."""
     from .checkers import check
     from .stress.config import StressConfig
     from .stress.run import run_stress
 
-    config = StressConfig(producers=workload.producers, consumers=workload.consumers,
-                          items=items, backend=backend, delivery=workload.delivery,
-                          kill_every_ms=kill_every_ms if workload.kills else None,
+    config = StressConfig(producers=load.producers, consumers=load.consumers,
+                          items=items, backend=backend, delivery=load.delivery,
+                          kill_every_ms=kill_every_ms if load.kills else None,
                           timeout=timeout, seed=seed)
     run = run_stress(config, workdir)
     report = check(run.history)
@@ -145,14 +145,14 @@ def _cell_in_child(connection: Any, *args: Any) -> None:
     connection.close()
 
 
-def isolated_cell(backend: str, workload: Workload, items: int, kill_every_ms: float,
+def isolated_cell(backend: str, load: Load, items: int, kill_every_ms: float,
                   workdir: Path, timeout: float, seed: int,
                   grace: float = GRACE_SECONDS) -> Cell:
     """``run_cell`` in a child process: a hang (no answer ``grace`` seconds after the run's
     own ``timeout``) or a crash is a ``failed`` cell."""
     receive, send = _fork.Pipe(duplex=False)
     child = _fork.Process(target=_cell_in_child, daemon=False, args=(
-        send, backend, workload, items, kill_every_ms, workdir, timeout, seed))
+        send, backend, load, items, kill_every_ms, workdir, timeout, seed))
     child.start()
     send.close()
     answered = receive.poll(timeout + grace)
@@ -201,35 +201,35 @@ def _why_not(spec: BackendSpec, delivery: str) -> str | None:
 
 
 def survey(backends: Sequence[str], items: int, kill_every_ms: float, workdir: Path,
-           timeout: float, seed: int = 0, workloads: Sequence[Workload] = WORKLOADS,
+           timeout: float, seed: int = 0, loads: Sequence[Load] = LOADS,
            say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every workload on every backend; the content of ``survey.json``."""
+    """Every load on every backend; the content of ``survey.json``."""
     rows = []
     for name in backends:
         spec = resolve(name)
         cells: dict[str, dict[str, Any]] = {}
-        for workload in workloads:
-            reason = _why_not(spec, workload.delivery)
+        for load in loads:
+            reason = _why_not(spec, load.delivery)
             if reason is not None:
                 cell = Cell("n/a" if reason.startswith("not supported") else "skipped", reason)
             else:
-                cell = isolated_cell(name, workload, items, kill_every_ms, workdir, timeout,
+                cell = isolated_cell(name, load, items, kill_every_ms, workdir, timeout,
                                      seed)
-            cells[workload.name] = asdict(cell)
-            say(f"{name:26} {workload.name:24} {cell.text()}")
+            cells[load.name] = asdict(cell)
+            say(f"{name:26} {load.name:24} {cell.text()}")
         peer = spec.peer
         rows.append({"backend": name, "about": spec.about, "origin": spec.origin,
                      "says": peer.says if peer else "", "issue": peer.issue if peer else "",
                      "cells": cells})
     return {"items": items, "kill_every_ms": kill_every_ms, "timeout": timeout, "seed": seed,
-            "workloads": [dict(asdict(w), name=w.name) for w in workloads],
+            "loads": [dict(asdict(w), name=w.name) for w in loads],
             "versions": versions(), "rows": rows,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def render_markdown(data: dict[str, Any]) -> str:
     """``survey.md``: the table, what the libraries say of themselves, and the versions."""
-    names = [w["name"] for w in data["workloads"]]
+    names = [w["name"] for w in data["loads"]]
     lines = [
         "# Survey: local persistent queues under many processes",
         "",

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 
 from ..errors import RedisServerError
-from .peers import REDIS_URL_ENV
+from .peers.redis import REDIS_URL_ENV
 
 #: Seconds a new server gets to answer PING.
 START_TIMEOUT = 20.0

@@ -1,4 +1,4 @@
-"""``harness survey``: the same workloads on every backend, as one table."""
+"""``harness survey``: the same loads on every backend, as one table."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ..survey import DEFAULT_BACKENDS, survey, write
 def add_parser(commands: Any) -> None:
     """Register ``survey``."""
     parser = commands.add_parser(
-        "survey", help="run the same workloads on every available backend and write a table",
+        "survey", help="run the same loads on every available backend and write a table",
         description="Run 4+4 and 16+16 processes, with and without SIGKILLs, at most once and "
         "(where the backend can) at least once, on every backend; write DIR/survey.md and "
         "DIR/survey.json. A backend whose library is missing is skipped with the reason.",
@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--items", type=positive_int, default=2_000, metavar="N",
                         help="items per run (default %(default)s)")
     parser.add_argument("--kill-every", type=positive_float, default=100.0, metavar="MS",
-                        help="SIGKILL a worker about every MS ms in the kill workloads "
+                        help="SIGKILL a worker about every MS ms in the kill loads "
                         "(default %(default)g)")
     parser.add_argument("--timeout", type=positive_float, default=120.0, metavar="S",
                         help="give up on one run after S seconds (default %(default)g)")

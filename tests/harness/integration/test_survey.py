@@ -1,4 +1,4 @@
-"""``harness survey``: the table of every workload on every backend, and cells for backends
+"""``harness survey``: the table of every load on every backend, and cells for backends
 that raise or hang."""
 
 import json
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from harness.cli import main
-from harness.survey import Workload, isolated_cell
+from harness.survey import Load, isolated_cell
 
 TOY_QUEUES = '''
 import time
@@ -69,7 +69,7 @@ def test_the_survey_writes_a_table_and_its_json(tmp_path):
 
 
 def test_a_backend_that_raises_is_an_invalid_cell_quoting_the_error(tmp_path, toy_queues):
-    cell = isolated_cell("surveytoys:raising", Workload(2, 2, False, "at-most-once"), 20, 50,
+    cell = isolated_cell("surveytoys:raising", Load(2, 2, False, "at-most-once"), 20, 50,
                          tmp_path, timeout=30, seed=1)
     assert cell.status == "INVALID"
     assert 'raised "RuntimeError: database is locked"' in cell.summary
@@ -77,7 +77,7 @@ def test_a_backend_that_raises_is_an_invalid_cell_quoting_the_error(tmp_path, to
 
 
 def test_a_backend_that_hangs_is_a_failed_cell(tmp_path, toy_queues):
-    cell = isolated_cell("surveytoys:hanging", Workload(1, 1, False, "at-most-once"), 5, 50,
+    cell = isolated_cell("surveytoys:hanging", Load(1, 1, False, "at-most-once"), 5, 50,
                          tmp_path, timeout=2, seed=1, grace=3)
     assert cell.status == "failed"
     assert "hung" in cell.summary
