@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from .storage.base import Storage
 
 
 @dataclass(frozen=True)
@@ -215,3 +218,37 @@ def _time(value: Any) -> float:
 
 def _optional_time(value: Any) -> float | None:
     return None if value is None else _time(value)
+
+
+def stats_of(storage: Storage, state: LedgerState | None, now: float,
+             max_attempts: int) -> QueueStats:
+    """The figures of a queue whose storage is ``storage`` and whose settled ledger state is
+    ``state`` (``None``: no claim was ever made), at time ``now``."""
+    waiting = storage.count()
+    head = storage.peek()
+    put_times = [head[1]] if head is not None else []
+    in_flight = delayed = dead = 0
+    if state is not None:
+        dead = len(state.dead)
+        for entry in state.entries.values():
+            if not entry.ready(now):
+                in_flight += entry.held
+                delayed += not entry.held
+            elif entry.attempts >= max_attempts:
+                dead += 1  # a claim would move it to the dead letters
+            else:
+                waiting += 1
+                put_times.append(entry.put_at)
+    known = [t for t in put_times if t is not None]
+    oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
+    return QueueStats(waiting, in_flight, delayed, dead, oldest)
+
+
+def dead_records(state: LedgerState, now: float, max_attempts: int) -> list[dict[str, Any]]:
+    """The records that move the entries which used up their attempts to the dead letters."""
+    return [{"op": "dead", "order": e.order} for e in state.spent(now, max_attempts)]
+
+
+def as_dead_letter(entry: Entry) -> DeadLetter:
+    """``entry`` as the dead letter it becomes."""
+    return DeadLetter(entry.item, entry.order, entry.attempts, entry.put_at, entry.until)

@@ -26,7 +26,7 @@ A failed fsync (``StorageError``: an I/O error, a full disk) makes the durabilit
 change since the last good sync unknown, and Linux may report a later fsync as good without
 writing them. So a failure is recorded (``failed``), every commit that was waiting on it
 raises ``StorageError`` as well, and the next operation under the queue's lock takes all of
-those changes back (``settle``: the data file is cut back to the synced mark, the head moved
+those changes back (``take_back``: the data file is cut back to the synced mark, the head moved
 back to the synced head) and moves to the next epoch. A take-back keeps what was synced, and
 the record remembers what the take-backs of its last ``KEPT_EPOCHS`` epochs kept: a commit
 whose epoch is over returns if its change was kept, and raises if it was taken back (or if

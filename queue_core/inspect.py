@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import TEMP_MARK
-from .claims import QueueStats
+from .claims import QueueStats, stats_of
 from .errors import QueueError
 from .ledger import CLAIMS_SUFFIX, Ledger
-from .queue import LOCK_SUFFIX, stats_of
+from .queue import LOCK_SUFFIX
 from .storage import FORMATS
 from .storage.journal import HEAD_SUFFIX
 from .storage.journal import MAGIC as JOURNAL_MAGIC

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
 import math
 import os
@@ -14,24 +13,31 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import fsync_directory, remove_stale_temp_files
-from .claims import Claim, DeadLetter, Entry, LedgerState, QueueStats
+from .claims import (
+    Claim,
+    DeadLetter,
+    Entry,
+    LedgerState,
+    QueueStats,
+    as_dead_letter,
+    dead_records,
+    stats_of,
+)
 from .contracts import DEFAULT_MAX_ATTEMPTS
+from .directory import DirectoryErrors, make_directory
 from .doorbell import Doorbell
 from .errors import (
     ClaimError,
-    CorruptQueueError,
-    InvalidItemError,
-    QueueDirectoryError,
     StorageError,
 )
+from .items import check_count, check_seconds, check_timeout, decode_items, encode_item
 from .ledger import Ledger
 from .locking import FileLock
-from .storage import DEFAULT_FORMAT, FORMATS, Storage
+from .storage import DEFAULT_FORMAT, FORMATS
 
 LOCK_SUFFIX = ".lock"
 #: A batch put rings the doorbell once per item, up to this many times (one per waiter).
 _RINGS_MAX = 64
-_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 class FileQueue:
@@ -82,11 +88,11 @@ class FileQueue:
         self.format = format
         self.max_attempts = max_attempts
         self._clock = clock
-        created = _make_directory(self.path.parent)
+        created = make_directory(self.path.parent)
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
-        self._errors = _DirectoryErrors(self.path.parent,
+        self._errors = DirectoryErrors(self.path.parent,
                                         [*self._storage.files(), self._ledger.path])
         self._locked = self._lock.exclusive(self._errors)
         try:
@@ -105,7 +111,7 @@ class FileQueue:
                     fsync_directory(self.path.parent)
                     if created:
                         fsync_directory(self.path.parent.parent)
-                self._settled_ledger()
+                self._ledger_state()
         except BaseException:
             self.close()  # nobody can close a queue that failed to open
             raise
@@ -116,14 +122,7 @@ class FileQueue:
         Raises ``InvalidItemError`` (a ``TypeError``) for ``None`` and for anything
         ``json.dumps`` cannot encode, NaN and infinities included.
         """
-        encoded = encode_item(item)
-        with self._locked:
-            self._storage.settle()
-            if self._storage.positions_repeat:
-                self._settled_ledger()
-            self._storage.append(encoded, self._clock())
-        self._bell.ring()
-        self._commit()
+        self.put_many((item,))
 
     def get(self, timeout: float | None = 0.0) -> Any | None:
         """Remove and return the oldest item. Atomic.
@@ -135,23 +134,8 @@ class FileQueue:
         queue's doorbell, or at the latest after ``doorbell.RECHECK_SECONDS`` (a missed ring),
         or when a claim's lease or a ``nack`` delay ends.
         """
-        if timeout != 0.0:
-            _check_timeout(timeout)
-            return self._wait_for(self.get, timeout)
-        with self._locked:
-            state = self._settled_ledger()
-            if state is not None:
-                now = self._clock()
-                records = _dead_records(state, now, self.max_attempts)
-                entry = state.first_ready(now, self.max_attempts)
-                if entry is not None:
-                    records.append({"op": "remove", "order": entry.order})
-                self._ledger.append(*records)
-                if entry is not None:
-                    return entry.item
-            encoded = self._storage.pop()
-        self._commit()
-        return None if encoded is None else json.loads(encoded)
+        items = self.get_many(1, timeout)
+        return items[0] if items else None
 
     def put_many(self, items: Iterable[Any]) -> None:
         """Append ``items`` at the tail, in order, as one batch: one lock, one write (and with
@@ -162,9 +146,9 @@ class FileQueue:
         if not encoded:
             return
         with self._locked:
-            self._storage.settle()
+            self._storage.take_back()
             if self._storage.positions_repeat:
-                self._settled_ledger()
+                self._ledger_state()
             self._storage.append_many(encoded, self._clock())
         self._bell.ring(min(len(encoded), _RINGS_MAX))
         self._commit()
@@ -178,9 +162,9 @@ class FileQueue:
         holds no item from the storage, so it may be shorter than ``max_items`` while more
         wait.
         """
-        _check_count(max_items)
+        check_count(max_items)
         if timeout != 0.0:
-            _check_timeout(timeout)
+            check_timeout(timeout)
         items = self._get_many_now(max_items)
         if not items and timeout != 0.0:
             return self._wait_for(lambda: self._get_many_now(max_items), timeout, many=True)
@@ -188,10 +172,10 @@ class FileQueue:
 
     def _get_many_now(self, max_items: int) -> list[Any]:
         with self._locked:
-            state = self._settled_ledger()
+            state = self._ledger_state()
             if state is not None:
                 now = self._clock()
-                records = _dead_records(state, now, self.max_attempts)
+                records = dead_records(state, now, self.max_attempts)
                 entries = state.ready_entries(now, self.max_attempts, max_items)
                 items = [entry.item for entry in entries]
                 self._ledger.append(*records, *({"op": "remove", "order": e.order}
@@ -216,58 +200,18 @@ class FileQueue:
         """Take the oldest waiting item for ``lease`` seconds, or return ``None`` when there is
         none. Until the lease ends no other claim or get sees the item; then it comes back.
         ``timeout`` waits for an item as in ``get``."""
-        _check_seconds("lease", lease, positive=True)
-        if timeout != 0.0:
-            _check_timeout(timeout)
-        claim = self._claim_now(lease)
-        if claim is None and timeout != 0.0:
-            return self._wait_for(lambda: self._claim_now(lease), timeout)
-        return claim
-
-    def _claim_now(self, lease: float) -> Claim | None:
-        with self._locked:
-            now = self._clock()
-            state = self._settled_ledger()
-            records = [] if state is None else _dead_records(state, now, self.max_attempts)
-            entry = None if state is None else state.first_ready(now, self.max_attempts)
-            if entry is not None:
-                self._ledger.append(*records, {"op": "claim", "order": entry.order,
-                                               "until": now + lease})
-                return self._claim_of(entry, now)
-            head = self._storage.peek()
-            if head is None:
-                self._ledger.append(*records)
-                return None
-            encoded, put_at = head
-            if state is None:  # from now on, every operation reads the ledger
-                self._lock.raise_flag(fsync=self.fsync)
-            order = 1 if state is None else state.next_order
-            mark = self._ledger.mark()
-            self._ledger.append(*records, {
-                "op": "take", "order": order, "item": json.loads(encoded),
-                "until": now + lease, "put_at": put_at, "from": self._storage.position()},
-                compact=False)
-            try:
-                self._storage.pop()
-                self._storage.commit()
-            except Exception:
-                self._take_back_storage()
-                self._ledger.undo(mark)  # the item stays first in the storage
-                raise
-            if self._storage.positions_repeat:
-                with contextlib.suppress(StorageError):  # the next operation settles it
-                    self._ledger.append({"op": "settled"})
-            return self._claim_of(self._ledger.load().entries[order], now)
+        claims = self.claim_many(1, lease, timeout)
+        return claims[0] if claims else None
 
     def claim_many(self, max_items: int, lease: float = 30.0,
                    timeout: float | None = 0.0) -> list[Claim]:
         """Claim up to ``max_items`` of the oldest waiting items for ``lease`` seconds as one
         batch: all of them are claimed, or, if it raises, none. Empty when there is none after
         ``timeout`` (as in ``get_many``, whose rule on where a batch comes from it shares)."""
-        _check_count(max_items)
-        _check_seconds("lease", lease, positive=True)
+        check_count(max_items)
+        check_seconds("lease", lease, positive=True)
         if timeout != 0.0:
-            _check_timeout(timeout)
+            check_timeout(timeout)
         claims = self._claim_many_now(max_items, lease)
         if not claims and timeout != 0.0:
             return self._wait_for(lambda: self._claim_many_now(max_items, lease), timeout,
@@ -277,8 +221,8 @@ class FileQueue:
     def _claim_many_now(self, max_items: int, lease: float) -> list[Claim]:
         with self._locked:
             now = self._clock()
-            state = self._settled_ledger()
-            records = [] if state is None else _dead_records(state, now, self.max_attempts)
+            state = self._ledger_state()
+            records = [] if state is None else dead_records(state, now, self.max_attempts)
             entries = ([] if state is None else
                        state.ready_entries(now, self.max_attempts, max_items))
             if entries:
@@ -294,9 +238,10 @@ class FileQueue:
             first = 1 if state is None else state.next_order
             origin = self._storage.position()
             mark = self._ledger.mark()
+            batch = {"batch": len(heads)} if len(heads) > 1 else {}  # one: the default
             self._ledger.append(*records, *(
                 {"op": "take", "order": first + n, "item": json.loads(encoded),
-                 "until": now + lease, "put_at": put_at, "from": origin, "batch": len(heads)}
+                 "until": now + lease, "put_at": put_at, "from": origin, **batch}
                 for n, (encoded, put_at) in enumerate(heads)), compact=False)
             try:
                 self._storage.pop_many(len(heads))
@@ -317,7 +262,7 @@ class FileQueue:
         included) or the disk fails, none is."""
         claims = list(claims)
         with self._locked:
-            state = self._settled_ledger()
+            state = self._ledger_state()
             entries = [self._held_entry(state, claim, "acknowledge") for claim in claims]
             orders = [entry.order for entry in entries]
             if len(set(orders)) != len(orders):
@@ -330,16 +275,14 @@ class FileQueue:
         Raises ``ClaimError``, changing nothing, if the item was delivered again after this
         claim's lease ended, or was acknowledged, given back or dead-lettered already.
         """
-        with self._locked:
-            entry = self._held_entry(self._settled_ledger(), claim, "acknowledge")
-            self._ledger.append({"op": "remove", "order": entry.order})
+        self.ack_many((claim,))
 
     def nack(self, claim: Claim, delay: float = 0.0) -> None:
         """Give ``claim``'s item back at its place in the queue, visible again after ``delay``
         seconds. Raises ``ClaimError`` like ``ack``."""
-        _check_seconds("delay", delay, positive=False)
+        check_seconds("delay", delay, positive=False)
         with self._locked:
-            entry = self._held_entry(self._settled_ledger(), claim, "give back")
+            entry = self._held_entry(self._ledger_state(), claim, "give back")
             self._ledger.append({"op": "nack", "order": entry.order,
                                  "until": self._clock() + delay})
         self._bell.ring()
@@ -347,9 +290,9 @@ class FileQueue:
     def extend(self, claim: Claim, lease: float) -> Claim:
         """Hold ``claim``'s item for ``lease`` more seconds from now; the renewed claim.
         Raises ``ClaimError`` like ``ack``."""
-        _check_seconds("lease", lease, positive=True)
+        check_seconds("lease", lease, positive=True)
         with self._locked:
-            entry = self._held_entry(self._settled_ledger(), claim, "extend")
+            entry = self._held_entry(self._ledger_state(), claim, "extend")
             until = self._clock() + lease
             self._ledger.append({"op": "extend", "order": entry.order, "until": until})
         return dataclasses.replace(claim, until=until)
@@ -357,21 +300,21 @@ class FileQueue:
     def dead(self) -> list[DeadLetter]:
         """The items that used up ``max_attempts`` deliveries, oldest death first."""
         with self._locked:
-            state = self._settled_ledger()
+            state = self._ledger_state()
             if state is None:
                 return []
             spent = state.spent(self._clock(), self.max_attempts)  # what a claim would move
-            dead = [*state.dead.values(), *(_as_dead(e) for e in spent)]
+            dead = [*state.dead.values(), *(as_dead_letter(e) for e in spent)]
             return sorted(dead, key=lambda d: (d.died_at, d.order))
 
     def requeue_dead(self) -> int:
         """Put every dead letter back at its place in the queue with a fresh count of
         attempts; how many were put back."""
         with self._locked:
-            state = self._settled_ledger()
+            state = self._ledger_state()
             if state is None:
                 return 0
-            records = _dead_records(state, self._clock(), self.max_attempts)
+            records = dead_records(state, self._clock(), self.max_attempts)
             orders = [*state.dead, *(r["order"] for r in records)]
             self._ledger.append(*records, *({"op": "requeue", "order": o} for o in orders))
         if orders:
@@ -425,7 +368,7 @@ class FileQueue:
     def _next_ready_in(self) -> float | None:
         """Seconds (queue clock) until the first claim's lease or ``nack`` delay ends."""
         with self._locked:
-            state = self._settled_ledger()
+            state = self._ledger_state()
             if state is None:
                 return None
             now = self._clock()
@@ -450,7 +393,7 @@ class FileQueue:
         """With the lock held: take back what a failed sync left, if it can be done now (else
         the next operation does it)."""
         with contextlib.suppress(StorageError):
-            self._storage.settle()
+            self._storage.take_back()
 
     # -- the ledger, with the lock held --------------------------------------------------
 
@@ -458,10 +401,10 @@ class FileQueue:
         with self._errors:
             return self._lock.flag_raised()
 
-    def _settled_ledger(self) -> LedgerState | None:
+    def _ledger_state(self) -> LedgerState | None:
         """The ledger (``None`` before the first claim), after taking back the record of a
         move out of the storage that did not happen (see ``claims``)."""
-        self._storage.settle()
+        self._storage.take_back()
         if not self._lock.flag_raised():
             return None
         state = self._ledger.load()
@@ -486,7 +429,7 @@ class FileQueue:
         return state
 
     def _stats_locked(self) -> QueueStats:
-        state = self._settled_ledger()
+        state = self._ledger_state()
         return stats_of(self._storage, state, self._clock(), self.max_attempts)
 
     def _claim_of(self, entry: Entry, now: float) -> Claim:
@@ -511,133 +454,3 @@ class FileQueue:
         else:
             why = "its item was given back with nack already"
         raise ClaimError(f"cannot {action} claim {claim.id}: {why}")
-
-
-def stats_of(storage: Storage, state: LedgerState | None, now: float,
-             max_attempts: int) -> QueueStats:
-    """The figures of a queue whose storage is ``storage`` and whose settled ledger state is
-    ``state`` (``None``: no claim was ever made), at time ``now``."""
-    waiting = storage.count()
-    head = storage.peek()
-    put_times = [head[1]] if head is not None else []
-    in_flight = delayed = dead = 0
-    if state is not None:
-        dead = len(state.dead)
-        for entry in state.entries.values():
-            if not entry.ready(now):
-                in_flight += entry.held
-                delayed += not entry.held
-            elif entry.attempts >= max_attempts:
-                dead += 1  # a claim would move it to the dead letters
-            else:
-                waiting += 1
-                put_times.append(entry.put_at)
-    known = [t for t in put_times if t is not None]
-    oldest = None if not waiting or len(known) < len(put_times) else now - min(known)
-    return QueueStats(waiting, in_flight, delayed, dead, oldest)
-
-
-def _dead_records(state: LedgerState, now: float, max_attempts: int) -> list[dict[str, Any]]:
-    """The records that move the entries which used up their attempts to the dead letters."""
-    return [{"op": "dead", "order": e.order} for e in state.spent(now, max_attempts)]
-
-
-def _as_dead(entry: Entry) -> DeadLetter:
-    return DeadLetter(entry.item, entry.order, entry.attempts, entry.put_at, entry.until)
-
-
-def _check_seconds(name: str, value: float, *, positive: bool) -> None:
-    valid = (isinstance(value, int | float) and not isinstance(value, bool)
-             and math.isfinite(value) and (value > 0 if positive else value >= 0))
-    if not valid:
-        bound = "greater than 0" if positive else "0 or more"
-        raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
-
-
-def _check_count(max_items: int) -> None:
-    if type(max_items) is not int or max_items < 1:
-        raise ValueError(f"max_items must be an integer of 1 or more, not {max_items!r}")
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not (isinstance(timeout, int | float)
-                                    and not isinstance(timeout, bool) and timeout >= 0
-                                    and not math.isnan(timeout)):
-        raise ValueError(f"timeout must be None or a number of seconds of 0 or more, "
-                         f"not {timeout!r}")
-
-
-def decode_items(encoded: list[str]) -> list[Any]:
-    """The items of a batch, from their JSON texts (each one value, as ``encode_item`` made
-    it); decoded as one array, which costs a fraction of decoding each."""
-    if len(encoded) > 1:
-        with contextlib.suppress(ValueError):
-            items = json.loads(f"[{','.join(encoded)}]")
-            if len(items) == len(encoded):
-                return items
-    return [json.loads(e) for e in encoded]  # names the text that is not one JSON value
-
-
-def encode_item(item: Any) -> str:
-    """The JSON text for ``item``, or ``InvalidItemError`` saying why it cannot be queued."""
-    if item is None:
-        raise InvalidItemError("None cannot be queued: get() returns None to mean 'empty'")
-    try:
-        return _ENCODER.encode(item)
-    except (TypeError, ValueError, RecursionError) as error:
-        raise InvalidItemError(
-            f"item {_short_repr(item)} cannot be queued: it is not JSON-serialisable ({error})"
-        ) from error
-
-
-def _short_repr(item: Any) -> str:
-    try:
-        return f"{item!r:.100}"
-    except (ValueError, RecursionError):  # an int beyond the digit limit, a deep nest
-        return f"of type {type(item).__name__}"
-
-
-def _make_directory(directory: Path) -> bool:
-    """Create ``directory`` (and its parents) if missing; whether it was missing."""
-    with _DirectoryErrors(directory, []):
-        if directory.is_dir():
-            return False
-        directory.mkdir(parents=True, exist_ok=True)
-        return True
-
-
-class _DirectoryErrors:
-    """Turns the ``OSError`` that mean an unusable directory into ``QueueDirectoryError``,
-    and makes a ``CorruptQueueError``'s advice name every file of the queue there is."""
-
-    __slots__ = ("directory", "files")
-
-    def __init__(self, directory: Path, files: list[Path]) -> None:
-        self.directory = directory
-        self.files = files
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: BaseException | None, _tb: object) -> None:
-        if isinstance(error, CorruptQueueError):
-            named = [f for f in self.files if f == error.path or f in error.move_away
-                     or f.exists()]
-            error.move_away = named + [f for f in error.move_away if f not in named]
-            error.args = (error.path, error.problem, error.move_away)
-        elif isinstance(error, OSError):
-            translated = _directory_problem(error)
-            if translated is not None:
-                raise QueueDirectoryError(self.directory, translated) from error
-
-
-def _directory_problem(error: OSError) -> str | None:
-    if isinstance(error, PermissionError):
-        return f"permission denied ({error})"
-    if isinstance(error, FileExistsError):
-        return "a file, not a directory, is in the way"
-    if isinstance(error, NotADirectoryError):
-        return "a part of the path is not a directory"
-    if error.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
-        return os.strerror(error.errno)
-    return None

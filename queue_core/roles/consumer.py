@@ -145,7 +145,7 @@ def _discarded_as_malformed(queue: FileQueue, claim: Claim | None, task: Any) ->
         return False
     log.error("discarded malformed task %s: %s", json.dumps(task)[:500], problem)
     if claim is not None:
-        _settle(queue.ack, claim)
+        _answer(queue.ack, claim)
     return True
 
 
@@ -164,7 +164,7 @@ def _finish(queue: FileQueue, claim: Claim | None, task: dict[str, Any], results
     """Write the task's result, then acknowledge its claim."""
     write_result(results_dir, result, fsync=fsync)
     if claim is not None:
-        _settle(queue.ack, claim)
+        _answer(queue.ack, claim)
     log.info("%s", TASK_COMPLETED.format(id=task["id"]))
 
 
@@ -173,7 +173,7 @@ def _give_back(queue: FileQueue, claim: Claim | None, task: dict[str, Any]) -> N
     if claim is None:
         queue.put(task)
         log.warning("stopped during task id=%s; put it back on the queue", task["id"])
-    elif _settle(queue.nack, claim):
+    elif _answer(queue.nack, claim):
         log.warning("stopped during task id=%s; gave it back at its place", task["id"])
 
 
@@ -199,7 +199,7 @@ def _work(
             return "lost", claim
 
 
-def _settle(action: Callable[[Claim], None], claim: Claim) -> bool:
+def _answer(action: Callable[[Claim], None], claim: Claim) -> bool:
     """Ack or nack ``claim``; False (logged) if the claim had ended meanwhile."""
     try:
         action(claim)

@@ -9,6 +9,10 @@ from pathlib import Path
 class Storage(abc.ABC):
     """One queue's data on disk, in one format.
 
+    A format writes the primitives (``initialize``, ``append_many``, ``pop_many``,
+    ``peek_many``, ``position``, ``count``); the single-item forms are written here, once,
+    on the batch forms.
+
     Items cross this interface as JSON text, already validated by the caller. The caller
     holds the queue's exclusive lock around every call, except ``count`` when
     ``lock_free_count`` is true: then ``count`` may run unlocked, beside writers. A storage may
@@ -21,7 +25,7 @@ class Storage(abc.ABC):
     #: whole); the queue then lets readers go without blocking or starving writers.
     lock_free_count: bool = False
     #: True when ``position`` can take a value again that it had before (the claims ledger
-    #: must then settle a pending removal before any other change).
+    #: must then resolve a pending removal before any other change).
     positions_repeat: bool = False
 
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
@@ -51,13 +55,9 @@ class Storage(abc.ABC):
         """Create an empty queue if there is none; clear what crashed writers left behind."""
 
     @abc.abstractmethod
-    def append(self, encoded_item: str, put_at: float) -> None:
-        """Atomically add one item at the tail; ``put_at`` is kept if the format can."""
-
-    @abc.abstractmethod
     def append_many(self, encoded_items: list[str], put_at: float) -> None:
         """Add ``encoded_items`` at the tail in one change (one write, one fsync): on failure
-        none of them is added."""
+        none of them is added; ``put_at`` is kept if the format can."""
 
     @abc.abstractmethod
     def pop_many(self, count: int) -> list[str]:
@@ -66,15 +66,22 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def peek_many(self, count: int) -> list[tuple[str, float | None]]:
-        """Up to ``count`` items from the head and their put times, as ``peek``."""
+        """Up to ``count`` items from the head and their put times (``None`` if unknown),
+        oldest first."""
 
-    @abc.abstractmethod
+    def append(self, encoded_item: str, put_at: float) -> None:
+        """Atomically add one item at the tail."""
+        self.append_many([encoded_item], put_at)
+
     def pop(self) -> str | None:
         """Atomically remove the head item and return it, or return ``None`` when empty."""
+        taken = self.pop_many(1)
+        return taken[0] if taken else None
 
-    @abc.abstractmethod
     def peek(self) -> tuple[str, float | None] | None:
         """The head item and its put time (``None`` if unknown), or ``None`` when empty."""
+        heads = self.peek_many(1)
+        return heads[0] if heads else None
 
     @abc.abstractmethod
     def position(self) -> object:
@@ -84,14 +91,14 @@ class Storage(abc.ABC):
     def count(self) -> int:
         """The number of items waiting."""
 
-    def settle(self) -> None:  # noqa: B027 (a format that syncs each change at once)
+    def take_back(self) -> None:  # noqa: B027 (a format that syncs each change at once)
         """Holding the lock, before any change: take back what a failed group commit left
         (see ``groupcommit``). A format that syncs each change before returning has nothing
         to do."""
 
     def commit(self) -> None:  # noqa: B027 (a format that syncs each change at once)
         """After the lock is released: return once this thread's changes since its last
-        ``commit`` are durable (with ``fsync``). ``StorageError`` if that failed; ``settle``
+        ``commit`` are durable (with ``fsync``). ``StorageError`` if that failed; ``take_back``
         then takes them back. A format that syncs each change at once has nothing to do."""
 
     def close(self) -> None:

@@ -33,14 +33,10 @@ yet), and a compaction first makes durable the head it starts from and the data 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import struct
 import threading
-import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,27 +44,26 @@ from .. import diskio
 from ..atomic import remove_stale_temp_files, write_atomic
 from ..errors import CorruptQueueError, StorageError
 from ..groupcommit import (
-    DATA,
-    HEAD,
     Key,
-    Record,
     SyncFile,
-    Ticket,
     close_ticket,
     key_of,
-    taken_back,
 )
 from .base import Storage
+from .journal_head import (
+    HEAD_SUFFIX,
+    Head,
+    HeadFile,
+    header_of,
+    pack_head,
+    slots_at,
+)
+from .journal_sync import GroupCommitted
 
 MAGIC = "queue-journal"
 VERSION = 3
 #: Versions this module reads: 2 has no queue id and no head header.
 READABLE_VERSIONS = (2, 3)
-HEAD_SUFFIX = ".head"
-_SLOT = struct.Struct("<QQQI")  # counter, generation, offset, crc32 of the first three
-SLOT_SIZE = 32
-#: The head file's header (version 3): ``queue-head <id>``, padded to one slot.
-HEAD_HEADER_SIZE = 32
 #: Compact when this many bytes were consumed and they are more than half of the file...
 COMPACT_MIN_BYTES = 4 << 20
 #: ...or when the queue is empty and this many bytes were consumed.
@@ -77,12 +72,6 @@ _TAIL_CHUNK = 512
 #: What a batch read first reads per line it wants (more if a line is longer).
 _LINE_GUESS = 256
 _FIRST_GENERATION = 1
-
-
-class _Head(NamedTuple):
-    counter: int
-    generation: int
-    offset: int
 
 
 class _Header(NamedTuple):
@@ -96,7 +85,7 @@ class _Header(NamedTuple):
     end: int
 
 
-class JournalStorage(Storage):
+class JournalStorage(GroupCommitted, Storage):
     """Items as lines appended to a journal, consumed by moving a head: O(1) per operation."""
 
     lock_free_count = True
@@ -105,19 +94,14 @@ class JournalStorage(Storage):
         super().__init__(path, fsync=fsync)
         self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
         self._data_fd: int | None = None
-        #: The head file's bytes as last read, and what they mean.
-        #: The head file's bytes last parsed and what they said (None: nothing parsed yet;
-        #: not b"", which an emptied head file would match).
-        self._head_seen: tuple[bytes | None, _Head | None] = (None, None)
+        self._head = HeadFile(self.head_path, self.path.name, self._corrupt)
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
         self._data_header = _Header(VERSION, 0, None, 0)
-        #: The group commit keys of the open data and head files.
+        #: The group commit key of the open data file.
         self._data_key_now: Key | None = None
-        self._head_fd: int | None = None
-        self._head_key_now: Key | None = None
         #: With ``fsync``: the synced marks shared by every process (group commit), the epochs
-        #: of (data, head) noted by the last ``settle``, and each thread's changes waiting for
+        #: of (data, head) noted by the last ``take_back``, and each thread's changes waiting for
         #: ``commit``.
         self._sync = SyncFile(self.path) if fsync else None
         self._epochs = (0, 0)
@@ -136,9 +120,7 @@ class JournalStorage(Storage):
         """Open the files for reading only, instead of ``initialize``: every reading call
         works, none changes a file (for ``python -m queue_core.inspect``)."""
         self._data_fd = self._open_data(os.O_RDONLY)
-        if not self.head_path.exists():
-            raise self._corrupt(self.head_path, "it is missing")
-        self._head_fd = os.open(self.head_path, os.O_RDONLY | os.O_CLOEXEC)
+        self._head.open_read_only()
 
     def describe(self) -> dict[str, object]:
         header = self._data_header
@@ -160,21 +142,16 @@ class JournalStorage(Storage):
             if size > header.end or header.generation != _FIRST_GENERATION:
                 raise self._corrupt(self.head_path, f"it is missing, but {self.path.name} holds "
                                     "items: which of them were consumed is unknown")
-            head = _pack_head(_Head(0, header.generation, header.end))
+            head = pack_head(Head(0, header.generation, header.end))
             if header.queue_id is not None:
-                head = _head_header(header.queue_id) + head
+                head = header_of(header.queue_id) + head
             write_atomic(self.head_path, head, fsync=self.fsync)
         head = self._current_head(header, size)  # refuses a head that does not belong
         self._line_at(self._data_fd, head.offset, size)  # ... or that points inside a line
         if self._sync is not None and not self._sync.opened_since_boot():
             self._cut_at_hole(self._data_fd, head.offset, size)
             self._sync.note_boot()
-        self.settle()
-
-    def append(self, encoded_item: str, put_at: float) -> None:
-        fd, size, last_seq = self._tail_position()
-        self._append_lines(fd, size, f"{last_seq + 1} {put_at:.6f} {encoded_item}\n".encode(),
-                           last_seq + 1)
+        self.take_back()
 
     def append_many(self, encoded_items: list[str], put_at: float) -> None:
         fd, size, last_seq = self._tail_position()
@@ -250,25 +227,14 @@ class JournalStorage(Storage):
                 per_line *= 4
         return taken, offset
 
-    def pop(self) -> str | None:
-        fd, size = self._data()
-        header = self._data_header
-        head = self._current_head(header, size)
-        line, next_offset = self._line_at(fd, head.offset, size)
-        if line is None:
-            return None
-        _, _, encoded = self._split(line, head.offset)
-        self._move_head(fd, header, head, next_offset, size)
-        return encoded
-
-    def _move_head(self, fd: int, header: _Header, head: _Head, next_offset: int,
+    def _move_head(self, fd: int, header: _Header, head: Head, next_offset: int,
                    size: int) -> None:
         """Point the head at ``next_offset``; compact once enough of the file is consumed.
         With ``fsync`` the data it moves past is durable first, and the move waits for
         ``commit`` (a compaction makes it durable at once)."""
         if self.fsync:
             self._commit_now(self._data_ticket(fd, next_offset))
-        moved = _Head(head.counter + 1, header.generation, next_offset)
+        moved = Head(head.counter + 1, header.generation, next_offset)
         self._write_head(moved)
         consumed = next_offset - header.end
         compact = (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
@@ -281,15 +247,6 @@ class JournalStorage(Storage):
             self._commit_now(ticket)
         if compact:
             self._compact(fd, moved, size)
-
-    def peek(self) -> tuple[str, float | None] | None:
-        fd, size = self._data()
-        head = self._current_head(self._data_header, size)
-        line, _ = self._line_at(fd, head.offset, size)
-        if line is None:
-            return None
-        _, put_at, encoded = self._split(line, head.offset)
-        return encoded, put_at
 
     def position(self) -> list[int]:
         _, size = self._data()
@@ -305,144 +262,18 @@ class JournalStorage(Storage):
         return self._count_once(self._read_head(), strict=True) or 0
 
     def close(self) -> None:
-        for fd in (self._data_fd, self._head_fd):
-            if fd is not None:
-                os.close(fd)
-        self._data_fd = self._head_fd = None
+        if self._data_fd is not None:
+            os.close(self._data_fd)
+        self._data_fd = None
+        self._head.close()
         for ticket in self._take_waiting():
             close_ticket(ticket)
         if self._sync is not None:
             self._sync.close()
 
-    # -- group commit (fsync) --------------------------------------------------------------
-
-    def settle(self) -> None:
-        """With ``fsync``, holding the queue's lock, before any change: take back what a
-        failed sync left (the data cut back to its synced end, the head moved back to the
-        synced head; see ``groupcommit``), and note the epochs this call's changes belong to.
-        ``StorageError`` if that cannot be done (the next call tries again)."""
-        if self._sync is None:
-            return
-        self._sync.follow_replacement()
-        fd, size = self._data()
-        known = self._sync.peek(self._data_key(), self._head_key())
-        if known is not None:  # the common case: no failure pending, no sync lock needed
-            self._epochs = (known[0].epoch, known[1].epoch)
-            return
-        header = self._data_header
-        head = self._current_head(header, size)
-        head_fd = self._head_file()
-        with self._sync.locked():
-            data = self._sync.begin(DATA, self._data_key(), lambda: (
-                self._tail(fd, size, header.end)[0], (0, 0)), fd, self.path)
-            synced_head = self._sync.begin(HEAD, self._head_key(), lambda: (
-                head.counter, (head.generation, head.offset)), head_fd, self.head_path)
-            if data.failed:
-                data = self._take_back_data(fd, data, head)
-            if synced_head.failed:
-                synced_head = self._take_back_head(head_fd, synced_head)
-        self._epochs = (data.epoch, synced_head.epoch)
-
-    def _cut_at_hole(self, fd: int, head_offset: int, size: int) -> None:
-        """After a reboot: cut the data file at the line holding the first zero byte after
-        the head and after what is recorded as synced: a power loss left a hole there, in
-        lines of puts that never returned (see ``groupcommit``)."""
-        start = head_offset
-        with self._sync.locked():
-            record = self._sync.read(DATA, self._data_key())
-        if record is not None:
-            start = max(start, min(record.synced, size))
-        chunk = 1 << 20
-        for at in range(start, size, chunk):
-            found = os.pread(fd, min(chunk, size - at), at).find(b"\0")
-            if found >= 0:
-                hole = at + found
-                line_start = os.pread(fd, hole - start, start).rfind(b"\n") + 1 + start
-                diskio.truncate(fd, line_start, self.path)
-                self._last_append = (None, -1, 0)
-                self._sync.publish_written(self._data_key(), line_start)
-                return
-
-    def _take_back_data(self, fd: int, record: Record, head: _Head) -> Record:
-        """Cut the data file back to its synced end (never before the head)."""
-        end = max(record.synced, head.offset)
-        diskio.truncate(fd, end, self.path)
-        self._last_append = (None, -1, 0)
-        self._sync.publish_written(self._data_key(), end)
-        record = taken_back(record)
-        self._sync.write(DATA, record)
-        return record
-
-    def _take_back_head(self, head_fd: int, record: Record) -> Record:
-        """Move the head back to the synced head, durably."""
-        current = self._read_head()
-        restored = _Head((0 if current is None else current.counter) + 1, *record.state)
-        self._write_head(restored)
-        diskio.fsync(head_fd, self.head_path)
-        record = taken_back(record, synced=restored.counter)
-        self._sync.write(HEAD, record)
-        return record
-
-    def commit(self) -> None:
-        """With ``fsync``: return once the changes this thread made under the lock since its
-        last ``commit`` are durable; call it after releasing the lock. ``StorageError`` if a
-        sync failed: ``settle`` (under the lock) then takes the changes back."""
-        waiting = self._take_waiting()
-        try:
-            for ticket in waiting:
-                self._sync.commit(ticket, self._reach(ticket))
-        finally:
-            for ticket in waiting:
-                close_ticket(ticket)
-
-    def _take_waiting(self) -> list[Ticket]:
-        waiting = getattr(self._waiting, "tickets", None) or []
-        self._waiting.tickets = []
-        return waiting
-
-    def _wait_for_commit(self, ticket: Ticket) -> None:
-        tickets = getattr(self._waiting, "tickets", None)
-        if tickets is None:
-            tickets = self._waiting.tickets = []
-        tickets.append(ticket)
-
-    def _commit_now(self, ticket: Ticket) -> None:
-        """``commit`` for one ticket, holding the queue's lock: a failed sync is taken back
-        before the ``StorageError`` is raised."""
-        try:
-            self._sync.commit(ticket, self._reach(ticket))
-        except StorageError:
-            with contextlib.suppress(StorageError):  # else the next call's settle does it
-                self.settle()
-            raise
-        finally:
-            close_ticket(ticket)
-
-    def _data_ticket(self, fd: int, mark: int) -> Ticket:
-        """A ticket for the current data file ``fd`` up to byte ``mark``."""
-        return Ticket(DATA, self._data_key(), self._epochs[0], mark, os.dup(fd), self.path)
-
-    def _head_ticket(self, head: _Head) -> Ticket:
-        return Ticket(HEAD, self._head_key(), self._epochs[1], head.counter,
-                      os.dup(self._head_file()), self.head_path, (head.generation, head.offset))
-
-    def _data_key(self) -> Key:
-        """The key of the data file ``_data()`` opened last."""
-        return self._data_key_now
-
-    def _head_key(self) -> Key:
-        self._head_file()
-        return self._head_key_now
-
-    def _reach(self, ticket: Ticket) -> Callable[[], tuple[int, tuple[int, int]]]:
-        """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
-        if ticket.slot == DATA:
-            return lambda: (max(self._sync.written(ticket.key), ticket.mark), (0, 0))
-        return lambda: _newest_head(ticket.fd, self._slots_at(), ticket)
-
     # -- the pieces ----------------------------------------------------------------------
 
-    def _count_once(self, head: _Head | None, *, strict: bool) -> int | None:
+    def _count_once(self, head: Head | None, *, strict: bool) -> int | None:
         """The items waiting, read without the lock; ``None`` when what was read does not fit
         together (a change came in between), or, if ``strict``, ``CorruptQueueError``."""
         try:
@@ -524,52 +355,25 @@ class JournalStorage(Storage):
         raise self._corrupt(self.path, problem)
 
     def _head_file(self) -> int:
-        if self._head_fd is None:
-            try:
-                self._head_fd = os.open(self.head_path, os.O_RDWR | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise self._corrupt(self.head_path, "it is missing (removed while the queue "
-                                    "was open): which items were consumed is unknown") from None
-            self._head_key_now = key_of(self._data_header.queue_id, 0,
-                                        os.fstat(self._head_fd).st_ino)
-        return self._head_fd
+        return self._head.descriptor(self._data_header.queue_id)
 
     def _slots_at(self) -> int:
-        return 0 if self._data_header.queue_id is None else HEAD_HEADER_SIZE
+        return slots_at(self._data_header.queue_id)
 
-    def _read_head(self) -> _Head | None:
-        """The newest intact slot; ``CorruptQueueError`` if the head file belongs to another
-        queue or has no readable slot."""
-        base = self._slots_at()
-        raw = os.pread(self._head_file(), base + 2 * SLOT_SIZE, 0)
-        if raw == self._head_seen[0]:
-            return self._head_seen[1]
-        queue_id = self._data_header.queue_id
-        if queue_id is not None and raw[:base] != _head_header(queue_id):
-            found = raw[:base].rstrip(b"\0").decode(errors="replace")
-            raise self._corrupt(self.head_path, f"its header {found!r} does not name queue "
-                                f"{queue_id} of {self.path.name}: it belongs to another queue")
-        first = _parse_slot(raw, base)
-        second = _parse_slot(raw, base + SLOT_SIZE)
-        head = second if first is None or (
-            second is not None and second.counter > first.counter) else first
-        if head is None:
-            if queue_id is None and not raw:
-                return None  # version 2: created empty, and a crash came before its first write
-            raise self._corrupt(self.head_path, "neither of its two slots is readable")
-        self._head_seen = (raw, head)
-        return head
+    def _read_head(self) -> Head | None:
+        """The newest intact slot of the head file (see ``journal_head``)."""
+        return self._head.read(self._data_header.queue_id)
 
-    def _current_head(self, header: _Header, size: int) -> _Head:
+    def _current_head(self, header: _Header, size: int) -> Head:
         head = self._read_head()
         if head is None:
-            return _Head(0, header.generation, header.end)
+            return Head(0, header.generation, header.end)
         return self._head_offset(head, header, size)
 
-    def _head_offset(self, head: _Head, header: _Header, size: int) -> _Head:
+    def _head_offset(self, head: Head, header: _Header, size: int) -> Head:
         """Where ``head`` says the oldest item starts in a file with ``header`` and ``size``."""
         if head.generation == header.generation - 1:
-            return _Head(head.counter, header.generation, header.end)  # see the module docstring
+            return Head(head.counter, header.generation, header.end)  # see the module docstring
         if head.generation != header.generation:
             raise self._corrupt(self.head_path, f"it names generation {head.generation}, but "
                                 f"{self.path.name} is generation {header.generation}")
@@ -579,22 +383,9 @@ class JournalStorage(Storage):
                                 f"{self.path.name} ({size} bytes)")
         return head
 
-    def _write_head(self, head: _Head) -> None:
-        """Write ``head`` into its slot (not synced: see ``_move_head``); on failure the slot
-        is cleared (best effort), so the other slot, the previous head, stays the head."""
-        record = _pack_slot(head)
-        fd = self._head_file()
-        at = self._slots_at() + (head.counter % 2) * SLOT_SIZE
-        try:
-            diskio.pwrite(fd, record, at, self.head_path)
-        except StorageError:
-            self._head_seen = (None, None)
-            with contextlib.suppress(OSError):  # a torn slot fails its checksum anyway
-                os.pwrite(fd, bytes(SLOT_SIZE), at)
-            raise
-        seen = self._head_seen[0]
-        if seen is not None and len(seen) == self._slots_at() + 2 * SLOT_SIZE:
-            self._head_seen = (seen[:at] + record + seen[at + SLOT_SIZE:], head)
+    def _write_head(self, head: Head) -> None:
+        """Write ``head`` (not synced: see ``_move_head``); on failure the previous head stays."""
+        self._head.write(head, self._data_header.queue_id)
 
     def _line_at(self, fd: int, offset: int, size: int) -> tuple[bytes | None, int]:
         """The complete line starting at ``offset`` (without its newline) and the next offset;
@@ -649,7 +440,7 @@ class JournalStorage(Storage):
                 f"the line at byte {offset} is not '<number> <put time> <JSON>' ({error})",
             ) from error
 
-    def _compact(self, fd: int, head: _Head, size: int) -> None:
+    def _compact(self, fd: int, head: Head, size: int) -> None:
         """Copy the waiting lines to a file of the next generation and switch to it. A failure
         (a full disk) abandons the copy: the current generation stays in use. With ``fsync``
         it copies only durable lines (syncing them first) and the new head is durable when
@@ -661,7 +452,7 @@ class JournalStorage(Storage):
             if self.fsync:
                 self._commit_now(self._data_ticket(fd, head.offset + cut))
             write_atomic(self.path, data, fsync=self.fsync)
-            new_head = _Head(head.counter + 1, head.generation + 1, len(data) - cut)
+            new_head = Head(head.counter + 1, head.generation + 1, len(data) - cut)
             self._write_head(new_head)
             if self.fsync:
                 self._commit_now(self._head_ticket(new_head))
@@ -674,17 +465,6 @@ class JournalStorage(Storage):
         return CorruptQueueError(path, problem, self.files())
 
 
-def _newest_head(fd: int, base: int, ticket: Ticket) -> tuple[int, tuple[int, int]]:
-    """The newest head in the head file ``fd`` (slots from ``base``) as (counter, (generation,
-    offset)); ``ticket``'s own head if no slot is readable."""
-    raw = os.pread(fd, base + 2 * SLOT_SIZE, 0)
-    slots = [s for s in (_parse_slot(raw, base), _parse_slot(raw, base + SLOT_SIZE)) if s]
-    if not slots:
-        return ticket.mark, ticket.state
-    newest = max(slots, key=lambda s: s.counter)
-    return newest.counter, (newest.generation, newest.offset)
-
-
 def _header(generation: int, queue_id: str | None) -> bytes:
     fields: dict[str, object] = {"format": MAGIC, "version": VERSION if queue_id else 2,
                                  "generation": generation}
@@ -693,24 +473,3 @@ def _header(generation: int, queue_id: str | None) -> bytes:
     return (json.dumps(fields, separators=(",", ":")) + "\n").encode()
 
 
-def _head_header(queue_id: str) -> bytes:
-    return f"queue-head {queue_id}\n".encode().ljust(HEAD_HEADER_SIZE, b"\0")
-
-
-def _pack_slot(head: _Head) -> bytes:
-    values = (head.counter, head.generation, head.offset)
-    return _SLOT.pack(*values, zlib.crc32(_SLOT.pack(*values, 0))).ljust(SLOT_SIZE, b"\0")
-
-
-def _pack_head(head: _Head) -> bytes:
-    """Both slots of a new head file: ``head`` in the first, the second empty."""
-    return _pack_slot(head) + bytes(SLOT_SIZE)
-
-
-def _parse_slot(raw: bytes, at: int) -> _Head | None:
-    if len(raw) < at + _SLOT.size:
-        return None
-    counter, generation, offset, checksum = _SLOT.unpack_from(raw, at)
-    if checksum != zlib.crc32(_SLOT.pack(counter, generation, offset, 0)) or generation == 0:
-        return None
-    return _Head(counter, generation, offset)

@@ -37,11 +37,6 @@ class JsonArrayStorage(Storage):
         else:
             self._load()
 
-    def append(self, encoded_item: str, put_at: float) -> None:
-        items = self._load()
-        items.append(json.loads(encoded_item))
-        self._write(items)
-
     def append_many(self, encoded_items: list[str], put_at: float) -> None:
         items = self._load()
         items.extend(json.loads(encoded) for encoded in encoded_items)
@@ -58,19 +53,6 @@ class JsonArrayStorage(Storage):
         items = self._load()
         return [(encoded, None) for encoded in self._heads(items, count)]
 
-    def pop(self) -> str | None:
-        items = self._load()
-        if not items:
-            return None
-        head = self._head(items)
-        del items[0]
-        self._write(items)
-        return head
-
-    def peek(self) -> tuple[str, float | None] | None:
-        items = self._load()
-        return (self._head(items), None) if items else None
-
     def position(self) -> str:
         try:
             return hashlib.sha256(self.path.read_bytes()).hexdigest()
@@ -80,18 +62,13 @@ class JsonArrayStorage(Storage):
     def count(self) -> int:
         return len(self._load())
 
-    def _head(self, items: list) -> str:
-        if items[0] is None:
-            raise CorruptQueueError(self.path, "its first item is null, which a queue cannot "
-                                    "hold (get() returns None for an empty queue)")
-        return json.dumps(items[0])
-
     def _heads(self, items: list, count: int) -> list[str]:
         """The first ``count`` items as JSON; ``CorruptQueueError`` if one of them is null."""
         taken = items[:count]
         if any(item is None for item in taken):
-            raise CorruptQueueError(self.path, "one of its first items is null, which a queue "
-                                    "cannot hold (get() returns None for an empty queue)")
+            which = "its first item is" if taken[0] is None else "one of its first items is"
+            raise CorruptQueueError(self.path, f"{which} null, which a queue cannot hold "
+                                    "(get() returns None for an empty queue)")
         return [json.dumps(item) for item in taken]
 
     def _load(self) -> list:

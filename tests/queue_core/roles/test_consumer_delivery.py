@@ -14,7 +14,7 @@ import pytest
 
 from queue_core import FileQueue
 from queue_core.roles import consumer as consumer_module
-from queue_core.roles.consumer import _result, _settle, consume, delivery_mode
+from queue_core.roles.consumer import _answer, _result, consume, delivery_mode
 from queue_core.roles.lifecycle import Lifecycle
 from queue_core.roles.results import write_result
 
@@ -217,11 +217,11 @@ def test_a_claim_that_ended_is_settled_with_a_warning(tmp_path, caplog):
     queue.put({"id": 1, "type": "a"})
     claim = queue.claim()
     queue.ack(claim)
-    assert _settle(queue.ack, claim) is False
+    assert _answer(queue.ack, claim) is False
     assert messages(caplog) == [("WARNING", "cannot acknowledge claim 1.1: its item is no "
                                  "longer in the queue (acknowledged already, or taken by get)")]
     queue.put({"id": 2, "type": "a"})
-    assert _settle(queue.ack, queue.claim()) is True
+    assert _answer(queue.ack, queue.claim()) is True
 
 
 def test_a_result_records_the_processing_time_to_the_microsecond():

@@ -485,7 +485,7 @@ def test_a_batch_gives_back_each_item_exactly_as_put(queue):
 
 
 def test_a_batch_whose_texts_are_not_one_value_each_is_refused_as_each_would_be():
-    from queue_core.queue import decode_items
+    from queue_core.items import decode_items
 
     assert decode_items(['"x"']) == ["x"]
     with pytest.raises(ValueError, match="Extra data"):

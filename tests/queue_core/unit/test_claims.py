@@ -352,11 +352,11 @@ def test_a_crash_between_the_ledger_and_the_storage_neither_loses_nor_repeats(
     fill(q, "a", "b")
     storage_class = type(q._storage)
 
-    def crash(self):
+    def crash(self, count):
         raise Crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(storage_class, "pop", crash)
+        patch.setattr(storage_class, "pop_many", crash)
         with pytest.raises(Crash):
             q.claim(lease=10)
     reopened = make_queue()

@@ -134,11 +134,11 @@ def test_a_claim_cut_short_before_its_item_left_the_storage_counts_it_once_as_wa
     for item in ("a", "b"):
         q.put(item)
 
-    def crash(self):
+    def crash(self, count):
         raise KeyboardInterrupt  # stands for a kill: no cleanup runs
 
     with monkeypatch.context() as patch:
-        patch.setattr(type(q._storage), "pop", crash)
+        patch.setattr(type(q._storage), "pop_many", crash)
         with pytest.raises(KeyboardInterrupt):
             q.claim(lease=10)
     report = inspect_queue(queue_path, now=clock.now)

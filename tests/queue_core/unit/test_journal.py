@@ -7,7 +7,7 @@ import pytest
 
 from queue_core import CorruptQueueError, FileQueue
 from queue_core.storage import journal
-from queue_core.storage.journal import HEAD_HEADER_SIZE, SLOT_SIZE
+from queue_core.storage.journal_head import HEAD_HEADER_SIZE, SLOT_SIZE
 
 
 @pytest.fixture

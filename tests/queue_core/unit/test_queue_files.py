@@ -10,7 +10,7 @@ import pytest
 
 from queue_core import ClaimError, CorruptQueueError, FileQueue
 from queue_core.storage import journal
-from queue_core.storage.journal import HEAD_HEADER_SIZE, SLOT_SIZE
+from queue_core.storage.journal_head import HEAD_HEADER_SIZE, SLOT_SIZE, Head, pack_head, pack_slot
 from tests.support.fake_clock import FakeClock
 
 
@@ -139,7 +139,7 @@ def test_a_version_2_journal_is_still_read(queue_path):
     header = b'{"format":"queue-journal","version":2,"generation":1}\n'
     lines = [b'1 1700000000.000000 "a"\n', b'2 1700000000.000000 "b"\n']
     queue_path.write_bytes(header + b"".join(lines))
-    head = journal._pack_head(journal._Head(counter=0, generation=1, offset=len(header)))
+    head = pack_head(Head(counter=0, generation=1, offset=len(header)))
     queue_path.with_name("tasks.json.head").write_bytes(head)  # slots at 0, no header
     q = FileQueue(queue_path, format="journal")
     assert q.get() == "a"
@@ -287,7 +287,7 @@ def write_slot(head_path, counter, generation, offset):
     """Make (counter, generation, offset) the newest slot of the head file."""
     raw = bytearray(head_path.read_bytes())
     at = HEAD_HEADER_SIZE + (counter % 2) * SLOT_SIZE
-    raw[at:at + SLOT_SIZE] = journal._pack_slot(journal._Head(counter, generation, offset))
+    raw[at:at + SLOT_SIZE] = pack_slot(Head(counter, generation, offset))
     head_path.write_bytes(bytes(raw))
 
 

@@ -255,7 +255,7 @@ def test_a_permission_error_inside_an_operation_names_the_directory(queue_path, 
     def refused(self, *args):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(type(q._storage), "append", refused)
+    monkeypatch.setattr(type(q._storage), "append_many", refused)
     with pytest.raises(QueueDirectoryError) as caught:
         q.put("a")
     assert caught.value.directory == queue_path.parent
