@@ -7,7 +7,7 @@ A history of the ``at-least-once`` workload holds ``put`` operations and, for co
   "until"}``: the item, the delivery's id, its attempt number, and the lease's start and end
   on the queue's clock (seconds). A queue that cannot know them gives ``attempt`` or
   ``until`` as ``null``: without attempt numbers an item's deliveries are numbered in the
-  order their claims returned (so no delivery can be shown unaccounted for); without a lease
+  order of their ``at`` (so no delivery can be shown unaccounted for); without a lease
   the claim holds the item until it is acked or nacked or its holder dies, so a redelivery
   is explained only by a nack or by the holder's death;
 - ``ack`` / ``nack``: ``value`` is ``{"item", "id"}`` plus ``"ended": true`` when the queue
@@ -81,8 +81,12 @@ class DeliveryFacts:
         self.put_maybe: dict[Any, int] = {}
         self.deliveries: dict[Any, list[Delivery]] = {}
         self.crashed_claims = 0
+        #: When the claims killed in flight were called (each may have delivered an item).
+        self.crashed_claim_calls: list[int] = []
         self.acks_ok: dict[Any, list[int]] = {}
         self.acks_refused: list[int] = []
+        #: Nacks the queue refused as ended (as a late ack is).
+        self.nacks_refused: list[int] = []
         self.acks_maybe: dict[Any, list[int]] = {}
         self.nacks: dict[str, list[int]] = {}
         self.dead: set[Any] = set()
@@ -95,7 +99,7 @@ class DeliveryFacts:
             self._index(index, op)
         for items in self.deliveries.values():
             if any(d.attempt is None for d in items):
-                items.sort(key=lambda d: self.history[d.index]["return"])
+                items.sort(key=lambda d: (d.at, self.history[d.index]["return"]))
                 for number, delivery in enumerate(items, 1):
                     delivery.attempt = number
             items.sort(key=lambda d: (d.attempt, d.at))
@@ -121,6 +125,8 @@ class DeliveryFacts:
                 self.acks_ok.setdefault(item, []).append(index)
         elif name == "nack" and not value.get("ended"):
             self.nacks.setdefault(str(value["id"]), []).append(index)
+        elif name == "nack" and kind == "ok":
+            self.nacks_refused.append(index)
         elif name == "dead" and kind == "ok":
             self.dead.update(item_key(item) for item in value)
         elif name == "killed":
@@ -132,6 +138,7 @@ class DeliveryFacts:
         value = op["value"]
         if op["type"] != "ok":
             self.crashed_claims += 1
+            self.crashed_claim_calls.append(op["call"])
         elif value is not None:
             attempt, until = value["attempt"], value["until"]
             delivery = Delivery(index, item_key(value["item"]), str(value["id"]),
@@ -200,7 +207,8 @@ def check_delivery(facts: DeliveryFacts) -> tuple[CheckerResult, dict[str, int]]
     redelivered, causes, unobserved = redeliveries(facts)
     lost = lost_items(facts)
     found = [*unexpected_items(facts), *redelivered, *unaccounted_deliveries(facts, unobserved),
-             *acked_twice(facts), *refused_acks(facts), *lost]
+             *acked_twice(facts), *refused_acks(facts), *unknown_deliveries(facts),
+             *stale_answers(facts), *lost]
     counts = {"lost": len(lost), "remaining": len(remaining(facts)),
               "redelivered": sum(causes.values())}
     for cause in CAUSES:
@@ -244,7 +252,7 @@ def redeliveries(facts: DeliveryFacts) -> tuple[list[Violation], Counter[str], i
 def _cause(facts: DeliveryFacts, item: Any, earlier: Delivery, later: Delivery,
            acked_ids: set[Any]) -> str | Violation:
     """Why ``later`` delivered ``item`` again after ``earlier``, or the rule it broke."""
-    if later.attempt == earlier.attempt:
+    if later.attempt == earlier.attempt or later.id == earlier.id:
         return facts.violation("same delivery twice", f"{facts.describe(earlier)} and "
                                f"{facts.describe(later)} both hold delivery {later.id} of "
                                f"{show_value(item)}", [earlier.index, later.index])
@@ -283,6 +291,45 @@ def unaccounted_deliveries(facts: DeliveryFacts, unobserved: int) -> list[Violat
                             "flight", [])]
 
 
+def unknown_deliveries(facts: DeliveryFacts) -> list[Violation]:
+    """Acks and nacks the queue accepted for a delivery that no claim returned (a claim's
+    process acks only what its claim returned, so the queue accepted a delivery it never
+    made)."""
+    delivered = {d.id for deliveries in facts.deliveries.values() for d in deliveries}
+    found = []
+    for index in sorted([*itertools.chain.from_iterable(facts.acks_ok.values()),
+                         *itertools.chain.from_iterable(facts.nacks.values())]):
+        op = facts.history[index]
+        if op["type"] == "ok" and str(op["value"]["id"]) not in delivered:
+            found.append(facts.violation(
+                "unknown delivery", f"{op['op']} #{index} of delivery {op['value']['id']} of "
+                f"{show_value(op['value']['item'])} was accepted, but no claim returned that "
+                "delivery", [index]))
+    return found
+
+
+def stale_answers(facts: DeliveryFacts) -> list[Violation]:
+    """Acks and nacks the queue accepted for a delivery after a later delivery of the item had
+    returned (the answer was called after it): the queue let a holder whose claim had ended
+    settle an item another consumer now held."""
+    by_id = {d.id: d for deliveries in facts.deliveries.values() for d in deliveries}
+    found = []
+    for index in sorted([*itertools.chain.from_iterable(facts.acks_ok.values()),
+                         *itertools.chain.from_iterable(facts.nacks.values())]):
+        op = facts.history[index]
+        answered = by_id.get(str(op["value"]["id"]))
+        if op["type"] != "ok" or answered is None:
+            continue
+        later = [d for d in facts.deliveries[answered.item] if d.attempt > answered.attempt
+                 and facts.history[d.index]["return"] < op["call"]]
+        if later:
+            found.append(facts.violation(
+                "stale answer", f"{op['op']} #{index} of {facts.describe(answered)} was "
+                f"accepted, but {show_value(answered.item)} had been delivered again by "
+                f"{facts.describe(later[0])}", [answered.index, later[0].index, index]))
+    return found
+
+
 def acked_twice(facts: DeliveryFacts) -> list[Violation]:
     """Items acknowledged more than once."""
     return [
@@ -293,15 +340,22 @@ def acked_twice(facts: DeliveryFacts) -> list[Violation]:
 
 
 def refused_acks(facts: DeliveryFacts) -> list[Violation]:
-    """Acks refused as ended although the item was never delivered again nor dead-lettered."""
+    """Acks and nacks refused as ended although the item was not delivered again before the
+    refusal returned, nor dead-lettered (and no claim killed in flight, called before the
+    refusal returned, may have delivered it)."""
     found = []
-    for index in facts.acks_refused:
+    first_crashed_claim = min(facts.crashed_claim_calls, default=INF)
+    for index in sorted([*facts.acks_refused, *facts.nacks_refused]):
         value = facts.history[index]["value"]
         item, attempt = item_key(value["item"]), _attempt_of(value["id"])
-        later = [d for d in facts.deliveries.get(item, ()) if d.attempt > attempt]
-        if not later and item not in facts.dead:
+        returned = facts.history[index]["return"]
+        later = [d for d in facts.deliveries.get(item, ()) if d.attempt > attempt
+                 and facts.history[d.index]["call"] < returned]
+        unseen = first_crashed_claim < returned
+        if not later and item not in facts.dead and not unseen:
             found.append(facts.violation(
-                "refused ack", f"ack #{index} of delivery {value['id']} of {show_value(item)} "
+                "refused ack", f"{facts.history[index]['op']} #{index} of delivery {value['id']} "
+                f"of {show_value(item)} "
                 "was refused as ended, but the item was never delivered again nor "
                 "dead-lettered", [index]))
     return found

@@ -132,28 +132,55 @@ class FifoFacts:
         return describe(self.history[index])
 
     def _match_missing_items(self) -> None:
-        """Split items put ok but never got into those a killed get may have taken, those lost
-        and those maybe still queued."""
+        """Split the items put ok and never got into those the gets killed in flight may have
+        taken, those lost, and those maybe still queued.
+
+        An item needs a killed get to explain it when it had to leave the queue by some time
+        (``_bounds``: before a later item came out, or before the queue was found empty). A
+        killed get can take one item, at any time after its call; the killed gets are matched
+        to the items as a whole, so that no item is called lost while some assignment of the
+        killed gets explains it. (A get may take an item when it was called before the item's
+        bound: these sets are nested, so matching the items by rising bound, each to the
+        earliest get left, is a maximum matching.)"""
         history, get_of = self.history, self.get_of
         self.missing = [key for key, ret in self.put_ret.items()
                         if ret != INF and key not in get_of]
         calls = sorted(history[i]["call"] for i in self.uncertain_gets)
-        deadline = self._deadlines() if self.missing and calls else dict.fromkeys(
-            self.missing, -INF)
-        emptied = max((history[i]["call"] for i in (*self.empty_gets, *self.drained)),
-                      default=-INF)
+        bounds = self._bounds() if self.missing else {}
         self.explained: set[Any] = set()
-        self.lost: list[Any] = []
-        self.remaining: list[Any] = []
         used = 0
-        for key in sorted(self.missing, key=lambda key: deadline[key]):
-            if used < len(calls) and calls[used] < deadline[key]:
+        for bound, key in sorted(((b, k) for k, b in bounds.items() if b < INF),
+                                 key=itemgetter(0)):
+            if used < len(calls) and calls[used] < bound:
                 self.explained.add(key)
                 used += 1
-            elif self.put_ret[key] < emptied:
+        emptied = max((history[i]["call"] for i in (*self.empty_gets, *self.drained)),
+                      default=-INF)
+        self.lost: list[Any] = []
+        self.remaining: list[Any] = []
+        for key in self.missing:
+            if key in self.explained:
+                continue
+            if self.put_ret[key] < emptied:
                 self.lost.append(key)
             else:
                 self.remaining.append(key)  # nothing shows the queue empty since: still queued
+
+    def _bounds(self) -> dict[Any, float]:
+        """For each missing item: the time by which it had to leave the queue (INF: none).
+        It had to leave before a get of an item put after it returned returned (FIFO), and
+        before a get that found the queue empty (or the drain's mark) returned, if that get
+        was called after its put returned."""
+        history, put_ret = self.history, self.put_ret
+        fifo = self._deadlines()
+        empties = sorted((history[i]["call"], history[i]["return"])
+                         for i in (*self.empty_gets, *self.drained))
+        empty_calls = [call for call, _ in empties]
+        suffix_min = [INF] * (len(empties) + 1)
+        for i in range(len(empties) - 1, -1, -1):
+            suffix_min[i] = min(empties[i][1], suffix_min[i + 1])
+        return {key: min(fifo[key], suffix_min[bisect_right(empty_calls, put_ret[key])])
+                for key in self.missing}
 
     def _deadlines(self) -> dict[Any, float]:
         """For each missing item a: a must leave the queue before the first get of an item put

@@ -176,13 +176,16 @@ def unknown_claim(process, item, at, call, ret, lease=None, order=1):
     return op(process, "claim", value, call, ret)
 
 
-def unknown_ack(process, item, call, ret, order=1):
-    return op(process, "ack", {"item": item, "id": f"{order}/{process}/{call}"}, call, ret)
+def unknown_ack(process, item, call, ret, claimed_at_call, order=1):
+    """The ack of the claim ``process`` made at ``claimed_at_call`` (its id names it)."""
+    value = {"item": item, "id": f"{order}/{process}/{claimed_at_call}"}
+    return op(process, "ack", value, call, ret)
 
 
-def test_without_attempt_numbers_deliveries_are_numbered_in_the_order_they_returned():
+def test_without_attempt_numbers_deliveries_are_numbered_in_the_order_of_their_leases():
     history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3, lease=1),
-               unknown_claim(3, "a", 4, 4, 5, lease=10), unknown_ack(3, "a", 6, 7)]
+               unknown_claim(3, "a", 4, 4, 5, lease=10),
+               unknown_ack(3, "a", 6, 7, claimed_at_call=4)]
     report, result = delivery(history)
     assert result.valid is True
     assert report.counts["redelivered_after_lease_ended"] == 1
@@ -190,7 +193,8 @@ def test_without_attempt_numbers_deliveries_are_numbered_in_the_order_they_retur
 
 def test_without_attempt_numbers_a_redelivery_within_the_lease_is_two_live_claims():
     history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3, lease=10),
-               unknown_claim(3, "a", 4, 4, 5, lease=10), unknown_ack(3, "a", 6, 7)]
+               unknown_claim(3, "a", 4, 4, 5, lease=10),
+               unknown_ack(3, "a", 6, 7, claimed_at_call=4)]
     _, result = delivery(history)
     assert [v.kind for v in result.violations] == ["two live claims"]
 
@@ -198,7 +202,7 @@ def test_without_attempt_numbers_a_redelivery_within_the_lease_is_two_live_claim
 def test_without_a_lease_a_redelivery_after_the_holder_died_is_valid():
     history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3),
                op(2, "killed", None, 3.5, 3.5),
-               unknown_claim(3, "a", 4, 4, 5), unknown_ack(3, "a", 6, 7)]
+               unknown_claim(3, "a", 4, 4, 5), unknown_ack(3, "a", 6, 7, claimed_at_call=4)]
     report, result = delivery(history)
     assert result.valid is True
     assert report.counts["redelivered_after_holder_killed"] == 1
@@ -206,9 +210,69 @@ def test_without_a_lease_a_redelivery_after_the_holder_died_is_valid():
 
 def test_without_a_lease_a_redelivery_while_the_holder_lives_is_two_live_claims():
     history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3),
-               unknown_claim(3, "a", 4, 4, 5), unknown_ack(3, "a", 6, 7),
+               unknown_claim(3, "a", 4, 4, 5), unknown_ack(3, "a", 6, 7, claimed_at_call=4),
                op(2, "killed", None, 8, 8)]
     _, result = delivery(history)
     assert result.valid is False
     assert "took it while claim #1" in result.violations[0].message
     assert "the queue has no lease" in result.violations[0].message
+
+
+# -- found by the agreement with the exhaustive search ---------------------------------------
+
+
+def test_a_refused_ack_is_explained_by_a_claim_killed_in_flight_that_may_have_redelivered():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 1, 3, 0, 1.5),
+               op(3, "claim", None, 2, None, type_="info"), op(3, "killed", None, 3, 3),
+               ack(2, "a", 1, 2, 3.5, ended=True)]
+    _, result = delivery(history)
+    assert result.valid is True
+
+
+def test_a_nack_refused_although_nobody_claimed_the_item_again_is_a_violation():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3),
+               op(2, "nack", {"item": "a", "id": "1.1", "ended": True}, 4, 5)]
+    _, result = delivery(history)
+    assert [v.kind for v in result.violations] == ["refused ack"]
+    assert "nack #2 of delivery 1.1 of a was refused as ended" in result.violations[0].message
+
+
+def test_a_nack_accepted_after_the_item_was_delivered_again_is_a_stale_answer():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 1, 2, 3),
+               claim(3, "a", 2, 4, 10, 4, 5), nack(2, "a", 1, 6, 7)]
+    _, result = delivery(history)
+    assert [v.kind for v in result.violations] == ["stale answer"]
+    assert "had been delivered again by claim #2" in result.violations[0].message
+
+
+def test_an_ack_accepted_for_a_delivery_no_claim_returned_is_a_violation():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 10, 2, 3),
+               op(2, "ack", {"item": "a", "id": "1.7"}, 4, 5)]
+    _, result = delivery(history)
+    assert "unknown delivery" in {v.kind for v in result.violations}
+
+
+def test_two_claims_that_return_one_delivery_id_are_the_same_delivery_twice():
+    history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 2, 3, lease=1),
+               op(3, "claim", {"item": "a", "id": "1/2/2", "attempt": None, "at": T0 + 4,
+                               "until": T0 + 5}, 4, 5)]
+    _, result = delivery(history)
+    assert [v.kind for v in result.violations] == ["same delivery twice"]
+
+
+def test_without_attempt_numbers_overlapping_claims_are_ordered_by_their_lease_not_their_return():
+    # The first claim took the item at 2 and returned last; the second took it at 4, once the
+    # first lease was over, and returned first.
+    history = [op(1, "put", "a", 0, 1), unknown_claim(2, "a", 2, 1.5, 6, lease=1),
+               unknown_claim(3, "a", 4, 3.5, 5, lease=10),
+               unknown_ack(3, "a", 7, 8, claimed_at_call=3.5)]
+    report, result = delivery(history)
+    assert result.valid is True
+    assert report.counts["redelivered_after_lease_ended"] == 1
+
+
+def test_an_answer_refused_before_anyone_claimed_the_item_again_is_a_violation():
+    history = [op(1, "put", "a", 0, 1), claim(2, "a", 1, 2, 1, 2, 3),
+               ack(2, "a", 1, 4, 5, ended=True), claim(3, "a", 2, 6, 10, 6, 7)]
+    _, result = delivery(history)
+    assert [v.kind for v in result.violations] == ["refused ack"]
