@@ -15,6 +15,7 @@ from .base import (
     Clock,
     History,
     Violation,
+    clock_problem,
     history_start,
     item_key,
     run_safely,
@@ -36,7 +37,13 @@ __all__ = [
 
 
 def check(history: History) -> CheckReport:
-    """The verdict on ``history`` from every checker that fits it."""
+    """The verdict on ``history`` from every checker that fits it; unknown, naming the
+    processes, when its times are on clocks that cannot be compared."""
+    problem = clock_problem(history)
+    if problem is not None:
+        names = ("delivery", "errors") if is_delivery_history(history) else (
+            "queue", "fifo", "errors")
+        return CheckReport(unknown(names, problem), {}, history_start(history))
     if is_delivery_history(history):
         return check_claims_history(history)
     return check_fifo_history(history)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..history.format import CLOCK
+
 INF = math.inf
 #: How many violations of each kind a result keeps (the counts are always complete).
 KEEP = 20
@@ -103,6 +105,24 @@ def run_safely(checkers: Mapping[str, Callable[[], CheckerResult]]) -> dict[str,
         except Exception as error:
             results[name] = CheckerResult(name, None, error=f"{type(error).__name__}: {error}")
     return results
+
+
+def clock_problem(history: History) -> str | None:
+    """Why the times of ``history`` cannot be compared, or None: its records name more than
+    one clock (``clock``), or some name one and others none. Each clock's processes are
+    named."""
+    processes: dict[Any, list[Any]] = {}
+    for op in history:
+        named = processes.setdefault(op.get(CLOCK), [])
+        if op["process"] not in named:
+            named.append(op["process"])
+    if len(processes) < 2:
+        return None
+    parts = [f"{'no clock named' if clock is None else f'clock {clock}'}: processes "
+             f"{', '.join(map(str, names[:6]))}{' ...' if len(names) > 6 else ''}"
+             for clock, names in processes.items()]
+    return ("its times are on clocks that cannot be compared (a monotonic clock counts from "
+            "its own machine's boot): " + "; ".join(parts))
 
 
 def history_start(history: History) -> int:

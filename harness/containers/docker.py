@@ -11,9 +11,9 @@ import uuid
 from pathlib import Path
 
 from ..errors import PlatformError
-from .inside import KILL_REFUSED, KILLING, SharedVolume
+from .inside import SharedVolume
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
-from .platform import Collected, WorkerContainer
+from .platform import Collected, NodeTime, WorkerContainer, killed_at, node_time
 
 #: Fails in one line unless the image's Python is new enough for the workers and can write
 #: the file named by its argument.
@@ -146,16 +146,22 @@ class DockerPlatform:
             args += ["--user", f"{user}:{self.placement.group}"]
         return docker(*args, self.placement.image, *command, timeout=300)
 
-    def kill(self, worker: WorkerContainer) -> bool:
+    def kill(self, worker: WorkerContainer) -> NodeTime | None:
         try:
             done = subprocess.run(
                 ["docker", "exec", self.containers[worker.name], *ENTRY, "kill", "--shared",
                  SHARED_MOUNT, "--name", worker.name],
                 capture_output=True, text=True, timeout=60, start_new_session=True)
         except subprocess.TimeoutExpired:
-            return False
-        return done.returncode == 0 or (done.returncode != KILL_REFUSED
-                                        and done.stdout.startswith(KILLING))
+            return None
+        return killed_at(done)
+
+    def node_clock(self) -> NodeTime:
+        printed = self._run("clock", (*ENTRY, "clock"), self.placement.user(0), detach=False)
+        found = node_time(printed)
+        if found is None:
+            raise PlatformError(f"the node's clock could not be read: {printed[:200]!r}")
+        return found
 
     def touch(self, marker: str) -> None:
         (self.shared.root / marker).touch()

@@ -36,8 +36,8 @@ from typing import Any
 from ..backends.builtin import CONTAINED
 from ..errors import HistoryUnwritable
 from ..flags import add_flags, from_args
-from ..history.format import AT_LEAST_ONCE
-from ..history.recorder import FileSink, Recorder
+from ..history.format import AT_LEAST_ONCE, CLOCK
+from ..history.recorder import FileSink, Recorder, clock_domain
 from ..stress.config import StressConfig, for_workers
 from ..stress.drain import drain_claims, drain_gets
 from ..stress.schedule import Choices
@@ -180,6 +180,7 @@ def work(args: argparse.Namespace) -> int:
         return FINISHED
     sink = FileSink(path)
     try:
+        sink.note_clock(clock_domain())
         return run_worker(plan, _opener(config, volume), Recorder(process, sink))
     except HistoryUnwritable as error:
         print(f"{process} stops: {error}", file=sys.stderr)
@@ -209,10 +210,13 @@ def keep(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def kill(args: argparse.Namespace) -> int:
-    """SIGKILL the worker now running in container ``--name``; 1 if it is not running."""
+    """SIGKILL the worker now running in container ``--name``; 1 if it is not running. Prints
+    ``killing PID CLOCK NS`` first: the kill's time on this node's clock (``CLOCK`` names it),
+    which the worker's history uses, whatever the harness's own clock says."""
     try:
         pid = int((SharedVolume(args.shared).pids / args.name).read_text())
-        print(f"{KILLING} {pid}", flush=True)  # the container may end before this call returns
+        # Before the kill: the container may end before this call returns.
+        print(f"{KILLING} {pid} {clock_domain()} {time.monotonic_ns()}", flush=True)
         os.kill(pid, signal.SIGKILL)
     except (OSError, ValueError) as error:
         print(f"no worker to kill in {args.name}: {error}", file=sys.stderr)
@@ -231,8 +235,15 @@ def drain(args: argparse.Namespace) -> int:
     else:
         records = drain_gets(open_queue, args.limit)
     volume.history.mkdir(exist_ok=True)
-    text = "".join(json.dumps(record) + "\n" for record in records)
+    clock = clock_domain()
+    text = "".join(json.dumps({**record, CLOCK: clock}) + "\n" for record in records)
     (volume.history / DRAIN_HISTORY).write_text(text, encoding="utf-8")
+    return 0
+
+
+def clock(args: argparse.Namespace) -> int:
+    """Print this node's clock: ``CLOCK NS`` (its domain, and ``time.monotonic_ns()``)."""
+    print(f"{clock_domain()} {time.monotonic_ns()}", flush=True)
     return 0
 
 
@@ -287,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the container's place among those of its role, from 0")
         command.add_argument("--quota", type=int, default=0)
         command.add_argument("--umask", type=lambda text: int(text, 8), default=None)
+    commands.add_parser("clock")
     for name in ("kill", "dump", "touch", "stand-by"):
         command = commands.add_parser(name)
         command.add_argument("--shared", required=True)
@@ -312,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         return keep(args, argv)
     return {"work": work, "drain": drain, "kill": kill, "dump": dump, "touch": touch,
-            "stand-by": stand_by}[args.command](args)
+            "stand-by": stand_by, "clock": clock}[args.command](args)
 
 
 if __name__ == "__main__":

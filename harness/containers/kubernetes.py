@@ -21,9 +21,8 @@ from typing import Any
 from k8s.render import config_key, label_problem, labels
 
 from ..errors import PlatformError
-from .inside import KILL_REFUSED, KILLING
 from .placement import CODE_MOUNT, ENTRY, ENVIRONMENT, SHARED_MOUNT, Placement, shipped_files
-from .platform import Collected, WorkerContainer
+from .platform import Collected, NodeTime, WorkerContainer, killed_at, node_time
 
 STAND_BY = "stand-by"
 #: The hostPath folder of the layout ``pods``, one sub-folder per namespace.
@@ -163,11 +162,17 @@ class KubernetesPlatform:
         return self.kubectl("exec", self.pod_of[container], "-c", container, "--", *command,
                             check=check)
 
-    def kill(self, worker: WorkerContainer) -> bool:
+    def kill(self, worker: WorkerContainer) -> NodeTime | None:
         done = self._exec(worker.name, *ENTRY, "kill", "--shared", SHARED_MOUNT, "--name",
                           worker.name, check=False)
-        return done.returncode == 0 or (done.returncode != KILL_REFUSED
-                                        and done.stdout.startswith(KILLING))
+        return killed_at(done)
+
+    def node_clock(self) -> NodeTime:
+        done = self._exec(STAND_BY, *ENTRY, "clock")
+        found = node_time(done.stdout)
+        if found is None:
+            raise PlatformError(f"the node's clock could not be read: {done.stdout[:200]!r}")
+        return found
 
     def touch(self, marker: str) -> None:
         self._exec(STAND_BY, *ENTRY, "touch", "--shared", SHARED_MOUNT, "--marker", marker)

@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
+
+from .inside import KILL_REFUSED, KILLING
+
+
+class NodeTime(NamedTuple):
+    """An instant on a node's clock: the clock's domain (``clock_domain``) and its
+    ``time.monotonic_ns()`` there. A worker's history is on its node's clock; so must be
+    every time the harness adds to it (a kill, the end of the run)."""
+
+    clock: str
+    ns: int
+
+
+def killed_at(done: subprocess.CompletedProcess) -> NodeTime | None:
+    """When ``inside kill`` (run by ``done``) killed the worker, on the node's clock; None if
+    it killed none. The exec may end with an error once the container ends with its worker:
+    the line ``killing ...``, printed first, says the kill was made."""
+    if done.returncode == KILL_REFUSED or not done.stdout.startswith(KILLING):
+        return None
+    return node_time(done.stdout.splitlines()[0])
+
+
+def node_time(text: str) -> NodeTime | None:
+    """The ``CLOCK NS`` at the end of a line ``inside`` printed (``kill``, ``clock``), or
+    None if there is none."""
+    parts = text.split()
+    try:
+        return NodeTime(parts[-2], int(parts[-1]))
+    except (IndexError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -46,9 +77,9 @@ class Platform(Protocol):
     def start(self, workers: list[WorkerContainer]) -> None:
         """Ship the code, create the shared volume, start every worker container."""
 
-    def kill(self, worker: WorkerContainer) -> bool:
-        """SIGKILL the worker now running in ``worker``'s container; False if none was
-        running (its container was restarting, or it had ended)."""
+    def kill(self, worker: WorkerContainer) -> NodeTime | None:
+        """SIGKILL the worker now running in ``worker``'s container: when, on its node's
+        clock; None if none was running (its container was restarting, or it had ended)."""
 
     def touch(self, marker: str) -> None:
         """Create ``marker`` (a file name) at the root of the shared volume."""
@@ -59,6 +90,9 @@ class Platform(Protocol):
 
     def stop_workers(self) -> None:
         """End every worker container for good (no restart); return once they have ended."""
+
+    def node_clock(self) -> NodeTime:
+        """The clock of the node where the workers run, now."""
 
     def run_drain(self, command: tuple[str, ...]) -> None:
         """Run ``command`` in one more container on the shared volume, to its end."""

@@ -14,7 +14,7 @@ from ..backends.builtin import CONTAINED
 from ..errors import HistoryError, PlatformError
 from ..flags import to_argv
 from ..history.collector import live_counts
-from ..history.format import killed
+from ..history.format import CLOCK, killed
 from ..history.recorder import records_from_lines
 from ..interrupt import StopRequest
 from ..stress.config import StressConfig, for_workers
@@ -23,7 +23,7 @@ from ..stress.run import StressRun
 from ..stress.schedule import Choices, next_kill_after, split_quota
 from .inside import DRAIN_HISTORY, HISTORY_SUFFIX, HISTORY_UNWRITABLE, MARKER_UNREADABLE
 from .placement import ENTRY, SHARED_MOUNT, Placement
-from .platform import Collected, Platform, WorkerContainer
+from .platform import Collected, NodeTime, Platform, WorkerContainer
 
 #: Seconds between two progress reports.
 PROGRESS_SECONDS = 2.0
@@ -77,7 +77,8 @@ class ContainerRun:
         self.platform = platform
         self.workers = workers
         self.choices = Choices(config.seed)
-        self.kills: dict[str, list[int]] = defaultdict(list)
+        #: Each container's kills, on its node's clock.
+        self.kills: dict[str, list[NodeTime]] = defaultdict(list)
         self.kill_log: list[dict[str, Any]] = []
         self.started = 0.0
         #: Each container's starts as last seen, and when the harness first saw the last one.
@@ -170,10 +171,13 @@ class ContainerRun:
         slots = [(w.role, w.slot) for w in candidates]
         drawn, victim = self.choices.victim(
             slots, [w for w in candidates if self.killable(w, finished, now)])
-        if victim is None or not self.platform.kill(victim):
+        if victim is None:
+            return
+        killed = self.platform.kill(victim)
+        if killed is None:
             return
         self.starts_at_kill[victim.name] = self.starts.get(victim.name, (0, now))[0]
-        self.kills[victim.name].append(time.monotonic_ns())
+        self.kills[victim.name].append(killed)
         self.kill_log.append({"at_s": round(scheduled - self.started, 6), "drawn": list(drawn),
                               "role": victim.role, "slot": victim.slot,
                               "container": victim.name})
@@ -196,7 +200,7 @@ def run_in_containers(config: StressConfig, placement: Placement, platform: Plat
         run.failure = watch.supervise(progress, stop)
         run.wall_seconds = time.monotonic() - watch.started
         platform.stop_workers()
-        stopped_at = time.monotonic_ns()  # no worker runs after this
+        stopped_at = _node_clock(platform, run)  # no worker runs after this
         if run.failure is None:
             try:
                 platform.run_drain(drain_command(config, limit=10 * config.items + 1000))
@@ -236,11 +240,21 @@ def restarts(collected: Collected) -> int:
     return sum(count - 1 for count in collected.starts().values())
 
 
-def history_of(collected: Collected, kills: dict[str, list[int]],
-               stopped_at: int) -> list[dict[str, Any]]:
+def _node_clock(platform: Platform, run: StressRun) -> NodeTime | None:
+    """The node's clock now; None (and the run's failure says why) if it cannot be read."""
+    try:
+        return platform.node_clock()
+    except PlatformError as error:
+        run.failure = run.failure or f"the end of the run has no time: {error}"
+        return None
+
+
+def history_of(collected: Collected, kills: dict[str, list[NodeTime]],
+               stopped_at: NodeTime | None) -> list[dict[str, Any]]:
     """One history from every container's file: a worker killed in an operation leaves an
     ``info`` record that ends at its kill (or at the end of the run), and a ``killed`` record;
-    the drain's records as they are. In the order the operations were called."""
+    the drain's records as they are. In the order the operations were called. Every time is
+    on the workers' node's clock: the kills' and the end's are read there, not here."""
     history: list[dict[str, Any]] = []
     by_container: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for file_name, text in collected.histories.items():
@@ -249,18 +263,19 @@ def history_of(collected: Collected, kills: dict[str, list[int]],
             continue
         container, start = file_name[:-len(HISTORY_SUFFIX)].rsplit(".", 1)
         by_container[container].append((int(start), text))
+    end = None if stopped_at is None else stopped_at.ns
     for container, starts in by_container.items():
-        deaths = iter(sorted(kills.get(container, [])))
+        deaths = iter(sorted(kills.get(container, []), key=lambda at: at.ns))
         for start, text in sorted(starts):
             process = f"{container}.{start}"
             records = records_from_lines(process, text.splitlines())
             began = records[0]["call"] if records else 0
-            died = next((at for at in deaths if at >= began), None)
+            died = next((at for at in deaths if at.ns >= began), None)
             if died is not None:
-                history.append(killed(process, died))
+                history.append({**killed(process, died.ns), CLOCK: died.clock})
             for record in records:
                 if record["type"] == "info":
-                    record["return"] = died if died is not None else stopped_at
+                    record["return"] = died.ns if died is not None else end
             history += records
     history.sort(key=lambda op: op["call"])
     return history

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..errors import HistoryError, HistoryUnwritable
-from .format import operation
+from .format import CLOCK, operation
 
 #: How much of an exception's text a ``fail`` record keeps.
 ERROR_CHARS = 300
@@ -105,10 +105,27 @@ class ListSink:
         self.records.append(operation(process, op, sent, outcome, call, returned, value, error))
 
 
+def clock_domain() -> str:
+    """Which ``time.monotonic_ns()`` this process reads: the kernel's boot id and the time
+    namespace's (processes of one machine, containers of one node, share it; two machines,
+    or a container with a time namespace of its own, do not)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            booted = boot.read().strip()
+    except OSError:
+        booted = "unknown-boot"
+    try:
+        namespace = os.stat("/proc/self/ns/time").st_ino
+    except OSError:
+        namespace = 0
+    return f"{booted}/{namespace}"
+
+
 class FileSink:
     """Reports as JSON lines appended to ``path`` (created), one ``write`` each, so that a
     process killed at any instant leaves whole lines: ``["I", op, call, value]`` when an
-    operation is invoked, ``["C", outcome, returned, value, error]`` when it completes.
+    operation is invoked, ``["C", outcome, returned, value, error]`` when it completes, and
+    ``["clock", domain]`` before them: which clock their times are on.
 
     A write that fails or falls short raises ``HistoryUnwritable`` and nothing is written to
     the file after it: at worst its last line is cut short, and an operation whose invocation
@@ -118,6 +135,10 @@ class FileSink:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         self.broken: str | None = None
+
+    def note_clock(self, clock: str) -> None:
+        """Say which clock the times that follow are on (``clock_domain``)."""
+        self._append([CLOCK, clock])
 
     def invoked(self, process: Any, op: str, call: int, value: Any) -> None:
         self._append(["I", op, call, value])
@@ -149,9 +170,10 @@ def records_from_lines(process: Any, lines: Any, died_at: int | None = None
     never completed (its process was killed) becomes an ``info`` record ending at ``died_at``.
     A last line cut short (read while being written, or by a full disk) is ignored, so an
     operation whose completion it held is ``info`` too; ``HistoryError`` for a line that is
-    not a report anywhere else."""
+    not a report anywhere else. Records of a file that names its clock carry it (``clock``)."""
     records: list[dict[str, Any]] = []
     pending: tuple[str, int, Any] | None = None
+    clock = None
     lines = list(lines)
     for number, line in enumerate(lines, 1):
         try:
@@ -161,7 +183,9 @@ def records_from_lines(process: Any, lines: Any, died_at: int | None = None
                 continue
             raise HistoryError(f"line {number} of {process}'s history is not a report: "
                                  f"{line[:80]!r}") from None
-        if report[0] == "I":
+        if report[0] == CLOCK:
+            clock = report[1]
+        elif report[0] == "I":
             _, op, call, value = report
             pending = (op, call, value)
         elif pending is not None:
@@ -172,4 +196,7 @@ def records_from_lines(process: Any, lines: Any, died_at: int | None = None
     if pending is not None:
         op, call, sent = pending
         records.append(operation(process, op, sent, "info", call, died_at, sent))
+    if clock is not None:
+        for record in records:
+            record[CLOCK] = clock
     return records

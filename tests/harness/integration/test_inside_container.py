@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from harness.containers.inside import SharedVolume
 from harness.containers.placement import shipped_files
+from harness.containers.platform import Collected
 from tests.support.waiting import wait_for
 
 
@@ -26,12 +28,12 @@ def shipped(tmp_path):
     return root
 
 
-def isolated(code, *args, **popen):
+def isolated(code, *args, prefix=(), **popen):
     """Run ``python -m harness.containers.inside ARGS`` with only the standard library and
-    ``code``."""
+    ``code`` (after the command ``prefix``, such as an ``unshare``)."""
     env = {"PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ["PATH"]}
-    return subprocess.Popen([sys.executable, "-S", "-m", "harness.containers.inside", *args],
-                            env=env, cwd=code, **popen)
+    return subprocess.Popen([*prefix, sys.executable, "-S", "-m", "harness.containers.inside",
+                             *args], env=env, cwd=code, **popen)
 
 
 def test_the_shipped_files_import_with_the_standard_library_alone(shipped):
@@ -138,3 +140,53 @@ def test_workers_left_behind_by_a_dead_harness_end_by_themselves(shipped, tmp_pa
     assert consumer.wait(timeout=30) == 0 and producer.wait(timeout=30) == 0
     assert (shared / "finished" / "consumer-2").read_text() == "0"
     assert SharedVolume(shared).puts_begun("producer-1", 1) < 10**6
+
+
+HOURS_AHEAD = 3 * 3600
+
+
+def time_namespaces_work():
+    try:
+        return os.geteuid() == 0 and subprocess.run(
+            ["unshare", "--time", "--fork", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not time_namespaces_work(), reason="needs root and util-linux unshare "
+                    "--time (Linux 5.6 or newer) for a monotonic clock of its own")
+def test_a_worker_on_a_clock_hours_ahead_is_killed_and_recorded_on_its_own_clock(
+        shipped, tmp_path):
+    from harness.containers.platform import killed_at
+    from harness.containers.run import history_of
+    from harness.history.recorder import clock_domain, records_from_lines
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    volume = SharedVolume(shared)
+    volume.go.touch()
+    node = ["unshare", "--time", f"--monotonic={HOURS_AHEAD}", "--fork"]
+    worker = isolated(shipped, *worker_args(shared, "producer-1", "producer", 500, "--rate",
+                                            "50"), prefix=node)
+    history = volume.history / "producer-1.0.jsonl"
+    wait_for(lambda: history.exists() and volume.puts_begun("producer-1", 1) >= 3, 30,
+             "three puts")
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+    keeper = int(children.read_text().split()[0])  # unshare's child: the keeper
+    # As `docker exec` does: the kill runs in the worker's namespaces, so on its clock.
+    killer = isolated(shipped, "kill", "--shared", str(shared), "--name", "producer-1",
+                      stdout=subprocess.PIPE, text=True,
+                      prefix=["nsenter", "--time", f"--target={keeper}"])
+    assert killer.wait(timeout=30) == 0
+    done = subprocess.CompletedProcess([], 0, killer.stdout.read(), "")
+    worker.wait(timeout=30)
+    killed = killed_at(done)
+    assert killed is not None and killed.clock != clock_domain(), "the node's own clock"
+    assert killed.ns > time.monotonic_ns() + (HOURS_AHEAD - 60) * 10**9
+    records = records_from_lines("producer-1.0", history.read_text().splitlines())
+    assert {r["clock"] for r in records} == {killed.clock}
+    merged = history_of(Collected({history.name: history.read_text()}, {}),
+                        {"producer-1": [killed]}, stopped_at=None)
+    assert all(r["return"] is not None and r["return"] >= r["call"] for r in merged), (
+        "a crashed operation ends at the kill, on the clock its call was read on")
+    assert [r["call"] for r in merged if r["op"] == "killed"] == [killed.ns]

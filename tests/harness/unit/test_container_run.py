@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkers import check
 from harness.cli import build_parser
 from harness.containers.docker import DockerPlatform
 from harness.containers.inside import HISTORY_UNWRITABLE, MARKER_UNREADABLE
@@ -17,7 +18,7 @@ from harness.containers.options import (
     placement_from,
 )
 from harness.containers.placement import Placement
-from harness.containers.platform import Collected
+from harness.containers.platform import Collected, NodeTime
 from harness.containers.run import (
     MIN_UPTIME,
     ContainerRun,
@@ -57,7 +58,8 @@ def test_one_history_from_every_start_of_every_container_and_the_drain():
         "drain.jsonl": json.dumps({"process": "drain", "op": "drained", "value": None,
                                    "type": "ok", "call": 400, "return": 401}) + "\n",
     }, {"producer-1": 0, "consumer-1": 0})
-    history = history_of(collected, {"producer-1": [200]}, stopped_at=500)
+    history = history_of(collected, {"producer-1": [NodeTime("n", 200)]},
+                         stopped_at=NodeTime("n", 500))
     assert [(r["process"], r["op"], r["type"], r["call"], r["return"]) for r in history] == [
         ("producer-1.0", "put", "info", 100, 200),
         ("consumer-1.0", "get", "ok", 150, 160),
@@ -70,7 +72,7 @@ def test_one_history_from_every_start_of_every_container_and_the_drain():
 
 def test_a_worker_left_running_at_a_stop_ends_its_operation_at_the_stop():
     collected = Collected({"consumer-1.0.jsonl": history_file(["I", "get", 150, None])}, {})
-    (record,) = history_of(collected, {}, stopped_at=500)
+    (record,) = history_of(collected, {}, stopped_at=NodeTime("n", 500))
     assert (record["type"], record["return"]) == ("info", 500)
 
 
@@ -173,7 +175,7 @@ class RecordingPlatform:
 
     def kill(self, worker):
         self.killed.append(worker.name)
-        return True
+        return NodeTime("n", len(self.killed))
 
 
 def test_a_container_is_killed_again_only_after_it_came_back_and_worked_a_while():
@@ -220,6 +222,9 @@ class FinishedPlatform:
 
     def stop_workers(self):
         pass
+
+    def node_clock(self):
+        return NodeTime("n", 10**9)
 
     def run_drain(self, command):
         if self.drain_error:
@@ -271,3 +276,64 @@ def test_the_docker_volume_is_an_absolute_folder_whatever_the_out_folder(tmp_pat
     assert platform.shared.root.is_absolute()
     platform.remove()
     assert list((tmp_path / "relative").iterdir()) == []
+
+
+# -- one clock per node ----------------------------------------------------------------------
+
+HOURS_AHEAD = 3 * 3600 * 10**9  # the workers' node booted three hours before the harness's
+
+
+class FarNodePlatform(RecordingPlatform):
+    """A node whose monotonic clock is hours ahead of the harness's: its kill command and
+    its clock answer in that clock."""
+
+    def __init__(self, now):
+        super().__init__()
+        self.now = now
+
+    def kill(self, worker):
+        self.killed.append(worker.name)
+        return NodeTime("far-node", self.now)
+
+
+def test_kills_and_the_end_of_a_container_run_are_on_the_workers_clock_not_the_harnesss():
+    base = HOURS_AHEAD + 10**9
+    config = StressConfig(producers=1, consumers=1, readers=0, kill_every_ms=100)
+    platform = FarNodePlatform(now=base + 5_000)
+    watch = ContainerRun(config, platform, worker_containers(config, Placement()))
+    watch.note_starts({"producer-1": 1, "consumer-1": 1}, now=0.0)
+    watch.kill_one({}, scheduled=MIN_UPTIME)
+    (victim,) = platform.killed
+    other = "consumer-1" if victim == "producer-1" else "producer-1"
+    in_flight = ["I", "put", base + 4_000, "x"] if victim == "producer-1" else [
+        "I", "get", base + 4_000, None]
+    collected = Collected({
+        f"{victim}.0.jsonl": history_file(["clock", "far-node"], in_flight),
+        f"{other}.0.jsonl": history_file(["clock", "far-node"], ["I", "put" if other ==
+                                         "producer-1" else "get", base + 100, "y" if other ==
+                                         "producer-1" else None], ["C", "ok", base + 200,
+                                         None, None]),
+    }, {})
+    history = history_of(collected, watch.kills, stopped_at=NodeTime("far-node", base + 9_000))
+    (killed,) = [r for r in history if r["op"] == "killed"]
+    assert (killed["call"], killed["clock"]) == (base + 5_000, "far-node")
+    (crashed,) = [r for r in history if r["type"] == "info"]
+    assert crashed["return"] == base + 5_000, "it ends at its kill, on its own clock"
+    assert all(r["return"] >= r["call"] for r in history)
+    assert check(history).checkers["errors"].valid
+
+
+def test_a_history_on_clocks_that_cannot_be_compared_is_refused_naming_the_processes():
+    history = [{"process": "producer-1.0", "op": "put", "value": "x", "type": "ok",
+                "call": 10, "return": 20, "clock": "node-a"},
+               {"process": "consumer-1.0", "op": "get", "value": "x", "type": "ok",
+                "call": 30, "return": 40, "clock": "node-b"},
+               {"process": "drain", "op": "get", "value": None, "type": "ok",
+                "call": 50, "return": 60}]
+    report = check(history)
+    assert report.valid is None
+    error = report.checkers["queue"].error
+    assert "clocks that cannot be compared" in error
+    assert "clock node-a: processes producer-1.0" in error
+    assert "clock node-b: processes consumer-1.0" in error
+    assert "no clock named: processes drain" in error
