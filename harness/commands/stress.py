@@ -4,6 +4,7 @@ it, and leave the evidence in a run folder."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,12 @@ from typing import Any
 from ..backends.redis_server import add_redis_option, redis_for
 from ..backends.registry import resolve
 from ..containers.options import add_options as add_container_options
-from ..containers.options import container_defaults, placement_from, run_placed
+from ..containers.options import (
+    container_defaults,
+    placement_from,
+    refuse_unless_placeable,
+    run_placed,
+)
 from ..errors import BackendUnavailable, RedisServerError, UnknownBackend, UsageError
 from ..flags import add_flags, from_args
 from ..interrupt import StopRequest
@@ -80,6 +86,10 @@ def _stress(args: argparse.Namespace) -> int:
     config = config_from(args)
     if placement is not None:
         config = container_defaults(config)
+        refuse_unless_placeable(config, placement)
+    if args.out is not None:
+        refuse_a_used_folder(args.out)
+    made = args.out is None or not args.out.exists()
     out = usable(args.out, "--out") if args.out is not None else new_run_directory()
     history_file = out / "history.jsonl"
     history_file.write_text("")  # records are appended here as they arrive
@@ -96,6 +106,10 @@ def _stress(args: argparse.Namespace) -> int:
             outcome = run_placed(config, placement, workdir, progress, stop, history_file)
         progress.close()
         valid = _write_run(outcome, out, args.json)
+    except UsageError:
+        if made and not history_file.stat().st_size:  # nothing ran: leave nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         stop.restore()
     if outcome.stopped_by is not None:
@@ -109,7 +123,17 @@ def _write_run(outcome: StressRun, out: Path, as_json: bool) -> bool | None:
     """Save the run's evidence and print its report; the verdict."""
     result, data = save_run(outcome, out)
     print_report(data, as_json, reporting.render_text)
-    if outcome.partial and not as_json:
-        console.say(f"partial: {outcome.failure}; the verdict is on the history recorded "
-                    "until then")
     return result.valid
+
+
+#: What a folder that holds a run has: ``--out`` refuses it.
+EVIDENCE = ("history.jsonl", "report.json", "timeline.html")
+
+
+def refuse_a_used_folder(out: Path) -> None:
+    """``UsageError`` if ``out`` holds a run already: two runs would write one history
+    together, and the second would replace the first's report."""
+    found = [name for name in EVIDENCE if (out / name).exists()]
+    if found:
+        raise UsageError(f"--out {out} holds a run already ({', '.join(found)}): choose "
+                         "another folder, or move that one away")

@@ -70,17 +70,25 @@ def platform_for(placement: Placement, workdir: Path) -> Platform:
     return KubernetesPlatform(placement)
 
 
-def run_placed(config: StressConfig, placement: Placement, workdir: Path,
-               progress: Progress | None, stop: StopRequest | None,
-               keep_history_in: Path | None) -> StressRun:
-    """``run_in_containers`` with the platform ``placement`` names; ``UsageError`` when the run
-    cannot go there."""
-    from .run import refuse_unless_containable, run_in_containers
+def refuse_unless_placeable(config: StressConfig, placement: Placement) -> None:
+    """``UsageError`` when the run cannot go into ``placement``'s containers (before anything
+    is made for it)."""
+    from .run import refuse_unless_containable
 
     try:
         refuse_unless_containable(config)
     except ValueError as error:
         raise UsageError(f"--on {placement.on}: {error}") from error
+
+
+def run_placed(config: StressConfig, placement: Placement, workdir: Path,
+               progress: Progress | None, stop: StopRequest | None,
+               keep_history_in: Path | None) -> StressRun:
+    """``run_in_containers`` with the platform ``placement`` names; ``UsageError`` when the run
+    cannot go there."""
+    from .run import run_in_containers
+
+    refuse_unless_placeable(config, placement)
     try:
         return run_in_containers(config, placement, platform_for(placement, workdir),
                                  progress, stop, keep_history_in)

@@ -14,7 +14,7 @@ from ..backends.builtin import CONTAINED
 from ..errors import HistoryError, PlatformError
 from ..flags import to_argv
 from ..history.collector import live_counts
-from ..history.format import CLOCK, killed
+from ..history.format import CLOCK, WORKER, killed
 from ..history.recorder import records_from_lines
 from ..interrupt import StopRequest
 from ..stress.config import StressConfig, for_workers
@@ -272,8 +272,10 @@ def history_of(collected: Collected, kills: dict[str, list[NodeTime]],
             began = records[0]["call"] if records else 0
             died = next((at for at in deaths if at.ns >= began), None)
             if died is not None:
-                history.append({**killed(process, died.ns), CLOCK: died.clock})
+                history.append({**killed(process, died.ns), CLOCK: died.clock,
+                                WORKER: container})
             for record in records:
+                record[WORKER] = container
                 if record["type"] == "info":
                     record["return"] = died.ns if died is not None else end
             history += records

@@ -28,8 +28,21 @@ from queue_core.contracts import AT_LEAST_ONCE, AT_MOST_ONCE, DELIVERY_MODES
 
 from ..errors import HistoryError
 
-__all__ = ["AT_LEAST_ONCE", "AT_MOST_ONCE", "CLOCK", "DELIVERY_MODES", "DRAINED", "DRAIN_PROCESS",
-           "KNOWN_OPS", "OPS", "TYPES", "killed", "operation", "validate"]
+__all__ = [
+    "AT_LEAST_ONCE",
+    "AT_MOST_ONCE",
+    "CLOCK",
+    "DELIVERY_MODES",
+    "DRAINED",
+    "DRAIN_PROCESS",
+    "KNOWN_OPS",
+    "OPS",
+    "TYPES",
+    "WORKER",
+    "killed",
+    "operation",
+    "validate",
+]
 
 #: The operations a FIFO history is judged on.
 OPS = ("put", "get")
@@ -46,6 +59,9 @@ KNOWN_OPS = ("put", "get", "size", "open", KILLED, DRAINED, "claim", "ack", "nac
 TYPES = ("ok", "fail", "info")
 #: The process name of the final drain's operations.
 DRAIN_PROCESS = "drain"
+#: The optional field that names the worker whose place the process filled: a worker and its
+#: replacements after kills name the same one (``producer-1``).
+WORKER = "worker"
 #: The optional field that names a record's clock domain (``harness.history.recorder``'s
 #: ``clock_domain``): times of different domains cannot be compared, and a history that
 #: mixes them is refused.

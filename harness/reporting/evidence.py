@@ -31,7 +31,8 @@ def save_run(run: StressRun, out: Path) -> tuple[CheckReport, dict[str, Any]]:
     data["seed"] = run.config.seed
     data["rerun"] = rerun_command(run.config, (run.placement or {}).get("flags", []))
     replace_file(out / "report.json", json.dumps(data, indent=2) + "\n")
-    timeline.write(out / "timeline.html", run.history, result, f"stress on {run.config.backend}")
+    timeline.write(out / "timeline.html", run.history, result, f"stress on {run.config.backend}",
+                   partial=run.failure if run.partial else None)
     return result, data
 
 

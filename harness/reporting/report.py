@@ -84,7 +84,9 @@ def build(report: CheckReport, history: list[dict[str, Any]],
 def render_text(data: dict[str, Any]) -> str:
     """The report as a few lines a person reads top to bottom."""
     counts = data["counts"]
-    lines = [f"verdict: {data['verdict']}"]
+    partial = (f" (partial: {data.get('partial_reason')}; the verdict is on the history "
+               "recorded until then)") if data.get("partial") else ""
+    lines = [f"verdict: {data['verdict']}{partial}"]
     if "config" in data:
         c = data["config"]
         faults = f", SIGKILL every ~{c['kill_every_ms']:g} ms" if c["kill_every_ms"] else ""
@@ -130,7 +132,7 @@ def render_text(data: dict[str, Any]) -> str:
         lines.append(f"  {name}: p50 {row['p50_ms']:.3f} ms, p99 {row['p99_ms']:.3f} ms, "
                      f"max {row['max_ms']:.3f} ms ({_count(row['count'], 'op')})")
     run = data.get("run") or {}
-    if run.get("failure"):
+    if run.get("failure") and not partial:
         lines.append(f"run failed: {run['failure']}")
     for failure in run.get("worker_failures", [])[:5]:
         lines.append(f"worker failure: {failure}")

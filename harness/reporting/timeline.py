@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkers import CheckReport
-from ..history.format import DRAIN_PROCESS
+from ..history.format import DRAIN_PROCESS, WORKER
 
 #: Above this many operations, only the violating ones and an even sample of the rest are drawn.
 MAX_DRAWN = 200_000
@@ -68,21 +68,40 @@ def process_roles(history: list[dict[str, Any]]) -> dict[Any, str]:
 
 
 def lanes(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One lane per process: grouped by role in the order of ``ROLES``, by number within a
-    group (then by name, for process names that are not numbers), labelled role and id."""
+    """One lane per worker: the processes that filled one worker's place in turn (a worker
+    and its replacements after kills: records that name the same ``worker``) share it; a
+    process that names none has a lane of its own. Grouped by role in the order of ``ROLES``,
+    by number within a group (then by name, for names that are not numbers), labelled with
+    the role, the worker and how many processes it had."""
     roles = process_roles(history)
-    ordered = sorted(roles, key=lambda p: (ROLES.index(roles[p]), *_number_first(p)))
-    return [{"process": p, "role": roles[p],
-             "label": "drain" if roles[p] == "drain" else f"{roles[p]} {p}"} for p in ordered]
+    members: dict[Any, list[Any]] = {}
+    for op in history:
+        key = op.get(WORKER, op["process"])
+        if op["process"] not in members.setdefault(key, []):
+            members[key].append(op["process"])
+    lane_role = {key: min((roles[p] for p in processes), key=ROLES.index)
+                 for key, processes in members.items()}
+    ordered = sorted(members, key=lambda k: (ROLES.index(lane_role[k]), *_number_first(k)))
+    return [{"process": key, "processes": members[key], "role": lane_role[key],
+             "label": _lane_label(key, lane_role[key], len(members[key]))} for key in ordered]
 
 
-def render(history: list[dict[str, Any]], report: CheckReport, title: str) -> str:
-    """The timeline page for ``history`` and its verdict."""
+def _lane_label(key: Any, role: str, processes: int) -> str:
+    if role == "drain":
+        return "drain"
+    name = str(key) if str(key).startswith(role) else f"{role} {key}"
+    return name if processes == 1 else f"{name} ({processes} processes)"
+
+
+def render(history: list[dict[str, Any]], report: CheckReport, title: str,
+           partial: str | None = None) -> str:
+    """The timeline page for ``history`` and its verdict (on the history recorded until a run
+    ended early, for the reason ``partial``, if it did)."""
     start = report.start_ns
     flagged = {i for v in report.violations for i in v.ops}
     focus = report.first_violation.ops if report.first_violation else []
     lane_list = lanes(history)
-    lane_of = {lane["process"]: i for i, lane in enumerate(lane_list)}
+    lane_of = {process: i for i, lane in enumerate(lane_list) for process in lane["processes"]}
     step = max(1, len(history) // MAX_DRAWN)
     end = max((op["return"] or op["call"] for op in history), default=start)
     ops = []
@@ -100,19 +119,23 @@ def render(history: list[dict[str, Any]], report: CheckReport, title: str) -> st
                "colours": {key: colour for key, colour, _ in COLOURS}}
     return _PAGE.format(
         title=html.escape(title),
-        verdict={True: "VALID", False: "INVALID", None: "UNKNOWN"}[report.valid],
+        verdict={True: "VALID", False: "INVALID", None: "UNKNOWN"}[report.valid] + (
+            "" if partial is None else html.escape(f" (partial: {partial}; the verdict is on "
+                                                   "the history recorded until then)")),
         verdict_class={True: "ok", False: "bad", None: "unknown"}[report.valid],
         violation=html.escape(first.message) if first else "no violation found",
         counts=html.escape(", ".join(f"{k} {v}" for k, v in report.counts.items())),
         sampled=f" (every {step}th operation drawn, and every violating one)" if step > 1 else "",
         legend=_legend(),
+        focus='<button id="focus">zoom to the first violation</button> ' if first else "",
         data=json.dumps(payload, separators=(",", ":")).replace("</", "<\\/"),
     )
 
 
-def write(path: Path, history: list[dict[str, Any]], report: CheckReport, title: str) -> None:
+def write(path: Path, history: list[dict[str, Any]], report: CheckReport, title: str,
+          partial: str | None = None) -> None:
     """Write the timeline page to ``path``."""
-    path.write_text(render(history, report, title), encoding="utf-8")
+    path.write_text(render(history, report, title, partial), encoding="utf-8")
 
 
 def _number_first(process: Any) -> tuple[int, int, str]:
@@ -175,7 +198,7 @@ canvas {{ display: block; width: 100%; cursor: grab; }}
 <p><small>{counts}{sampled}</small></p>
 <h2>Legend</h2>
 {legend}
-<p><button id="focus">zoom to the first violation</button> <button id="all">whole run</button>
+<p>{focus}<button id="all">whole run</button>
 &nbsp; drag to pan, wheel to zoom, hover for details</p>
 <div id="wrap"><canvas id="c"></canvas><div id="tip"></div></div>
 <script>
@@ -219,8 +242,11 @@ function draw() {{
   }}
   cx.restore();
   cx.fillStyle = "#555";
-  for (let k = 0; k <= 5; k++) {{
-    const t = t0 + (t1 - t0) * k / 5; cx.fillText((t / 1e6).toFixed(6) + " s", x(t) - 20, 12);
+  let free = LEFT;  // where the next time label may start: labels never overlap nor spill
+  for (const [t, text] of ticks()) {{
+    const w = cx.measureText(text).width, at = Math.max(x(t) - w / 2, free);
+    if (at + w > width - RIGHT) break;
+    cx.fillText(text, at, 12); free = at + w + 8;
   }}
   // The labels, and a line between two groups of lanes, drawn last: visible at every zoom.
   cx.fillStyle = "#fff"; cx.fillRect(0, TOP, LEFT - 2, D.lanes.length * LANE);
@@ -232,12 +258,22 @@ function draw() {{
     cx.fillStyle = "#333"; cx.fillText(lane.label, 4, TOP + i * LANE + 12);
   }});
 }}
+function ticks() {{
+  // Round instants 1, 2 or 5 times a power of ten apart, three to eight in view, with as
+  // many decimals as the step needs.
+  const raw = (t1 - t0) / 8, p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map(m => m * p).find(s => s >= raw * 0.999);
+  const digits = Math.max(0, -Math.floor(Math.log10(step / 1e6) + 1e-9));
+  const first = Math.ceil(t0 / step), found = [];
+  for (let k = first; k * step <= t1; k++) found.push([k * step, (k * step / 1e6).toFixed(digits) + " s"]);
+  return found;
+}}
 function focusFirst() {{
   const f = D.ops.filter(o => o[6] === 2); if (!f.length) return;
   const a = Math.min(...f.map(o => o[1])), b = Math.max(...f.map(o => o[2]));
   const pad = Math.max((b - a) * 0.5, 50); t0 = Math.max(0, a - pad); t1 = b + pad; draw();
 }}
-document.getElementById("focus").onclick = focusFirst;
+if (document.getElementById("focus")) document.getElementById("focus").onclick = focusFirst;
 document.getElementById("all").onclick = () => {{ t0 = 0; t1 = Math.max(D.end, 1); draw(); }};
 cv.addEventListener("wheel", e => {{
   e.preventDefault(); const r = cv.getBoundingClientRect();

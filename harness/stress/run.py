@@ -13,7 +13,7 @@ from typing import Any
 
 from ..backends.registry import BackendSpec, resolve
 from ..history.collector import Collector
-from ..history.format import AT_LEAST_ONCE
+from ..history.format import AT_LEAST_ONCE, WORKER
 from ..interrupt import StopRequest
 from .config import StressConfig
 from .drain import drain_claims, drain_gets
@@ -124,5 +124,9 @@ def _history(config: StressConfig, open_queue: Any, collector: Collector,
         history += drain_claims(open_queue, config.lease, limit)
     else:
         history += drain_gets(open_queue, limit)
+    for record in history:
+        worker = supervisor.worker_of.get(record["process"])
+        if worker is not None:
+            record[WORKER] = worker
     history.sort(key=lambda op: op["call"])
     return history

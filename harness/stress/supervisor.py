@@ -94,6 +94,9 @@ class Supervisor:
         self.kill_log: list[dict[str, Any]] = []
         self.failures: list[str] = []
         self.slot_pids: dict[int, list[int]] = {slot: [] for slot in range(len(crew.quotas))}
+        #: The worker whose place each process filled (``producer-1``): it and its
+        #: replacements after kills.
+        self.worker_of: dict[int, str] = {}
         self._generations: dict[tuple[str, int], int] = {}
         self._next_pid = 0
         self._started = 0.0
@@ -125,6 +128,7 @@ class Supervisor:
                                 args=(plan, self.open_queue, self.report_fd, go_fd, os.getpid()))
         process.start()
         worker = self.alive[pid] = Worker(role, slot, pid, process)
+        self.worker_of[pid] = f"{role}-{slot + 1}"
         if role == "producer":
             self.slot_pids[slot].append(pid)
         return worker

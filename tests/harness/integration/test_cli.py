@@ -1,6 +1,7 @@
 """The harness's command line: stress, check, selftest and pod, and their exit codes."""
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -369,3 +370,62 @@ def test_stress_runs_a_queue_module_it_has_never_seen(tmp_path, delivery):
     assert listed.returncode == 0, listed.stderr
     assert "myqueues:open_queue" in listed.stdout and "at-least-once" in listed.stdout
     assert "module myqueues" in listed.stdout
+
+
+# -- the run folder and the flags ------------------------------------------------------------
+
+
+def test_an_out_folder_that_holds_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["stress", "--items", "20", "--out", str(out), "--quiet"]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    capsys.readouterr()
+    assert main(["stress", "--items", "20", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"harness: error: --out {out} holds a run already "
+                                "(history.jsonl, report.json, timeline.html): choose another "
+                                "folder, or move that one away"]
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+
+
+def test_flags_refused_for_containers_leave_no_run_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["stress", "--on", "docker", "--faults", "eio", "--out", str(out)]) == 2
+    assert "storage faults are injected into local runs only" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["stress", "--on", "docker", "--faults", "eio"]) == 2
+    assert not (tmp_path / "harness-runs").exists() or not any(
+        (tmp_path / "harness-runs").iterdir())
+
+
+def test_a_platform_that_fails_before_any_worker_started_leaves_no_run_folder(
+        tmp_path, capsys, monkeypatch):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    kubectl = tools / "kubectl"
+    kubectl.write_text("#!/bin/sh\necho 'error: no configuration has been provided' >&2\n"
+                       "exit 1\n")
+    kubectl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    out = tmp_path / "run"
+    assert main(["stress", "--on", "kubernetes", "--items", "10", "--out", str(out),
+                 "--quiet"]) == 2
+    assert "no configuration has been provided" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_mistyped_flag_is_named_with_its_own_commands_usage(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["stress", "--kill-evry", "50"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: harness stress ")
+    assert "harness stress: error: unrecognized arguments: --kill-evry 50" in err
+
+
+def test_a_flag_is_never_abbreviated(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["stress", "--producer", "4"])
+    assert caught.value.code == 2
+    assert "unrecognized arguments: --producer 4" in capsys.readouterr().err

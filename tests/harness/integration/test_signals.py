@@ -71,7 +71,13 @@ def test_a_stopped_stress_run_leaves_no_process_and_a_partial_report(tmp_path, s
     assert report["verdict"] == "VALID"
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert report["counts"]["operations"] == len(history) > 2000
-    assert "partial: interrupted" in stdout
+    reason = report["partial_reason"]
+    verdicts = [line for line in stdout.splitlines() if line.startswith("verdict:")]
+    assert verdicts == [f"verdict: VALID (partial: {reason}; the verdict is on the history "
+                        "recorded until then)"], "one verdict line, and it says partial"
+    assert "run failed" not in stdout and "\npartial:" not in stdout
+    page = (out / "timeline.html").read_text()
+    assert f"VALID (partial: {reason};" in page
 
 
 def test_workers_die_with_a_harness_that_is_killed_outright(tmp_path):

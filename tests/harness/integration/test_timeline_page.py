@@ -1,6 +1,8 @@
 """The timeline page's own script, run by Node.js on a recording canvas: what a reader sees."""
 
+import itertools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -100,3 +102,28 @@ def test_every_lane_label_stays_whole_and_uncovered_at_every_zoom(tmp_path):
                     assert not overlaps(later["box"], painted["box"]), f"{label!r} covered"
         bars = [p for p in frame if p["kind"] == "rect" and p["box"][0] >= seen["left"]]
         assert len(bars) >= len(labels)  # the bars are still drawn, in the plot
+
+
+@pytest.mark.skipif(NODE is None, reason="needs Node.js to run the page's script")
+def test_the_time_labels_are_round_whole_and_apart_at_every_zoom(tmp_path):
+    history = [{"process": p, "op": "put", "value": f"v{p}", "type": "ok",
+                "call": 1_000 + 13_370_000 * p, "return": 2_000 + 13_370_000 * p}
+               for p in range(1, 60)]
+    page = timeline.render(history, check(history), "ticks")
+    script = tmp_path / "page.js"
+    script.write_text(FAKE_BROWSER + page_script(page) + DRIVE)
+    done = subprocess.run([NODE, str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for frame in json.loads(done.stdout)["frames"]:
+        ticks = [p for p in frame if p["kind"] == "text" and p["text"].endswith(" s")]
+        assert len(ticks) >= 3
+        assert all(t["whole"] and t["box"][0] + t["box"][2] <= 1000 for t in ticks)
+        assert all(a["box"][0] + a["box"][2] < b["box"][0] for a, b in itertools.pairwise(ticks))
+        values = [float(t["text"][:-2]) for t in ticks]
+        steps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
+        assert len(steps) == 1, f"uneven steps {values}"
+        (step,) = steps
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert round(mantissa, 6) in (1.0, 2.0, 5.0), values
+        decimals = {len(t["text"][:-2].partition(".")[2]) for t in ticks}
+        assert len(decimals) == 1 and decimals.pop() <= max(0, -math.floor(math.log10(step)))

@@ -111,3 +111,27 @@ def test_the_page_has_a_legend_for_every_colour_and_mark():
     assert "first violation" in legend
     assert "killed the process" in legend
     assert "labelled with its role and process id" in page
+
+
+def test_a_worker_and_its_replacements_share_one_lane():
+    history = [dict(op(pid, "put", f"v{pid}", 10 * pid), worker="producer-1")
+               for pid in (1, 4, 7)]
+    history += [dict(killed(1, 15), worker="producer-1"), dict(killed(4, 45), worker="producer-1")]
+    history += [dict(op(2, "get", "v1", 30), worker="consumer-1"),
+                op("drain", "get", None, 100)]
+    lanes = lanes_of(history)
+    assert [lane["label"] for lane in lanes] == [
+        "producer-1 (3 processes)", "consumer-1", "drain"]
+    data = embedded_data(timeline.render(history, check(history), "t"))
+    assert {o[0] for o in data["ops"] if o[3] in ("put", "killed")} == {0}
+
+
+def test_a_valid_page_has_no_button_to_a_violation_and_a_partial_page_says_so():
+    history = a_run()
+    valid = timeline.render(history, check(history), "t")
+    assert check(history).valid and 'id="focus"' not in valid
+    partial = timeline.render(history, check(history), "t", partial="interrupted by SIGINT")
+    assert ">VALID (partial: interrupted by SIGINT; the verdict is on the history recorded " \
+           "until then)<" in partial
+    broken = [op(1, "put", "a", 0), op(2, "get", "never-put", 10)]
+    assert 'id="focus"' in timeline.render(broken, check(broken), "t")
