@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..disk.crashpoints import explore
+from ..disk.sequences import SECOND
 from ..disk.workloads import WORKLOADS, Opener
 from ..errors import CrashpointsError
 
@@ -42,6 +43,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="the queue to explore: the real one or a selftest mutant")
     parser.add_argument("--stride", type=int, default=1, metavar="N",
                         help="explore only every N-th call (default: every call)")
+    parser.add_argument("--depth", type=int, choices=(1, 2), default=1,
+                        help="2: after each stop, the recovery (open, puts, gets, claims) is "
+                        "stopped in its turn: crashed at each of its calls, a second power "
+                        "loss before each (after a reboot), and run under faults that may "
+                        "follow one another (default 1: one stop)")
+    parser.add_argument("--second", default=",".join(SECOND), metavar="KINDS",
+                        help="with --depth 2: the second stops to try, some of "
+                        f"{','.join(SECOND)} (default: all)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="keep the directories of bad points here (default: a temporary "
                         "directory, removed when every point is good)")
@@ -77,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
                      "after a power loss")
     if args.stride < 1:
         return _fail("--stride must be 1 or more")
+    second = tuple(k.strip() for k in args.second.split(",") if k.strip())
+    if not second or any(k not in SECOND for k in second):
+        return _fail(f"--second {args.second}: some of {', '.join(SECOND)}")
     if args.workload == "claims" and args.queue != "filequeue":
         return _fail(f"{args.queue} has put and get only: use --workload put-get")
     if args.faults is not None:
@@ -92,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = explore(args.workload, format=args.format, fsync=args.fsync,
                          power_loss=args.power_loss, opener=QUEUES[args.queue], root=args.out,
-                         stride=args.stride, progress=progress if tty else None)
+                         stride=args.stride, progress=progress if tty else None,
+                         depth=args.depth, second=second)
     except CrashpointsError as error:
         return _fail(str(error))
     if tty:

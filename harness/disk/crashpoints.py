@@ -23,14 +23,14 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import fileops, fsmodel
+from . import fileops, fsmodel, sequences
+from .children import fork_child as _fork
 from .workloads import (  # noqa: F401 (the names the crash points' users reach through here)
     LATER,
     MODES,
@@ -112,23 +112,6 @@ class Exploration:
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "calls": self.calls, "points": self.points,
                 "bad": [b.as_dict() for b in self.bad]}
-
-
-def _fork(child: Callable[[], int]) -> int:
-    """Run ``child()`` in a forked process that ends with its result; the exit status."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            code = child()
-        except BaseException:
-            code = 71
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 _STOPPED, _FINISHED, _DIVERGED, _RAISED = 0, 10, 11, 12
@@ -214,6 +197,19 @@ class Explorer:
 
     def crash_at(self, point: Point, recording: Recording) -> BadPoint | None:
         """Run the workload until ``point`` in a child, then judge what it left."""
+        directory, returned, in_flight = self.stop_at(point, recording)
+        path = directory / "queue" / QUEUE_NAME
+        exp = expect(self.steps, recording.values, returned, in_flight)
+        problems = judge(path, lambda p: self._open(p, lambda: LATER), exp)
+        if not problems:
+            shutil.rmtree(directory)
+            return None
+        return self._bad(f"{point.mode} call {point.index}", point.index, recording,
+                         in_flight, problems, directory)
+
+    def stop_at(self, point: Point, recording: Recording) -> tuple[Path, set[int], int | None]:
+        """Run the workload until ``point`` in a child: the directory it left (the queue in
+        its ``queue``), the steps that returned and the one in flight."""
         directory = self._fresh(f"{point.mode}-{point.index}")
         path = directory / "queue" / QUEUE_NAME
         events = directory / "events"
@@ -259,13 +255,7 @@ class Explorer:
             raise CrashpointsError(f"cannot stop {point.mode} call {point.index}: {why} "
                                    "(is the workload deterministic?)")
         returned, in_flight = _outcomes(events)
-        exp = expect(self.steps, recording.values, returned, in_flight)
-        problems = judge(path, lambda p: self._open(p, lambda: LATER), exp)
-        if not problems:
-            shutil.rmtree(directory)
-            return None
-        return self._bad(f"{point.mode} call {point.index}", point.index, recording,
-                         in_flight, problems, directory)
+        return directory, returned, in_flight
 
     def power_loss_at(self, index: int, recording: Recording) -> list[BadPoint]:
         """Judge every state a power loss just before call ``index`` may leave."""
@@ -299,6 +289,21 @@ class Explorer:
         return BadPoint(where, call, stack, step, problems, str(directory))
 
 
+def _explore_sequences(explorer: Explorer, recording: Recording, workload: str,
+                       power_loss: bool, stride: int, second: tuple[str, ...],
+                       result: Exploration) -> None:
+    """Depth 2: every first stop, then every second stop during its recovery."""
+    script = sequences.Script(sequences.RECOVERY[workload], explorer.opener, explorer.fsync,
+                              explorer.format, LATER)
+
+    def bad(where: str, problems: list[str], directory: Path) -> None:
+        result.bad.append(BadPoint(where, "(a sequence of stops)", (), "the recovery",
+                                   problems, str(directory)))
+
+    firsts = sequences.first_stops(explorer, recording, workload, power_loss, stride)
+    result.points += sequences.explore_second(firsts, script, explorer.root, second, bad)
+
+
 def _check_replay(recording: Recording, queue_directory: Path, run_directory: Path) -> None:
     """``CrashpointsError`` unless the recorded calls rebuild the queue's files exactly."""
     actual = {p.name: p.read_bytes() for p in queue_directory.iterdir()}
@@ -330,9 +335,14 @@ def _slim(call: fileops.FileCall) -> fileops.FileCall:
 def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool = False,
             power_loss: bool = False, opener: Opener = filequeue_opener,
             root: Path | None = None, stride: int = 1, modes: tuple[str, ...] = MODES,
-            progress: Callable[[int, int], None] | None = None) -> Exploration:
+            progress: Callable[[int, int], None] | None = None, depth: int = 1,
+            second: tuple[str, ...] = sequences.SECOND) -> Exploration:
     """Explore every crash point (every ``stride``-th call) of ``workload``, or with
-    ``power_loss`` every power-loss state, and return the bad ones."""
+    ``power_loss`` every power-loss state, and return the bad ones. With ``depth`` 2, each
+    of them is a first stop, followed by a recovery stopped in each way ``second`` names
+    (``sequences``)."""
+    if depth not in (1, 2):
+        raise CrashpointsError(f"depth {depth}: sequences of 1 or 2 stops are explored")
     if workload not in WORKLOADS:
         raise CrashpointsError(f"unknown workload {workload!r}; choose one of "
                                f"{', '.join(WORKLOADS)}")
@@ -347,7 +357,10 @@ def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool =
                                 format=format, modes=modes)
             recording = explorer.record()
             result.calls = len(recording.calls)
-            if power_loss:
+            if depth == 2:
+                _explore_sequences(explorer, recording, workload, power_loss, stride, second,
+                                   result)
+            elif power_loss:
                 indexes = list(range(0, len(recording.calls) + 1, stride))
                 for n, index in enumerate(indexes):
                     states = sum(1 for _ in fsmodel.power_loss_states(recording.ops, index))

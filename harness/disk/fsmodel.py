@@ -80,6 +80,19 @@ class Recorder:
     def __post_init__(self) -> None:
         self.directory = Path(os.path.realpath(self.directory))
 
+    def seed(self) -> None:
+        """Take the files already in the directory as there and durable, as if created,
+        written and synced (and the directory synced) before the first recorded call."""
+        for name in sorted(os.listdir(self.directory)):
+            path = self.directory / name
+            if not path.is_file():
+                continue
+            inode = self._file(os.stat(path).st_ino, new=True)
+            self.ops += [Op(-1, "create", inode, name),
+                         Op(-1, "write", inode, name, data=path.read_bytes()),
+                         Op(-1, "fsync", inode, name)]
+        self.ops.append(Op(-1, "dirsync"))
+
     def _file(self, number: int, *, new: bool = False) -> str:
         """The identity of the live file with inode ``number`` (a new one for a create)."""
         if new or number not in self._files:

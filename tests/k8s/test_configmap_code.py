@@ -1,7 +1,6 @@
 """The files the ConfigMap ships run a role by themselves, in a bare interpreter."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -9,6 +8,7 @@ import yaml
 
 from k8s.render import render
 from queue_core import FileQueue
+from tests.support.machine import machine_environment
 
 
 def test_the_shipped_files_alone_run_the_monitor_with_the_standard_library(tmp_path):
@@ -21,7 +21,7 @@ def test_the_shipped_files_alone_run_the_monitor_with_the_standard_library(tmp_p
         target.write_text(manifest["ConfigMap"]["data"][item["key"]])
     mount.chmod(0o555)
     FileQueue(tmp_path / "q" / "tasks.json")  # the monitor only reads: the queue must exist
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(mount), "PYTHONDONTWRITEBYTECODE": "1",
+    env = {**machine_environment(), "PYTHONPATH": str(mount), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONNOUSERSITE": "1", "QUEUE_FILE": str(tmp_path / "q" / "tasks.json"),
            "RESULTS_DIR": str(tmp_path / "r")}
     done = subprocess.run([sys.executable, "-S", "-m", "queue_core.roles.monitor", "--once",

@@ -85,16 +85,16 @@ def test_at_least_once_needs_a_backend_with_claims(tmp_path, capsys):
     assert "has no claim/ack" in capsys.readouterr().err
 
 
-def test_a_second_stress_into_the_same_directory_starts_from_a_new_queue(tmp_path, capsys):
+def test_a_stress_into_a_folder_that_holds_no_run_makes_its_own_queue(tmp_path, capsys):
+    out = tmp_path / "run"
+    left = out / "work" / "run-old" / "queue" / "tasks.json"
+    left.parent.mkdir(parents=True)
+    left.write_text("left over")
     argv = ["stress", "--producers", "1", "--consumers", "1", "--items", "50", "--seed", "5",
-            "--out", str(tmp_path / "run"), "--json"]
-    assert main(argv) == 0
-    capsys.readouterr()
-    [first] = (tmp_path / "run" / "work").glob("run-*/queue/tasks.json")
-    first.write_text("left over")
+            "--out", str(out), "--json"]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["put_ok"] == 50
-    assert first.read_text() == "left over", "a run never touches what it did not create"
+    assert left.read_text() == "left over", "a run never touches what it did not create"
 
 
 def test_stress_on_a_broken_queue_exits_1_and_names_the_violation(tmp_path, capsys):

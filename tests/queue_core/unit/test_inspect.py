@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -424,7 +425,7 @@ def test_a_ledger_that_names_no_pending_order_counts_the_item_once(queue_path, q
         {"op": "next", "order": 4},
         {"op": "pending", "from": position},
         {"op": "entry", "order": 3, "item": "c", "attempts": 1, "held": True,
-         "until": 2e9, "put_at": None},
+         "until": time.time() + 3600, "put_at": None},  # held for an hour from now
     ]))
     q.close()
     report = inspect_queue(queue_path)
