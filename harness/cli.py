@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .commands import backends, check, crashpoints, pod, selftest, stress, survey
+from .commands import backends, campaign, check, crashpoints, pod, selftest, stress, survey
 from .errors import UsageError
 from .reporting.console import EXIT_FAILED
 
 #: Every subcommand, in the order ``--help`` lists them.
-COMMANDS = (stress, check, selftest, pod, backends, crashpoints, survey)
+COMMANDS = (stress, check, selftest, pod, backends, crashpoints, campaign, survey)
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -40,6 +40,8 @@ def refuse_unless_containable(config: StressConfig) -> None:
                          f"choose from {', '.join(CONTAINED)}")
     if config.faults:
         raise ValueError("storage faults are injected into local runs only (drop --faults)")
+    if config.tamper:
+        raise ValueError("tampering is done to local runs only (drop --tamper)")
     if config.precreate:
         raise ValueError("--precreate applies to local runs only: the containers create the "
                          "queue together")

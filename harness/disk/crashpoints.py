@@ -290,7 +290,7 @@ class Explorer:
 
 
 def _explore_sequences(explorer: Explorer, recording: Recording, workload: str,
-                       power_loss: bool, stride: int, second: tuple[str, ...],
+                       power_loss: bool, stride: int, offset: int, second: tuple[str, ...],
                        result: Exploration) -> None:
     """Depth 2: every first stop, then every second stop during its recovery."""
     script = sequences.Script(sequences.RECOVERY[workload], explorer.opener, explorer.fsync,
@@ -300,7 +300,7 @@ def _explore_sequences(explorer: Explorer, recording: Recording, workload: str,
         result.bad.append(BadPoint(where, "(a sequence of stops)", (), "the recovery",
                                    problems, str(directory)))
 
-    firsts = sequences.first_stops(explorer, recording, workload, power_loss, stride)
+    firsts = sequences.first_stops(explorer, recording, workload, power_loss, stride, offset)
     result.points += sequences.explore_second(firsts, script, explorer.root, second, bad)
 
 
@@ -334,10 +334,12 @@ def _slim(call: fileops.FileCall) -> fileops.FileCall:
 
 def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool = False,
             power_loss: bool = False, opener: Opener = filequeue_opener,
-            root: Path | None = None, stride: int = 1, modes: tuple[str, ...] = MODES,
+            root: Path | None = None, stride: int = 1, offset: int = 0,
+            modes: tuple[str, ...] = MODES,
             progress: Callable[[int, int], None] | None = None, depth: int = 1,
             second: tuple[str, ...] = sequences.SECOND) -> Exploration:
-    """Explore every crash point (every ``stride``-th call) of ``workload``, or with
+    """Explore every crash point (every ``stride``-th call, from the ``offset``-th on) of
+    ``workload``, or with
     ``power_loss`` every power-loss state, and return the bad ones. With ``depth`` 2, each
     of them is a first stop, followed by a recovery stopped in each way ``second`` names
     (``sequences``)."""
@@ -358,10 +360,11 @@ def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool =
             recording = explorer.record()
             result.calls = len(recording.calls)
             if depth == 2:
-                _explore_sequences(explorer, recording, workload, power_loss, stride, second,
+                _explore_sequences(explorer, recording, workload, power_loss, stride, offset,
+                                   second,
                                    result)
             elif power_loss:
-                indexes = list(range(0, len(recording.calls) + 1, stride))
+                indexes = list(range(offset % stride, len(recording.calls) + 1, stride))
                 for n, index in enumerate(indexes):
                     states = sum(1 for _ in fsmodel.power_loss_states(recording.ops, index))
                     result.points += states
@@ -369,7 +372,8 @@ def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool =
                     if progress:
                         progress(n + 1, len(indexes))
             else:
-                points = [p for p in explorer.points(recording) if p.index % stride == 0]
+                points = [p for p in explorer.points(recording)
+                          if p.index % stride == offset % stride]
                 for n, point in enumerate(points):
                     result.points += 1
                     bad = explorer.crash_at(point, recording)

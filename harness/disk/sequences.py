@@ -334,14 +334,14 @@ def after_a_reboot(boot: bytes) -> Iterator[None]:
 # -- the first stops, and the exploration -----------------------------------------------------
 
 
-def first_stops(explorer: Any, recording: Any, workload: str, power_loss: bool, stride: int
-                ) -> Iterator[First]:
+def first_stops(explorer: Any, recording: Any, workload: str, power_loss: bool, stride: int,
+                offset: int = 0) -> Iterator[First]:
     """The first stops of the workload: the state every ``stride``-th crash point leaves, or
     every power-loss state before every ``stride``-th call; each distinct one once."""
     seen: set[Any] = set()
     steps = explorer.steps
     if power_loss:
-        for index in range(0, len(recording.calls) + 1, stride):
+        for index in range(offset % stride, len(recording.calls) + 1, stride):
             outcome = _prefix(Run(_whole(recording), bounds=recording.bounds), index)
             for label, files in fsmodel.power_loss_states(recording.ops, index):
                 first = _first(f"power loss before call {index} ({label})", files, steps,
@@ -349,7 +349,7 @@ def first_stops(explorer: Any, recording: Any, workload: str, power_loss: bool, 
                 if _new(first, outcome, seen):
                     yield first
         return
-    for point in explorer.points(recording)[::stride]:
+    for point in explorer.points(recording)[offset % stride::stride]:
         directory, returned, in_flight = explorer.stop_at(point, recording)
         queue = directory / "queue"
         files = {p.name: p.read_bytes() for p in queue.iterdir() if p.is_file()}

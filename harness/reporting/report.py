@@ -73,7 +73,8 @@ def build(report: CheckReport, history: list[dict[str, Any]],
     if run is not None:
         data["config"] = dataclasses.asdict(run.config)
         data["run"] = {"wall_seconds": round(run.wall_seconds, 3), "kills": run.kills,
-                       "worker_failures": run.worker_failures, "failure": run.failure}
+                       "worker_failures": run.worker_failures, "failure": run.failure,
+                       "tampered": run.tampered}
         if run.placement is not None:
             data["run"]["containers"] = run.placement
     data["throughput"] = throughput(history, run.wall_seconds if run else None)
@@ -97,6 +98,9 @@ def render_text(data: dict[str, Any]) -> str:
                      f"{_count(c['items'], 'item')} on {c['backend']}"
                      f"{' with fsync' if c['fsync'] else ''}{faults}; "
                      f"{data['run']['wall_seconds']:.2f} s, {_count(data['run']['kills'], 'kill')}")
+        tampered = data["run"].get("tampered")
+        if tampered:
+            lines.append("tampered: " + ", ".join(f"{kind} {n}" for kind, n in tampered.items()))
         where = data["run"].get("containers")
         if where:
             users = f", users {'/'.join(map(str, where['users']))}" if where["users"] else ""

@@ -32,6 +32,19 @@ def _fault_kinds(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _tamper_kinds(text: str) -> tuple[str, ...]:
+    from .tamper import parse_tampers
+
+    try:
+        return parse_tampers(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _tampered(config: StressConfig) -> bool:
+    return bool(config.tamper)
+
+
 def _claims(config: StressConfig) -> bool:
     return config.delivery == AT_LEAST_ONCE
 
@@ -106,6 +119,15 @@ class StressConfig:
     fault_rate: float = setting(0.01, Flag(
         "--fault-rate", "with --faults: the share of file calls that fail", "P", positive_float,
         applies=_faulty, applies_when="with --faults"))
+    #: Damage done to the live queue's files (``harness.stress.tamper`` names), about every
+    #: ``tamper_every`` seconds; the workers then read what raised as what may have happened.
+    tamper: tuple[str, ...] = setting((), Flag(
+        "--tamper", "damage the live queue's files as a crash or a backup would (comma-"
+        "separated: sync, claims, lines, head, snapshot); operations that raised count as "
+        "may-have-happened", "KINDS", _tamper_kinds, show=",".join))
+    tamper_every: float = setting(0.005, Flag(
+        "--tamper-every", "with --tamper: milliseconds between two damages", "MS",
+        positive_float, scale=0.001, applies=_tampered, applies_when="with --tamper"))
     #: Create the queue before the workers start; otherwise they all create it at once.
     precreate: bool = setting(False, Flag(
         "--precreate", "create the queue before the workers start (by default they all create "

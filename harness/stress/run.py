@@ -20,6 +20,7 @@ from .drain import drain_claims, drain_gets
 from .progress import Progress
 from .schedule import Choices, split_quota
 from .supervisor import Crew, Limits, Supervisor, gathered_worker_logs
+from .tamper import Tamperer
 from .worker import WorkerPlan
 
 
@@ -43,6 +44,8 @@ class StressRun:
     run_dir: Path | None = None
     #: Where the workers ran when they ran in containers (platform, image, restarts, users).
     placement: dict[str, Any] | None = None
+    #: What ``--tamper`` did to the queue's files, by kind.
+    tampered: dict[str, int] = field(default_factory=dict)
 
     @property
     def partial(self) -> bool:
@@ -79,14 +82,20 @@ def run_stress(config: StressConfig, workdir: Path, progress: Progress | None = 
     supervisor = Supervisor(crew, plan, open_queue, collector, report_fd, Choices(config.seed))
     run = StressRun(config, [], 0.0, run_dir=run_dir)
     started = time.monotonic()
+    tamperer = Tamperer(run_dir / "queue", config.tamper, config.tamper_every, config.seed)
     try:
         with gathered_worker_logs(enabled=config.kill_every_ms is None):
             started = supervisor.start()
+            if config.tamper:
+                tamperer.start()
             run.failure = supervisor.supervise(started, limits, progress, stop)
     finally:
+        if tamperer.is_alive():
+            tamperer.stop()
         supervisor.stop()
         os.close(report_fd)
         collector.join()
+    run.tampered = dict(tamperer.done)
     run.wall_seconds = time.monotonic() - started
     run.kills, run.worker_failures = supervisor.kills, supervisor.failures
     run.kill_log = supervisor.kill_log
