@@ -20,7 +20,9 @@ Several changes may wait for a sync at once, so a power loss may keep a later on
 earlier one: the data file's unsynced tail may then hold a hole (zeros) before lines of puts
 that never returned. The first process to open the queue after the kernel started again
 (``.sync`` keeps the boot id) cuts the data file at the line that holds the first zero byte
-after what is synced (``JournalStorage``): nothing there had been promised.
+after what is synced (``JournalStorage``): nothing there had been promised. It also publishes
+the end of the appends that are really there, since the end published before the power loss
+may name appends it took; and a sync never counts bytes beyond the end of its file.
 
 A failed fsync (``StorageError``: an I/O error, a full disk) makes the durability of every
 change since the last good sync unknown, and Linux may report a later fsync as good without

@@ -56,7 +56,9 @@ class GroupCommitted:
     def _cut_at_hole(self, fd: int, head_offset: int, size: int) -> None:
         """After a reboot: cut the data file at the line holding the first zero byte after
         the head and after what is recorded as synced: a power loss left a hole there, in
-        lines of puts that never returned (see ``groupcommit``)."""
+        lines of puts that never returned (see ``groupcommit``). Either way, publish the end
+        of the appends that are really there: the end published before the power loss may
+        name appends it took (``.sync`` is never synced)."""
         start = head_offset
         with self._sync.locked():
             record = self._sync.read(DATA, self._data_key())
@@ -72,6 +74,8 @@ class GroupCommitted:
                 self._last_append = (None, -1, 0)
                 self._sync.publish_written(self._data_key(), line_start)
                 return
+        end, _ = self._tail(fd, size, self._data_header.end)
+        self._sync.publish_written(self._data_key(), end)
 
     def _take_back_data(self, fd: int, record: Record, head: Head) -> Record:
         """Cut the data file back to its synced end (never before the head)."""
@@ -146,6 +150,7 @@ class GroupCommitted:
 
     def _reach(self, ticket: Ticket) -> Callable[[], tuple[int, tuple[int, int]]]:
         """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
-        if ticket.slot == DATA:
-            return lambda: (max(self._sync.written(ticket.key), ticket.mark), (0, 0))
+        if ticket.slot == DATA:  # never beyond the file: a published end is not synced
+            return lambda: (max(min(self._sync.written(ticket.key),
+                                    os.fstat(ticket.fd).st_size), ticket.mark), (0, 0))
         return lambda: newest_head(ticket.fd, self._slots_at(), ticket)
