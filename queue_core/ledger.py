@@ -9,7 +9,9 @@ applied, so the state and the read position stay as they were. Once the log is l
 history, it is replaced by a snapshot of the current state (a new file, renamed over the old
 one); a process notices the replacement because its descriptor's file has no name left
 (``st_nlink == 0``) and replays the new file from the start; a snapshot that cannot be
-written is abandoned (the log stays).
+written is abandoned (the log stays). With ``fsync``, a file renamed in whose directory sync
+failed (or that another process's snapshot put in place) is opened only after the directory
+is synced: nothing is written into it before its name is durable.
 The header names the queue's id (when its storage format keeps one), so that a ledger left
 from another queue is refused. Every call is made with the queue's lock held.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import diskio
-from .atomic import write_atomic
+from .atomic import fsync_directory, write_atomic
 from .claims import LedgerState
 from .errors import CorruptQueueError, StorageError
 
@@ -56,6 +58,10 @@ class Ledger:
         self._size = 0
         self._records = 0
         self._state = LedgerState()
+        #: The file at the path may not have a durable directory entry (a snapshot's or the
+        #: new ledger's directory sync failed after its rename): sync the directory before
+        #: opening it, so nothing is written into it before its name is durable.
+        self._directory_unsynced = False
 
     def load(self) -> LedgerState | None:
         """The current state, or ``None`` when no claim was ever made.
@@ -83,7 +89,7 @@ class Ledger:
         if not records:
             return
         if self.load() is None:
-            write_atomic(self.path, self._header(), fsync=self.fsync)
+            self._write_file(self._header())
             self.load()
         fd = self._fd
         if self._size > self._offset:  # the half-written record of a crashed change
@@ -122,10 +128,20 @@ class Ledger:
     def _compact(self) -> None:
         snapshot = self._state.snapshot()
         data = self._header() + "".join(_ENCODER.encode(r) + "\n" for r in snapshot).encode()
-        # On failure the log stays in use (or the snapshot, if only the directory sync failed).
+        # On failure the log stays in use (or the snapshot, if only the directory sync failed:
+        # it is synced before the snapshot is opened).
         with contextlib.suppress(StorageError):
-            write_atomic(self.path, data, fsync=self.fsync)
+            self._write_file(data)
         self._forget()
+
+    def _write_file(self, data: bytes) -> None:
+        """Replace the file with ``data`` (``write_atomic``); if only its directory sync
+        failed, the directory is synced before the new file is opened."""
+        try:
+            write_atomic(self.path, data, fsync=self.fsync)
+        except StorageError as error:
+            self._directory_unsynced |= error.replaced
+            raise
 
     def _descriptor(self) -> tuple[int, int] | None:
         """The open log and its size, reopened (and replayed from the start) after a
@@ -135,6 +151,10 @@ class Ledger:
             if status.st_nlink:
                 return self._fd, status.st_size
             self._forget()
+            self._directory_unsynced = True  # another process's snapshot replaced the log
+        if self._directory_unsynced and self.fsync and not self.read_only:
+            fsync_directory(self.path.parent)
+        self._directory_unsynced = False
         try:
             mode = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_APPEND
             fd = os.open(self.path, mode | os.O_CLOEXEC)
@@ -170,6 +190,7 @@ class Ledger:
 
     def close(self) -> None:
         """Release the descriptor; the file stays."""
+        self._directory_unsynced |= self._fd is not None  # a snapshot may come meanwhile
         self._forget()
 
     def _header(self) -> bytes:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import diskio
-from ..atomic import remove_stale_temp_files, write_atomic
+from ..atomic import fsync_directory, remove_stale_temp_files, write_atomic
 from ..errors import CorruptQueueError, StorageError
 from ..groupcommit import (
     Key,
@@ -94,6 +94,10 @@ class JournalStorage(GroupCommitted, Storage):
         super().__init__(path, fsync=fsync)
         self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
         self._data_fd: int | None = None
+        #: A data file may be in use whose directory entry is not known durable (a
+        #: compaction's directory sync failed after its rename): sync the directory before
+        #: writing into the file ``_data()`` opens next.
+        self._directory_unsynced = False
         self._head = HeadFile(self.head_path, self.path.name, self._corrupt)
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
@@ -264,6 +268,7 @@ class JournalStorage(GroupCommitted, Storage):
     def close(self) -> None:
         if self._data_fd is not None:
             os.close(self._data_fd)
+            self._directory_unsynced = True  # a compaction may come before the reopening
         self._data_fd = None
         self._head.close()
         for ticket in self._take_waiting():
@@ -303,7 +308,10 @@ class JournalStorage(GroupCommitted, Storage):
         """The data file's descriptor and size, reopened when a compaction replaced the file.
 
         A replaced file has no name left (``st_nlink == 0``): one ``fstat`` tells. Its header
-        never changes, so it is read once per file.
+        never changes, so it is read once per file. With ``fsync``, the directory is synced
+        before a file found replaced (or reopened) is used: the compaction that renamed it
+        in may have failed to sync it, and nothing may be written into it before its name is
+        durable.
         """
         if self._data_fd is not None:
             status = os.fstat(self._data_fd)
@@ -311,7 +319,11 @@ class JournalStorage(GroupCommitted, Storage):
                 return self._data_fd, status.st_size
             os.close(self._data_fd)
             self._data_fd = None
+            self._directory_unsynced = True
         self._last_append = (None, -1, 0)
+        if self._directory_unsynced and self.fsync:
+            fsync_directory(self.path.parent)
+        self._directory_unsynced = False
         fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
         status = os.fstat(fd)
         header = self._data_header
