@@ -31,8 +31,12 @@ raises ``StorageError`` as well, and the next operation under the queue's lock t
 those changes back (``take_back``: the data file is cut back to the synced mark, the head moved
 back to the synced head) and moves to the next epoch. A take-back keeps what was synced, and
 the record remembers what the take-backs of its last ``KEPT_EPOCHS`` epochs kept: a commit
-whose epoch is over returns if its change was kept, and raises if it was taken back (or if
-that is no longer known). Operations that raised thus left nothing, as without group commit.
+whose epoch is over returns if its change was kept, and raises if it was taken back.
+Operations that raised thus left nothing, as without group commit; except where what became of
+the change is no longer known (its record was damaged or removed, or it waited through more
+take-backs than a record remembers): then the ``StorageError``'s ``outcome_unknown`` is true,
+and it says the change may have happened. A head that nobody moved since the change is still
+that change's, so it is decided: synced and recorded afresh.
 """
 
 from __future__ import annotations
@@ -318,9 +322,8 @@ class SyncFile:
         record = self.read(ticket.slot, ticket.key)
         if record is None:
             if not self._describes_another_file(ticket.slot, ticket.key):
-                # Unreadable (a torn or damaged write): whether a take-back removed the
-                # change is no longer known, so it cannot be claimed durable.
-                raise _taken_back(ticket.path)
+                self._sync_unrecorded(ticket, reach)
+                return
             # The file was replaced since the change (a compaction copied and synced it):
             # sync the old file too, in case the replacement does not last.
             diskio.fsync(ticket.fd, ticket.path)
@@ -345,6 +348,24 @@ class SyncFile:
             self._record_failure(ticket.slot, record, mark)
             raise
         self._shared_recently = mark > ticket.mark
+
+    def _sync_unrecorded(self, ticket: Ticket, reach: Reach) -> None:
+        """``_sync_for`` when the record of ``ticket``'s file is unreadable (a torn or
+        damaged write, a truncated or new ``.sync``): whether a take-back removed the change
+        is no longer known, so it is not claimed durable, nor said to be taken back
+        (``outcome_unknown``); except for a head that nobody moved since this change (a
+        take-back writes a newer head, and none runs while the sync lock is held): it is
+        synced and recorded afresh, and the change returns."""
+        if ticket.slot != HEAD or reach() != (ticket.mark, ticket.state):
+            raise _outcome_unknown(ticket.path, "the record of this change's sync was "
+                                   f"damaged or removed ({self.path.name})")
+        try:
+            diskio.fsync(ticket.fd, ticket.path)
+            epoch = time.time_ns()
+            self.write(HEAD, Record(ticket.key, epoch, ticket.mark, 0, ticket.state,
+                                    kept_from=epoch))
+        except StorageError as error:  # the head stays: the next take-back cannot know it
+            raise _outcome_unknown(ticket.path, error.detail, error.errno) from error
 
     def _describes_another_file(self, slot: int, key: Key) -> bool:
         """True if ``slot`` holds a whole record of a file other than ``key``."""
@@ -425,8 +446,13 @@ def _covered(record: Record | None, ticket: Ticket) -> bool:
     if record.epoch == ticket.epoch:
         return record.synced >= ticket.mark
     back = record.epoch - 1 - ticket.epoch
-    if (record.kept_from <= ticket.epoch and 0 <= back < KEPT_EPOCHS
-            and ticket.mark <= record.kept[back]):
+    if record.kept_from > ticket.epoch:
+        raise _outcome_unknown(ticket.path, "the record of this change's sync was damaged or "
+                               "removed, and started over since")
+    if not 0 <= back < KEPT_EPOCHS:
+        raise _outcome_unknown(ticket.path, f"the change waited through more take-backs of "
+                               f"failed syncs than the record remembers ({KEPT_EPOCHS})")
+    if ticket.mark <= record.kept[back]:
         return True
     raise _taken_back(ticket.path)
 
@@ -435,6 +461,11 @@ def _taken_back(path: Path) -> StorageError:
     return StorageError(path, "fsync", errno.EIO,
                         "a sync of this change failed (here or in another process); the "
                         "change was taken back")
+
+
+def _outcome_unknown(path: Path, why: str, code: int = errno.EIO) -> StorageError:
+    """The error of a change whose durability cannot be told: it may have happened."""
+    return StorageError(path, "fsync", code, why, outcome_unknown=True)
 
 
 def boot_id() -> bytes:
