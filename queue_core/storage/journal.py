@@ -463,6 +463,7 @@ class JournalStorage(GroupCommitted, Storage):
         try:
             if self.fsync:
                 self._commit_now(self._data_ticket(fd, head.offset + cut))
+                self._sync.note_replaced(self._data_key(), head.offset + cut)
             write_atomic(self.path, data, fsync=self.fsync)
             new_head = Head(head.counter + 1, head.generation + 1, len(data) - cut)
             self._write_head(new_head)

@@ -10,8 +10,9 @@ import os
 
 import pytest
 
-from queue_core import FileQueue, StorageError, groupcommit
+from queue_core import FileQueue, StorageError
 from queue_core.groupcommit import HEAD, SYNC_SUFFIX
+from queue_core.syncrecords import RECORD_SIZE
 from tests.support.held_commits import HeldCommits
 
 
@@ -23,7 +24,7 @@ def tear_record(queue_path, slot):
     """What another process's write of the record, cut short, leaves: its checksum fails."""
     fd = os.open(sync_path(queue_path), os.O_RDWR)
     try:
-        os.pwrite(fd, b"\xff" * 16, slot * groupcommit._RECORD_SIZE + 40)
+        os.pwrite(fd, b"\xff" * 16, slot * RECORD_SIZE + 40)
     finally:
         os.close(fd)
 

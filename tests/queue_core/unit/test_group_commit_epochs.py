@@ -10,6 +10,7 @@ import pytest
 
 from queue_core import FileQueue, StorageError, groupcommit
 from queue_core.groupcommit import SYNC_SUFFIX
+from queue_core.syncrecords import RECORD_SIZE
 from tests.queue_core.unit.test_group_commit import Deferred
 from tests.support.faulty_disk import FaultyDisk
 
@@ -115,7 +116,7 @@ def test_a_sync_file_deleted_while_a_queue_is_open_is_followed_to_its_replacemen
 def damage_record(queue_path, slot):
     sync_path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
     raw = bytearray(sync_path.read_bytes())
-    raw[slot * groupcommit._RECORD_SIZE + 40] ^= 1  # in its epoch: the checksum fails
+    raw[slot * RECORD_SIZE + 40] ^= 1  # in its epoch: the checksum fails
     sync_path.write_bytes(bytes(raw))
 
 
