@@ -193,8 +193,8 @@ class JournalStorage(GroupCommitted, Storage):
         header = self._data_header
         head = self._current_head(header, size)
         taken, next_offset = self._lines_from(fd, head.offset, size, count)
-        if not taken:
-            return []
+        if not taken:  # empty: said only once the head that says so is durable
+            return [] if self._empty_is_durable(head) else self.pop_many(count)
         self._move_head(fd, header, head, next_offset, size)
         return [encoded for _, encoded in taken]
 

@@ -109,6 +109,22 @@ class GroupCommitted:
             for ticket in waiting:
                 close_ticket(ticket)
 
+    def _empty_is_durable(self, head: Head) -> bool:
+        """With ``fsync``, before a get answers "empty" from ``head``: True once that head is
+        durable (another process's get may have moved it and still wait for its sync, which
+        may fail and be taken back: the items it passed were in the queue all along); False
+        if its sync failed and was taken back (look again). ``StorageError`` if even the
+        take-back could not be done (the next operation does it)."""
+        if self._sync is None:
+            return True
+        try:
+            self._commit_now(self._head_ticket(head))
+        except StorageError:
+            if self._sync.peek(self._data_key(), self._head_key()) is None:
+                raise
+            return False
+        return True
+
     def _take_waiting(self) -> list[Ticket]:
         waiting = getattr(self._waiting, "tickets", None) or []
         self._waiting.tickets = []

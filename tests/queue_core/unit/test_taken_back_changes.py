@@ -65,3 +65,30 @@ def test_a_put_whose_file_was_replaced_twice_since_cannot_be_told(
     with pytest.raises(StorageError, match="may have happened") as raised:
         held.release()
     assert raised.value.outcome_unknown
+
+
+def test_an_empty_answer_is_never_given_from_a_head_move_a_failed_sync_takes_back(
+        queue_path, monkeypatch, disk):
+    producer, first, second = opened(queue_path, 3)
+    producer.put("x")  # returned: durable
+    held = HeldCommits(first, monkeypatch)
+    assert first.get() == "x"  # the head moved past "x"; its sync has not run yet
+    disk.fail("fsync", errno.EIO, file="tasks.json.head")  # the next sync of the head fails
+    try:
+        answer = second.get()  # "empty" only once the head that says so is durable
+    except StorageError:
+        answer = "raised"  # a get that raised took nothing: allowed
+    assert answer != None, "'x' was in the queue all along: its get is taken back"  # noqa: E711
+    with pytest.raises(StorageError, match="taken back"):
+        held.release()  # the failed head sync covered its move
+    assert list(iter(producer.get, None)) == ([] if answer == "x" else ["x"])
+
+
+def test_an_empty_answer_waits_for_the_head_that_says_so_to_be_durable(queue_path,
+                                                                      monkeypatch):
+    producer, first, second = opened(queue_path, 3)
+    producer.put("x")
+    held = HeldCommits(first, monkeypatch)
+    assert first.get() == "x"
+    assert second.get() is None  # it synced first's head move (durable now): truly empty
+    held.release()  # covered by that sync: it returns
