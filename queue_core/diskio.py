@@ -98,3 +98,17 @@ def cut_back(fd: int, size: int) -> None:
     leftover has no final newline, so every reader ignores it and the next append cuts it."""
     with contextlib.suppress(OSError):
         os.ftruncate(fd, size)
+
+
+def replaced(fd: int, path: Path) -> tuple[bool, os.stat_result]:
+    """Whether the file open as ``fd`` is no longer the one named ``path`` (renamed over,
+    removed, moved away), and its status. Told by identity (device and inode), not by link
+    count: another name (a backup by hard link) keeps a replaced file's count above zero."""
+    status = os.fstat(fd)
+    if status.st_nlink == 0:
+        return True, status
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return True, status
+    return (named.st_dev, named.st_ino) != (status.st_dev, status.st_ino), status

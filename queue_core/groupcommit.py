@@ -235,7 +235,7 @@ class SyncFile:
     def follow_replacement(self) -> None:
         """If the sync file was deleted or replaced since this process opened it, let the next
         use open the file now at its path, the one the other processes use."""
-        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+        if self._fd is not None and diskio.replaced(self._fd, self.path)[0]:
             self.close()
 
     def commit(self, ticket: Ticket, reach: Reach) -> None:

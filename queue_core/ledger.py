@@ -7,8 +7,8 @@ was appended since. A record that a crashed writer left half-written at the end 
 cut off by the next change; a change whose write fails (a full disk) is cut back and not
 applied, so the state and the read position stay as they were. Once the log is long and mostly
 history, it is replaced by a snapshot of the current state (a new file, renamed over the old
-one); a process notices the replacement because its descriptor's file has no name left
-(``st_nlink == 0``) and replays the new file from the start; a snapshot that cannot be
+one); a process notices the replacement because its descriptor's file is no longer the one
+at the path (``diskio.replaced``) and replays the new file from the start; a snapshot that cannot be
 written is abandoned (the log stays). With ``fsync``, a file renamed in whose directory sync
 failed (or that another process's snapshot put in place) is opened only after the directory
 is synced: nothing is written into it before its name is durable.
@@ -145,10 +145,10 @@ class Ledger:
 
     def _descriptor(self) -> tuple[int, int] | None:
         """The open log and its size, reopened (and replayed from the start) after a
-        compaction; one ``fstat`` while nothing was replaced."""
+        compaction; an ``fstat`` and a ``stat`` while nothing was replaced."""
         if self._fd is not None:
-            status = os.fstat(self._fd)
-            if status.st_nlink:
+            gone, status = diskio.replaced(self._fd, self.path)
+            if not gone:
                 return self._fd, status.st_size
             self._forget()
             self._directory_unsynced = True  # another process's snapshot replaced the log

@@ -307,15 +307,15 @@ class JournalStorage(GroupCommitted, Storage):
     def _data(self) -> tuple[int, int]:
         """The data file's descriptor and size, reopened when a compaction replaced the file.
 
-        A replaced file has no name left (``st_nlink == 0``): one ``fstat`` tells. Its header
-        never changes, so it is read once per file. With ``fsync``, the directory is synced
-        before a file found replaced (or reopened) is used: the compaction that renamed it
-        in may have failed to sync it, and nothing may be written into it before its name is
-        durable.
+        A replaced file is no longer the one at the path (``diskio.replaced``: an ``fstat``
+        and a ``stat``). Its header never changes, so it is read once per file. With
+        ``fsync``, the directory is synced before a file found replaced (or reopened) is
+        used: the compaction that renamed it in may have failed to sync it, and nothing may
+        be written into it before its name is durable.
         """
         if self._data_fd is not None:
-            status = os.fstat(self._data_fd)
-            if status.st_nlink:
+            gone, status = diskio.replaced(self._data_fd, self.path)
+            if not gone:
                 return self._data_fd, status.st_size
             os.close(self._data_fd)
             self._data_fd = None
