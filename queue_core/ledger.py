@@ -113,8 +113,10 @@ class Ledger:
             self._compact()
 
     def mark(self) -> int:
-        """Where the log ended at the last ``load`` or ``append``: ``undo(mark)`` removes
-        what was appended after it."""
+        """Where the log ends now: ``undo(mark)`` removes what is appended after it. (It
+        loads first: after a compaction nothing is loaded, and a mark of 0 would cut the new
+        snapshot back to its header, every claim with it.)"""
+        self.load()
         return self._offset
 
     def undo(self, mark: int) -> None:

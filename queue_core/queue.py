@@ -28,6 +28,7 @@ from .directory import DirectoryErrors, make_directory
 from .doorbell import Doorbell
 from .errors import (
     ClaimError,
+    QueueError,
     StorageError,
 )
 from .items import check_count, check_seconds, check_timeout, decode_items, encode_item
@@ -248,7 +249,8 @@ class FileQueue:
                 self._storage.commit()
             except Exception:
                 self._take_back_storage()
-                self._ledger.undo(mark)
+                if self._storage_at(origin):  # else the items left: their records stay
+                    self._ledger.undo(mark)
                 raise
             if self._storage.positions_repeat:
                 with contextlib.suppress(StorageError):
@@ -388,6 +390,15 @@ class FileQueue:
             with self._locked:
                 self._take_back_storage()
             raise
+
+    def _storage_at(self, position: object) -> bool:
+        """True if the storage's position is known to be ``position`` (the removal of a claim
+        that raised did not happen); False if it moved, or cannot be read now (the pending
+        record is then resolved by the next operation, see ``_ledger_state``)."""
+        try:
+            return self._storage.position() == position
+        except (OSError, QueueError):
+            return False
 
     def _take_back_storage(self) -> None:
         """With the lock held: take back what a failed sync left, if it can be done now (else

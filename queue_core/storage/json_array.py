@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import secrets
+from pathlib import Path
 
-from ..atomic import remove_stale_temp_files, write_atomic
-from ..errors import CorruptQueueError, StorageError
+from .. import diskio
+from ..atomic import fsync_directory, remove_stale_temp_files, temp_prefix, write_atomic
+from ..errors import CorruptQueueError, StorageError, storage_error
 from .base import Storage
 
 
@@ -93,15 +97,41 @@ class JsonArrayStorage(Storage):
         return items
 
     def _write(self, items: list) -> None:
-        """Replace the file with ``items``; on failure the file is as ``_load`` read it."""
+        """Replace the file with ``items``; on failure the file is as ``_load`` read it.
+
+        With ``fsync`` the file as read first gets a second, temporary name (a hard link), so
+        that if only the directory sync after the rename fails, one rename puts it back, and
+        the directory is synced again. If even that fails, the ``StorageError`` says the
+        change may have happened (``outcome_unknown``)."""
         data = json.dumps(items, separators=(",", ":")).encode()
+        backup = self._backup() if self.fsync and self._loaded else None
         try:
             write_atomic(self.path, data, fsync=self.fsync)
         except StorageError as error:
-            if error.replaced and self._loaded:  # only the directory sync failed: undo
-                with contextlib.suppress(StorageError):
-                    write_atomic(self.path, self._loaded, fsync=False)
+            if error.replaced and backup is not None:  # only the directory sync failed: undo
+                try:
+                    diskio.replace(backup, self.path)
+                    backup = None
+                    fsync_directory(self.path.parent)
+                except StorageError as undo:
+                    raise StorageError(error.path, error.operation, error.errno,
+                                       f"{error.detail}; putting the previous file back "
+                                       f"failed too ({undo})", outcome_unknown=True) from undo
             raise
+        finally:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+
+    def _backup(self) -> Path:
+        """A second name, beside it, for the file as ``_load`` read it (a temporary file's
+        name: one a crash leaves is removed at the next open)."""
+        backup = self.path.with_name(f"{temp_prefix(self.path)}undo-{secrets.token_hex(4)}")
+        try:
+            os.link(self.path, backup)
+        except OSError as error:
+            raise storage_error(backup, "link", error) from error
+        return backup
 
 
 def _refuse_constant(name: str) -> float:
