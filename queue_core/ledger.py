@@ -175,7 +175,7 @@ class Ledger:
     def _replay(self, line: bytes) -> None:
         try:
             self._state.apply(json.loads(line))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             at = self._offset
             self._forget()
             raise CorruptQueueError(

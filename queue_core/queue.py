@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import time
@@ -24,17 +23,18 @@ from .claims import (
     stats_of,
 )
 from .contracts import DEFAULT_MAX_ATTEMPTS
-from .directory import DirectoryErrors, make_directory
+from .directory import DirectoryErrors, check_name_length, make_directory
 from .doorbell import Doorbell
 from .errors import (
     ClaimError,
     QueueError,
     StorageError,
 )
-from .items import check_count, check_seconds, check_timeout, decode_items, encode_item
-from .ledger import Ledger
+from .items import check_count, check_seconds, check_timeout, encode_item
+from .ledger import CLAIMS_SUFFIX, Ledger
 from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS
+from .storage.journal_head import HEAD_SUFFIX
 
 LOCK_SUFFIX = ".lock"
 #: A batch put rings the doorbell once per item, up to this many times (one per waiter).
@@ -90,6 +90,7 @@ class FileQueue:
         self.max_attempts = max_attempts
         self._clock = clock
         created = make_directory(self.path.parent)
+        check_name_length(self.path, [HEAD_SUFFIX, CLAIMS_SUFFIX, LOCK_SUFFIX])
         self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
@@ -120,8 +121,10 @@ class FileQueue:
     def put(self, item: Any) -> None:
         """Append ``item`` at the tail. Atomic; the queue is unchanged if it raises.
 
-        Raises ``InvalidItemError`` (a ``TypeError``) for ``None`` and for anything
-        ``json.dumps`` cannot encode, NaN and infinities included.
+        Raises ``InvalidItemError`` (a ``TypeError``) for ``None``, for anything
+        ``json.dumps`` cannot encode (NaN and infinities included), for containers nested
+        more than ``items.MAX_DEPTH`` levels deep, and for keys that collide once JSON turns
+        them into strings.
         """
         self.put_many((item,))
 
@@ -183,9 +186,9 @@ class FileQueue:
                                                 for e in entries))
                 if items:
                     return items
-            encoded = self._storage.pop_many(max_items)
+            items = self._storage.pop_many(max_items)  # decoded before the head moved
         self._commit()
-        return decode_items(encoded)
+        return items
 
     def size(self) -> int:
         """The number of items waiting (not counting claimed, delayed or dead ones)."""
@@ -241,9 +244,9 @@ class FileQueue:
             mark = self._ledger.mark()
             batch = {"batch": len(heads)} if len(heads) > 1 else {}  # one: the default
             self._ledger.append(*records, *(
-                {"op": "take", "order": first + n, "item": json.loads(encoded),
+                {"op": "take", "order": first + n, "item": item,
                  "until": now + lease, "put_at": put_at, "from": origin, **batch}
-                for n, (encoded, put_at) in enumerate(heads)), compact=False)
+                for n, (item, put_at) in enumerate(heads)), compact=False)
             try:
                 self._storage.pop_many(len(heads))
                 self._storage.commit()

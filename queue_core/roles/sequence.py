@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import remove_stale_temp_files, write_atomic
+from ..directory import check_name_length
 from ..errors import CorruptQueueError
 from ..locking import FileLock
 
@@ -19,6 +20,7 @@ class IdSequence:
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        check_name_length(self.path, [".lock"])
         self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         with self._lock.exclusive():
             remove_stale_temp_files(self.path)

@@ -38,7 +38,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import diskio
 from ..atomic import fsync_directory, remove_stale_temp_files, write_atomic
@@ -58,6 +58,7 @@ from .journal_head import (
     pack_head,
     slots_at,
 )
+from .journal_lines import JournalLines
 from .journal_sync import GroupCommitted
 
 MAGIC = "queue-journal"
@@ -68,9 +69,6 @@ READABLE_VERSIONS = (2, 3)
 COMPACT_MIN_BYTES = 4 << 20
 #: ...or when the queue is empty and this many bytes were consumed.
 COMPACT_EMPTY_BYTES = 64 << 10
-_TAIL_CHUNK = 512
-#: What a batch read first reads per line it wants (more if a line is longer).
-_LINE_GUESS = 256
 _FIRST_GENERATION = 1
 
 
@@ -85,7 +83,7 @@ class _Header(NamedTuple):
     end: int
 
 
-class JournalStorage(GroupCommitted, Storage):
+class JournalStorage(GroupCommitted, JournalLines, Storage):
     """Items as lines appended to a journal, consumed by moving a head: O(1) per operation."""
 
     lock_free_count = True
@@ -188,48 +186,20 @@ class JournalStorage(GroupCommitted, Storage):
                 raise
             self._wait_for_commit(self._data_ticket(fd, size + len(data)))
 
-    def pop_many(self, count: int) -> list[str]:
+    def pop_many(self, count: int) -> list[Any]:
         fd, size = self._data()
         header = self._data_header
         head = self._current_head(header, size)
-        taken, next_offset = self._lines_from(fd, head.offset, size, count)
+        taken, next_offset = self._items_from(fd, head.offset, size, count)  # before the move
         if not taken:  # empty: said only once the head that says so is durable
             return [] if self._empty_is_durable(head) else self.pop_many(count)
         self._move_head(fd, header, head, next_offset, size)
-        return [encoded for _, encoded in taken]
+        return [item for item, _ in taken]
 
-    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+    def peek_many(self, count: int) -> list[tuple[Any, float | None]]:
         fd, size = self._data()
         head = self._current_head(self._data_header, size)
-        taken, _ = self._lines_from(fd, head.offset, size, count)
-        return [(encoded, put_at) for put_at, encoded in taken]
-
-    def _lines_from(self, fd: int, offset: int, size: int,
-                    count: int) -> tuple[list[tuple[float, str]], int]:
-        """Up to ``count`` complete item lines from ``offset`` as (put time, item JSON), and
-        the offset after the last of them."""
-        taken: list[tuple[float, str]] = []
-        per_line = _LINE_GUESS
-        while len(taken) < count and offset < size:
-            want = min(size - offset, per_line * (count - len(taken)))
-            raw = os.pread(fd, want + 1, offset - 1)  # from the newline before the line
-            if raw[:1] != b"\n":
-                raise self._corrupt(self.head_path, f"it points at byte {offset} of "
-                                    f"{self.path.name}, which is not the start of a line")
-            start = 1
-            while len(taken) < count:
-                end = raw.find(b"\n", start)
-                if end < 0:
-                    break
-                _, put_at, encoded = self._split(raw[start:end], offset)
-                taken.append((put_at, encoded))
-                offset += end + 1 - start
-                start = end + 1
-            if start == 1:  # not one whole line in what was read
-                if offset + len(raw) - 1 >= size:
-                    break  # only a half-written line is left (or the file shrank)
-                per_line *= 4
-        return taken, offset
+        return self._items_from(fd, head.offset, size, count)[0]
 
     def _move_head(self, fd: int, header: _Header, head: Head, next_offset: int,
                    size: int) -> None:
@@ -398,59 +368,6 @@ class JournalStorage(GroupCommitted, Storage):
     def _write_head(self, head: Head) -> None:
         """Write ``head`` (not synced: see ``_move_head``); on failure the previous head stays."""
         self._head.write(head, self._data_header.queue_id)
-
-    def _line_at(self, fd: int, offset: int, size: int) -> tuple[bytes | None, int]:
-        """The complete line starting at ``offset`` (without its newline) and the next offset;
-        ``CorruptQueueError`` if ``offset`` is not at the start of a line."""
-        chunk = _TAIL_CHUNK
-        while offset < size:
-            raw = os.pread(fd, chunk + 1, offset - 1)  # from the newline before the line
-            if raw[:1] != b"\n":
-                raise self._corrupt(self.head_path, f"it points at byte {offset} of "
-                                    f"{self.path.name}, which is not the start of a line")
-            end = raw.find(b"\n", 1)
-            if end >= 0:
-                return raw[1:end], offset + end
-            if len(raw) <= chunk or offset + len(raw) - 1 >= size:
-                return None, offset  # only a half-written line is left (or the file shrank)
-            chunk *= 4
-        return None, offset
-
-    def _tail(self, fd: int, size: int, header_end: int) -> tuple[int, int]:
-        """(end of the last complete line, its sequence number, or 0 when there is none)."""
-        end = size
-        chunk = _TAIL_CHUNK
-        while True:
-            start = max(header_end, end - chunk)
-            raw = os.pread(fd, end - start, start)
-            last_newline = raw.rfind(b"\n")
-            if last_newline < 0:
-                if start == header_end:
-                    return header_end, 0
-                chunk *= 4
-                continue
-            complete_end = start + last_newline + 1
-            previous = raw.rfind(b"\n", 0, last_newline)
-            if previous < 0 and start > header_end:
-                chunk *= 4
-                continue
-            line_start = start + previous + 1
-            seq, _, _ = self._split(raw[previous + 1:last_newline], line_start)
-            return complete_end, seq
-
-    def _split(self, line: bytes, offset: int) -> tuple[int, float, str]:
-        """(sequence number, put time, item JSON) of one item line."""
-        seq_text, _, rest = line.partition(b" ")
-        time_text, sep, encoded = rest.partition(b" ")
-        try:
-            if not sep:
-                raise ValueError("missing a field")
-            return int(seq_text), float(time_text), encoded.decode()
-        except (ValueError, UnicodeDecodeError) as error:
-            raise self._corrupt(
-                self.path,
-                f"the line at byte {offset} is not '<number> <put time> <JSON>' ({error})",
-            ) from error
 
     def _compact(self, fd: int, head: Head, size: int) -> None:
         """Copy the waiting lines to a file of the next generation and switch to it. A failure

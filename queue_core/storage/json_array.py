@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from .. import diskio
 from ..atomic import fsync_directory, remove_stale_temp_files, temp_prefix, write_atomic
@@ -46,16 +47,16 @@ class JsonArrayStorage(Storage):
         items.extend(json.loads(encoded) for encoded in encoded_items)
         self._write(items)
 
-    def pop_many(self, count: int) -> list[str]:
+    def pop_many(self, count: int) -> list[Any]:
         items = self._load()
         taken = self._heads(items, count)
         if taken:
             self._write(items[len(taken):])
         return taken
 
-    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+    def peek_many(self, count: int) -> list[tuple[Any, float | None]]:
         items = self._load()
-        return [(encoded, None) for encoded in self._heads(items, count)]
+        return [(item, None) for item in self._heads(items, count)]
 
     def position(self) -> str:
         try:
@@ -66,14 +67,14 @@ class JsonArrayStorage(Storage):
     def count(self) -> int:
         return len(self._load())
 
-    def _heads(self, items: list, count: int) -> list[str]:
-        """The first ``count`` items as JSON; ``CorruptQueueError`` if one of them is null."""
+    def _heads(self, items: list, count: int) -> list[Any]:
+        """The first ``count`` items; ``CorruptQueueError`` if one of them is null."""
         taken = items[:count]
         if any(item is None for item in taken):
             which = "its first item is" if taken[0] is None else "one of its first items is"
             raise CorruptQueueError(self.path, f"{which} null, which a queue cannot hold "
                                     "(get() returns None for an empty queue)")
-        return [json.dumps(item) for item in taken]
+        return taken
 
     def _load(self) -> list:
         try:
@@ -85,6 +86,8 @@ class JsonArrayStorage(Storage):
             raise CorruptQueueError(self.path, "the file is empty (a JSON array was expected)")
         try:
             items = json.loads(data, parse_constant=_refuse_constant)
+        except RecursionError as error:
+            raise CorruptQueueError(self.path, "it is nested too deep to decode") from error
         except (ValueError, UnicodeDecodeError) as error:
             problem = f"it is not valid JSON ({error})"
             if data.startswith(b'{"format":"queue-journal"'):
