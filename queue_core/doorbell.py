@@ -38,9 +38,12 @@ _RING = b"\1"
 class Doorbell:
     """One process's handle on a queue's FIFO; every call is best effort and never raises."""
 
-    def __init__(self, identity: str) -> None:
+    def __init__(self, identity: str, like: Path | None = None) -> None:
         #: The FIFO, named after the queue's identity (its lock file's device and inode).
         self.path = BELL_DIRECTORY / f"filequeue-{identity.replace(':', '-')}.bell"
+        #: The queue's lock file: a FIFO this process makes takes its group and permission
+        #: bits (a stricter umask must not keep the others from opening it).
+        self._like = like
         self._fd: int | None = None
         #: True once the FIFO turned out to be unusable here: no more attempts.
         self._unusable = False
@@ -100,6 +103,19 @@ class Doorbell:
                 os.close(self._fd)
             self._fd = None
 
+    def _share(self) -> None:
+        """The FIFO just made takes the lock file's group and permission bits (best effort)."""
+        try:
+            like = os.stat(self._like) if self._like is not None else None
+        except OSError:
+            like = None
+        if like is None:
+            return
+        with contextlib.suppress(OSError):
+            os.chown(self.path, -1, like.st_gid)
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, stat.S_IMODE(like.st_mode))
+
     def _open(self) -> int | None:
         if self._unusable:
             return None
@@ -110,6 +126,7 @@ class Doorbell:
             except FileNotFoundError:
                 with contextlib.suppress(FileExistsError):
                     os.mkfifo(self.path, 0o666)
+                    self._share()
                 fd = os.open(self.path, flags)
         except OSError:  # no FIFOs on this file system, no permission: waiters re-check
             self._unusable = True

@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from . import diskio
+from .atomic import open_shared
 from .errors import StorageError, storage_error
 from .syncrecords import (
     CHECKSUM,
@@ -113,6 +114,8 @@ class SyncFile:
 
     def __init__(self, queue_path: Path) -> None:
         self.path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
+        #: The queue's data file: a new sync file takes its group and permission bits.
+        self._like = queue_path
         self._fd: int | None = None
         self._thread_lock = threading.Lock()
         _sync_files.add(self)
@@ -403,7 +406,7 @@ class SyncFile:
     def _descriptor(self) -> int:
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                self._fd = open_shared(self.path, self._like)
             except OSError as error:
                 raise storage_error(self.path, "open", error) from error
         return self._fd

@@ -45,6 +45,8 @@ class Ledger:
     def __init__(self, queue_path: Path, *, fsync: bool = False,
                  read_only: bool = False) -> None:
         self.path = queue_path.with_name(queue_path.name + CLAIMS_SUFFIX)
+        #: The queue's data file: a new ledger takes its group and permission bits.
+        self._like = queue_path
         self.fsync = fsync
         #: Open the file for reading only (``load`` works, ``append`` fails).
         self.read_only = read_only
@@ -140,7 +142,7 @@ class Ledger:
         """Replace the file with ``data`` (``write_atomic``); if only its directory sync
         failed, the directory is synced before the new file is opened."""
         try:
-            write_atomic(self.path, data, fsync=self.fsync)
+            write_atomic(self.path, data, fsync=self.fsync, like=self._like)
         except StorageError as error:
             self._directory_unsynced |= error.replaced
             raise

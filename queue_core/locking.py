@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import diskio
+from .atomic import open_shared
 from .errors import QueueDirectoryError, storage_error
 
 _open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
@@ -29,10 +30,12 @@ class FileLock:
     by an ordinary thread lock first.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, like: Path | None = None) -> None:
         self.path = Path(path)
+        #: A file whose group and permission bits the lock file takes if this creates it.
+        self.like = like
         self._thread_lock = threading.Lock()
-        self._fd = _open_lock_file(self.path)
+        self._fd = _open_lock_file(self.path, like)
         self._exclusive = Held(self)
         _open_locks.add(self)
 
@@ -47,7 +50,7 @@ class FileLock:
         try:
             fd = self._fd
             if fd is None:
-                fd = self._fd = _open_lock_file(self.path)
+                fd = self._fd = _open_lock_file(self.path, self.like)
             fcntl.flock(fd, mode)
         except BaseException:
             self._thread_lock.release()
@@ -78,7 +81,7 @@ class FileLock:
 
     def _descriptor(self) -> int:
         if self._fd is None:
-            self._fd = _open_lock_file(self.path)
+            self._fd = _open_lock_file(self.path, self.like)
         return self._fd
 
     def close(self) -> None:
@@ -124,9 +127,9 @@ class Held:
         return None
 
 
-def _open_lock_file(path: Path) -> int:
+def _open_lock_file(path: Path, like: Path | None) -> int:
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        return open_shared(path, like)
     except FileNotFoundError as error:
         raise QueueDirectoryError(path.parent, "it does not exist") from error
     except NotADirectoryError as error:

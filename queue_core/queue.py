@@ -91,7 +91,7 @@ class FileQueue:
         self._clock = clock
         created = make_directory(self.path.parent)
         check_name_length(self.path, [HEAD_SUFFIX, CLAIMS_SUFFIX, LOCK_SUFFIX])
-        self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
+        self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX), like=self.path)
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = DirectoryErrors(self.path.parent,
@@ -102,7 +102,7 @@ class FileQueue:
                 lock_file = os.stat(self._lock.path)
                 #: Names this queue whatever path opened it: claims are checked against it.
                 self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
-                self._bell = Doorbell(self._identity)
+                self._bell = Doorbell(self._identity, like=self._lock.path)
                 self._storage.initialize()
                 self._ledger.queue_id = self._storage.queue_id
                 self._ledger.queue_files = self._storage.files()
