@@ -65,6 +65,8 @@ class DirectoryErrors:
             error.args = (error.path, error.problem, error.move_away)
         elif isinstance(error, OSError):
             translated = _directory_problem(error)
+            if isinstance(error, FileNotFoundError) and not self.directory.is_dir():
+                translated = "it no longer exists (removed while the queue was open)"
             if translated is not None:
                 raise QueueDirectoryError(self.directory, translated) from error
 

@@ -100,6 +100,8 @@ BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 #: other processes are still writing, and the longest it gathers in all.
 GATHER_STEP_SECONDS = 0.00005
 GATHER_MAX_SECONDS = 0.0002
+#: The calls of ``diskio`` that read, as a ``StorageError`` names them.
+_READS = ("read", "read the status of", "open")
 #: ``reach()``: how far a sync that starts now reaches: (mark, state).
 Reach = Callable[[], tuple[int, tuple[int, int]]]
 
@@ -148,14 +150,14 @@ class SyncFile:
     def read(self, slot: int, key: Key) -> Record | None:
         """The record of ``slot`` if it describes ``key``, else ``None``. Call it holding the
         sync lock."""
-        raw = os.pread(self._descriptor(), RECORD.size, slot * RECORD_SIZE)
+        raw = self._pread(RECORD.size, slot * RECORD_SIZE)
         return self._parse(slot, raw, key)
 
     def peek(self, data_key: Key, head_key: Key) -> tuple[Record, Record] | None:
         """The records of ``DATA`` and ``HEAD``, read without the sync lock (a sync in progress
         holds it), if both describe these keys and no failure is pending; else ``None``
         (take the lock and look again). Call it holding the queue's lock."""
-        raw = os.pread(self._descriptor(), 2 * RECORD_SIZE, 0)
+        raw = self._pread(2 * RECORD_SIZE, 0)
         data = self._parse(DATA, raw[:RECORD.size], data_key)
         head = self._parse(HEAD, raw[RECORD_SIZE:RECORD_SIZE + RECORD.size], head_key)
         if data is None or head is None or data.failed or head.failed:
@@ -199,7 +201,7 @@ class SyncFile:
 
     def written(self, key: Key) -> int:
         """The end published for the data file ``key`` (0 if none, or half written)."""
-        raw = os.pread(self._descriptor(), _WRITTEN.size + CHECKSUM.size, _WRITTEN_AT)
+        raw = self._pread(_WRITTEN.size + CHECKSUM.size, _WRITTEN_AT)
         if len(raw) != _WRITTEN.size + CHECKSUM.size or (
                 CHECKSUM.unpack(raw[-4:])[0] != zlib.crc32(raw[:-4])):
             return 0
@@ -211,7 +213,7 @@ class SyncFile:
         also when the boot id is unknown. Call it holding the queue's lock."""
         current = boot_id()
         with self.locked():
-            return bool(current) and os.pread(self._descriptor(), _BOOT_ID_SIZE,
+            return bool(current) and self._pread(_BOOT_ID_SIZE,
                                               _BOOT_AT) == current.ljust(_BOOT_ID_SIZE, b"\0")
 
     def note_boot(self) -> None:
@@ -223,8 +225,9 @@ class SyncFile:
     def begin(self, slot: int, key: Key, reach: Reach, fd: int, path: Path) -> Record:
         """The record of ``slot`` for ``key``; a file without one (or with a damaged one) is
         synced first and gets a fresh record that says so, in an epoch of its own: a change
-        still waiting from an earlier epoch may have been taken back before the damage, so it
-        counts as taken back. Call it holding the queue's lock and the sync lock.
+        still waiting from an earlier epoch may have been taken back before the damage, so
+        its outcome is unknown (``covered``). Call it holding the queue's lock and the sync
+        lock.
         ``StorageError`` if that sync or the record's write fails."""
         record = self.read(slot, key)
         if record is None:
@@ -255,7 +258,26 @@ class SyncFile:
         the processes a sync just released can see it): it waits, up to
         ``GATHER_MAX_SECONDS``, while other changes keep coming, so that one sync covers them
         all. A process alone never waits.
+
+        If the sync file cannot be read (a stale handle on a shared file system, an I/O
+        error), whether a sync covered the change is not known: this process takes the change
+        back at its next operation (unless a sync covered it, which no take-back cuts), and
+        the ``StorageError`` names the sync file and says the change may have happened.
         """
+        try:
+            self._commit(ticket, reach)
+        except StorageError as error:
+            if error.operation not in _READS:
+                raise
+            note = self._unrecorded.get(ticket.slot)
+            if note is None or (note.key, note.epoch) != (ticket.key, ticket.epoch):
+                note = Record(ticket.key, ticket.epoch)
+            self._unrecorded[ticket.slot] = note._replace(failed=max(note.failed, ticket.mark))
+            raise StorageError(error.path, error.operation, error.errno, error.detail,
+                               outcome_unknown=True) from error
+
+    def _commit(self, ticket: Ticket, reach: Reach) -> None:
+        """``commit``, reads of the sync file raising as they fail."""
         if self._covered_now(ticket):
             return  # no lock needed
         if self._shared_recently and self._gathered(ticket, reach):
@@ -340,7 +362,7 @@ class SyncFile:
 
     def _describes_another_file(self, slot: int, key: Key) -> bool:
         """True if ``slot`` holds a whole record of a file other than ``key``."""
-        record = unpacked(os.pread(self._descriptor(), RECORD.size, slot * RECORD_SIZE))
+        record = unpacked(self._pread(RECORD.size, slot * RECORD_SIZE))
         return record is not None and record.key != key
 
     def note_replaced(self, key: Key, copied: int) -> None:
@@ -360,7 +382,7 @@ class SyncFile:
     def _replaced(self, ticket: Ticket) -> Record:
         """The record ``note_replaced`` kept of ``ticket``'s replaced data file;
         ``StorageError`` (outcome unknown) if it is gone (another compaction since)."""
-        record = unpacked(os.pread(self._descriptor(), RECORD.size, _REPLACED_AT))
+        record = unpacked(self._pread(RECORD.size, _REPLACED_AT))
         if record is None or record.key != ticket.key:
             raise outcome_unknown_error(ticket.path, "its file was replaced since, and what the "
                                    "compaction copied of it is no longer recorded")
@@ -368,7 +390,7 @@ class SyncFile:
 
     def _covered_now(self, ticket: Ticket) -> bool:
         """``_covered`` for the record as it is now, read without the sync lock."""
-        raw = os.pread(self._descriptor(), RECORD.size, ticket.slot * RECORD_SIZE)
+        raw = self._pread(RECORD.size, ticket.slot * RECORD_SIZE)
         return self._covered_by(self._parse(ticket.slot, raw, ticket.key), ticket)
 
     def _covered_by(self, record: Record | None, ticket: Ticket) -> bool:
@@ -402,6 +424,10 @@ class SyncFile:
             self.write(slot, failed)
         except StorageError:
             self._unrecorded[slot] = failed
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes of the sync file from ``offset`` (``StorageError`` naming it)."""
+        return diskio.pread(self._descriptor(), size, offset, self.path)
 
     def _descriptor(self) -> int:
         if self._fd is None:

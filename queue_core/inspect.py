@@ -5,7 +5,7 @@ counts, the oldest waiting item's age and any damage found, without changing any
 opens every file for reading only, creates nothing, and holds the queue's lock shared while
 it reads (so that no operation is half done under it), or reads without it after
 ``--lock-timeout`` seconds and says so. Exit status: 0 healthy, 1 damaged, 2 the path is not
-a usable queue (missing, a directory, unreadable).
+a usable queue (missing, a directory, a FIFO, unreadable).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Sequence
@@ -113,6 +114,9 @@ def _check_usable(real: Path) -> None:
         raise UnusablePath(f"the directory {real.parent} does not exist")
     if not real.exists():
         raise UnusablePath(f"there is no queue file {real}")
+    if not real.is_file():  # a FIFO: open() would block for ever
+        kind = "a FIFO" if stat.S_ISFIFO(real.stat().st_mode) else "a device or a socket"
+        raise UnusablePath(f"{real} is {kind}, not a regular file")
     if not os.access(real, os.R_OK):
         raise UnusablePath(f"no permission to read {real}")
 
@@ -180,7 +184,7 @@ class _SharedLock:
 
     def __enter__(self) -> None:
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             self.report.notes.append(f"no lock file {self.path.name}: read without the lock")
             return

@@ -77,7 +77,7 @@ class Ledger:
         fd, size = opened
         self._size = size
         if size > self._offset:
-            data = os.pread(fd, size - self._offset, self._offset)
+            data = diskio.pread(fd, size - self._offset, self._offset, self.path)
             complete = data.rfind(b"\n") + 1
             for line in data[:complete].splitlines():
                 self._replay(line)
@@ -161,18 +161,20 @@ class Ledger:
         self._directory_unsynced = False
         try:
             mode = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_APPEND
-            fd = os.open(self.path, mode | os.O_CLOEXEC)
+            fd = diskio.open_regular(self.path, mode, [*self.queue_files, self.path])
         except FileNotFoundError:
             return None
-        expected = self._header()
-        header = os.pread(fd, 256, 0)
-        header = header[:header.find(b"\n") + 1]
-        if header != expected:
+        try:
+            header = diskio.pread(fd, 256, 0, self.path)
+            header = header[:header.find(b"\n") + 1]
+            if header != self._header():
+                raise CorruptQueueError(self.path, self._header_problem(header),
+                                        [*self.queue_files, self.path])
+        except BaseException:
             os.close(fd)
-            raise CorruptQueueError(self.path, self._header_problem(header),
-                                    [*self.queue_files, self.path])
+            raise
         self._fd, self._offset = fd, len(header)
-        return fd, os.fstat(fd).st_size
+        return fd, diskio.fstat(fd, self.path).st_size
 
     def _replay(self, line: bytes) -> None:
         try:

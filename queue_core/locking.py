@@ -77,7 +77,10 @@ class FileLock:
 
     def flag_raised(self) -> bool:
         """True once any process raised the flag."""
-        return os.lseek(self._descriptor(), 0, os.SEEK_END) > 0
+        try:
+            return os.lseek(self._descriptor(), 0, os.SEEK_END) > 0
+        except OSError as error:
+            raise storage_error(self.path, "read", error) from error
 
     def _descriptor(self) -> int:
         if self._fd is None:

@@ -174,17 +174,22 @@ class JournalStorage(GroupCommitted, JournalLines, Storage):
         return fd, complete_end, last_seq
 
     def _append_lines(self, fd: int, size: int, data: bytes, last_seq: int) -> None:
-        """Append ``data`` (whole lines) in one write; with ``fsync`` it waits for ``commit``."""
-        diskio.append(fd, data, self.path, size)
-        self._last_append = (fd, size + len(data), last_seq)
-        if self.fsync:
-            try:
+        """Append ``data`` (whole lines) in one write; with ``fsync`` it waits for ``commit``
+        (its ticket is taken first: a failure to take one changes nothing)."""
+        ticket = self._data_ticket(fd, size + len(data)) if self.fsync else None
+        try:
+            diskio.append(fd, data, self.path, size)
+            self._last_append = (fd, size + len(data), last_seq)
+            if ticket is not None:
                 self._sync.publish_written(self._data_key(), size + len(data))
-            except StorageError:
+        except BaseException:
+            if ticket is not None:
+                close_ticket(ticket)
                 diskio.cut_back(fd, size)
                 self._last_append = (None, -1, 0)
-                raise
-            self._wait_for_commit(self._data_ticket(fd, size + len(data)))
+            raise
+        if ticket is not None:
+            self._wait_for_commit(ticket)
 
     def pop_many(self, count: int) -> list[Any]:
         fd, size = self._data()
@@ -206,15 +211,21 @@ class JournalStorage(GroupCommitted, JournalLines, Storage):
         """Point the head at ``next_offset``; compact once enough of the file is consumed.
         With ``fsync`` the data it moves past is durable first, and the move waits for
         ``commit`` (a compaction makes it durable at once)."""
+        ticket = None
+        moved = Head(head.counter + 1, header.generation, next_offset)
         if self.fsync:
             self._commit_now(self._data_ticket(fd, next_offset))
-        moved = Head(head.counter + 1, header.generation, next_offset)
-        self._write_head(moved)
+            ticket = self._head_ticket(moved)  # before the move: a failure changes nothing
+        try:
+            self._write_head(moved)
+        except BaseException:
+            if ticket is not None:
+                close_ticket(ticket)
+            raise
         consumed = next_offset - header.end
         compact = (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
             consumed >= COMPACT_EMPTY_BYTES and next_offset == size)
-        if self.fsync:
-            ticket = self._head_ticket(moved)
+        if ticket is not None:
             if not compact:
                 self._wait_for_commit(ticket)
                 return
@@ -252,12 +263,14 @@ class JournalStorage(GroupCommitted, JournalLines, Storage):
         """The items waiting, read without the lock; ``None`` when what was read does not fit
         together (a change came in between), or, if ``strict``, ``CorruptQueueError``."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = diskio.open_regular(self.path, os.O_RDONLY, self.files())
         except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise  # the directory is gone: QueueDirectoryError (FileQueue)
             return 0
         try:
             header = self._read_header(fd)
-            size = os.fstat(fd).st_size
+            size = diskio.fstat(fd, self.path).st_size
             try:
                 offset = header.end if head is None else self._head_offset(head, header,
                                                                            size).offset
@@ -294,15 +307,21 @@ class JournalStorage(GroupCommitted, JournalLines, Storage):
         if self._directory_unsynced and self.fsync:
             fsync_directory(self.path.parent)
         self._directory_unsynced = False
-        fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
-        status = os.fstat(fd)
+        try:
+            fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise  # the directory is gone: QueueDirectoryError (FileQueue)
+            raise self._corrupt(self.path, "it is missing (removed or moved away while the "
+                                "queue was open): which items it held is unknown") from None
+        status = diskio.fstat(fd, self.path)
         header = self._data_header
         self._data_key_now = key_of(header.queue_id, header.generation, status.st_ino)
         return fd, status.st_size
 
     def _open_data(self, flags: int) -> int:
         """A descriptor of the data file, its header read into ``_data_header``."""
-        fd = os.open(self.path, flags | os.O_CLOEXEC)
+        fd = diskio.open_regular(self.path, flags, self.files())
         try:
             self._data_header = self._read_header(fd)
         except BaseException:
@@ -311,7 +330,7 @@ class JournalStorage(GroupCommitted, JournalLines, Storage):
         return fd
 
     def _read_header(self, fd: int) -> _Header:
-        raw = os.pread(fd, 256, 0)
+        raw = diskio.pread(fd, 256, 0, self.path)
         end = raw.find(b"\n")
         problem = None
         if end < 0:
@@ -374,10 +393,10 @@ class JournalStorage(GroupCommitted, JournalLines, Storage):
         (a full disk) abandons the copy: the current generation stays in use. With ``fsync``
         it copies only durable lines (syncing them first) and the new head is durable when
         it returns."""
-        remaining = os.pread(fd, size - head.offset, head.offset)
-        cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
-        data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
         try:
+            remaining = diskio.pread(fd, size - head.offset, head.offset, self.path)
+            cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
+            data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
             if self.fsync:
                 self._commit_now(self._data_ticket(fd, head.offset + cut))
                 self._sync.note_replaced(self._data_key(), head.offset + cut)

@@ -11,14 +11,18 @@ names the damage with its ``_corrupt``.
 from __future__ import annotations
 
 import json
-import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import diskio
 from ..errors import CorruptQueueError
 from ..items import decode_items
 
+#: Bytes that JSON text never holds raw: the control characters other than its whitespace
+#: (tab, newline, carriage return). Zeros from a damaged disk are the usual ones.
+_NOT_JSON = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _TAIL_CHUNK = 512
 #: What a batch read first reads per line it wants (more if a line is longer).
 _LINE_GUESS = 256
@@ -67,7 +71,7 @@ class JournalLines:
         per_line = _LINE_GUESS
         while len(taken) < count and offset < size:
             want = min(size - offset, per_line * (count - len(taken)))
-            raw = os.pread(fd, want + 1, offset - 1)  # from the newline before the line
+            raw = diskio.pread(fd, want + 1, offset - 1, self.path)  # from the newline before
             if raw[:1] != b"\n":
                 raise self._corrupt(self.head_path, f"it points at byte {offset} of "
                                     f"{self.path.name}, which is not the start of a line")
@@ -76,6 +80,12 @@ class JournalLines:
                 end = raw.find(b"\n", start)
                 if end < 0:
                     break
+                damaged = _NOT_JSON.search(raw, start, end)
+                if damaged is not None:
+                    at = offset + damaged.start() - start
+                    raise self._corrupt(self.path, f"byte {at} is {raw[damaged.start()]:#04x}, "
+                                        "which JSON text never holds (a damaged disk?), in "
+                                        f"the line at byte {offset}")
                 _, put_at, encoded = self._split(raw[start:end], offset)
                 taken.append((put_at, encoded))
                 offset += end + 1 - start
@@ -91,7 +101,7 @@ class JournalLines:
         ``CorruptQueueError`` if ``offset`` is not at the start of a line."""
         chunk = _TAIL_CHUNK
         while offset < size:
-            raw = os.pread(fd, chunk + 1, offset - 1)  # from the newline before the line
+            raw = diskio.pread(fd, chunk + 1, offset - 1, self.path)  # from the newline before
             if raw[:1] != b"\n":
                 raise self._corrupt(self.head_path, f"it points at byte {offset} of "
                                     f"{self.path.name}, which is not the start of a line")
@@ -109,7 +119,7 @@ class JournalLines:
         chunk = _TAIL_CHUNK
         while True:
             start = max(header_end, end - chunk)
-            raw = os.pread(fd, end - start, start)
+            raw = diskio.pread(fd, end - start, start, self.path)
             last_newline = raw.rfind(b"\n")
             if last_newline < 0:
                 if start == header_end:

@@ -9,7 +9,6 @@ and head files, ``_epochs``, ``_waiting``).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -66,10 +65,11 @@ class GroupCommitted:
             start = max(start, min(record.synced, size))
         chunk = 1 << 20
         for at in range(start, size, chunk):
-            found = os.pread(fd, min(chunk, size - at), at).find(b"\0")
+            found = diskio.pread(fd, min(chunk, size - at), at, self.path).find(b"\0")
             if found >= 0:
                 hole = at + found
-                line_start = os.pread(fd, hole - start, start).rfind(b"\n") + 1 + start
+                line_start = diskio.pread(fd, hole - start, start,
+                                          self.path).rfind(b"\n") + 1 + start
                 diskio.truncate(fd, line_start, self.path)
                 self._last_append = (None, -1, 0)
                 self._sync.publish_written(self._data_key(), line_start)
@@ -117,8 +117,9 @@ class GroupCommitted:
         take-back could not be done (the next operation does it)."""
         if self._sync is None:
             return True
+        ticket = self._head_ticket(head)  # no descriptor left: raise, and do not look again
         try:
-            self._commit_now(self._head_ticket(head))
+            self._commit_now(ticket)
         except StorageError:
             if self._sync.peek(self._data_key(), self._head_key()) is None:
                 raise
@@ -150,11 +151,13 @@ class GroupCommitted:
 
     def _data_ticket(self, fd: int, mark: int) -> Ticket:
         """A ticket for the current data file ``fd`` up to byte ``mark``."""
-        return Ticket(DATA, self._data_key(), self._epochs[0], mark, os.dup(fd), self.path)
+        return Ticket(DATA, self._data_key(), self._epochs[0], mark, diskio.dup(fd, self.path),
+                      self.path)
 
     def _head_ticket(self, head: Head) -> Ticket:
         return Ticket(HEAD, self._head_key(), self._epochs[1], head.counter,
-                      os.dup(self._head_file()), self.head_path, (head.generation, head.offset))
+                      diskio.dup(self._head_file(), self.head_path), self.head_path,
+                      (head.generation, head.offset))
 
     def _data_key(self) -> Key:
         """The key of the data file ``_data()`` opened last."""
@@ -168,5 +171,6 @@ class GroupCommitted:
         """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
         if ticket.slot == DATA:  # never beyond the file: a published end is not synced
             return lambda: (max(min(self._sync.written(ticket.key),
-                                    os.fstat(ticket.fd).st_size), ticket.mark), (0, 0))
+                                    diskio.fstat(ticket.fd, ticket.path).st_size),
+                                ticket.mark), (0, 0))
         return lambda: newest_head(ticket.fd, self._slots_at(), ticket)

@@ -60,7 +60,7 @@ class JsonArrayStorage(Storage):
 
     def position(self) -> str:
         try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+            return hashlib.sha256(diskio.read_regular(self.path)).hexdigest()
         except FileNotFoundError:
             return ""
 
@@ -78,9 +78,12 @@ class JsonArrayStorage(Storage):
 
     def _load(self) -> list:
         try:
-            data = self.path.read_bytes()
+            data = diskio.read_regular(self.path)
         except FileNotFoundError:
-            return []
+            if not self.path.parent.is_dir():
+                raise  # the directory is gone: QueueDirectoryError (FileQueue)
+            raise CorruptQueueError(self.path, "it is missing (removed while the queue was "
+                                    "open): which items it held is unknown") from None
         self._loaded = data
         if not data.strip():
             raise CorruptQueueError(self.path, "the file is empty (a JSON array was expected)")

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-import encodings.ascii  # noqa: F401  (the child, as another user, may not read the
-import encodings.latin_1  # noqa: F401  interpreter's own files: import what it needs now)
+# The child, as another user, may not read the interpreter's own files: what it decodes
+# with is imported now.
+import encodings.ascii
+import encodings.latin_1  # noqa: F401
 import json
 import os
 import shutil
