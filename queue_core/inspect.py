@@ -146,8 +146,7 @@ def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
         report.details.update(storage.describe())
         ledger.queue_id = storage.queue_id
         state = ledger.load()
-        lock_size = report.files[real.name + LOCK_SUFFIX]
-        if state is not None and not lock_size:
+        if state is not None and not _flag_raised(real.with_name(real.name + LOCK_SUFFIX)):
             report.notes.append("the lock file's claims flag is missing (lost in a power "
                                 "loss?): the next open raises it again from the ledger")
         cut_short = state is not None and state.pending is not None \
@@ -173,6 +172,15 @@ def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
         close = getattr(storage, "close", None)  # formats that hold descriptors
         if close is not None:
             close()
+
+
+def _flag_raised(lock: Path) -> bool:
+    """Whether the lock file's "claims exist" flag is raised (``queue_core.locking``)."""
+    try:
+        with open(lock, "rb") as flag:
+            return flag.read(1) == b"1"
+    except OSError:
+        return False
 
 
 class _SharedLock:

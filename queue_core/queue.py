@@ -102,11 +102,13 @@ class FileQueue:
                 lock_file = os.stat(self._lock.path)
                 #: Names this queue whatever path opened it: claims are checked against it.
                 self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
-                self._bell = Doorbell(self._identity, like=self._lock.path)
+                self._bell = Doorbell(self._identity, like=self._lock.path,
+                                      token=self._lock.token())
                 self._storage.initialize()
                 self._ledger.queue_id = self._storage.queue_id
                 self._ledger.queue_files = self._storage.files()
                 remove_stale_temp_files(self._ledger.path)
+                remove_stale_temp_files(self._lock.path)
                 if not self._lock.flag_raised() and self._ledger.path.exists():
                     self._lock.raise_flag(fsync=fsync)  # the flag was lost (a power loss)
                 if fsync:  # the lock file's entry, and the directory's own if it is new

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from queue_core import FileQueue
-from queue_core.doorbell import Doorbell
+from queue_core.doorbell import bell_of, remove_bell
 from queue_core.roles.sequence import IdSequence
 from tests.support.users import GROUP, USER_A, USER_B, as_user, needs_root, shared_directory
 
@@ -23,14 +23,7 @@ def queue_path():
     with shared_directory() as directory:
         path = directory / "tasks.json"
         yield path
-        lock = path.with_name("tasks.json.lock")
-        if lock.exists():  # its doorbell's FIFO goes with the directory
-            bell_of(lock).unlink(missing_ok=True)
-
-
-def bell_of(lock):
-    status = os.stat(lock)
-    return Doorbell(f"{status.st_dev}:{status.st_ino}").path
+        remove_bell(path.with_name("tasks.json.lock"))  # its FIFO goes with the directory
 
 
 def permissions(path):
