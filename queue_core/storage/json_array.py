@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -107,35 +108,47 @@ class JsonArrayStorage(Storage):
 
         With ``fsync`` the file as read first gets a second, temporary name (a hard link), so
         that if only the directory sync after the rename fails, one rename puts it back, and
-        the directory is synced again. If even that fails, the ``StorageError`` says the
-        change may have happened (``outcome_unknown``)."""
+        the directory is synced again (without hard links: the previous bytes are written
+        back as a new file). If even that fails, the ``StorageError`` says the change may
+        have happened (``outcome_unknown``)."""
         data = json.dumps(items, separators=(",", ":")).encode()
         backup = self._backup() if self.fsync and self._loaded else None
         try:
             write_atomic(self.path, data, fsync=self.fsync)
         except StorageError as error:
-            if error.replaced and backup is not None:  # only the directory sync failed: undo
-                try:
-                    diskio.replace(backup, self.path)
-                    backup = None
-                    fsync_directory(self.path.parent)
-                except StorageError as undo:
-                    raise StorageError(error.path, error.operation, error.errno,
-                                       f"{error.detail}; putting the previous file back "
-                                       f"failed too ({undo})", outcome_unknown=True) from undo
+            if error.replaced and self._loaded:  # only the directory sync failed: undo
+                self._undo(error, backup)
             raise
         finally:
-            if backup is not None:
+            if backup is not None:  # gone already if the undo renamed it back
                 with contextlib.suppress(OSError):
                     os.unlink(backup)
 
-    def _backup(self) -> Path:
+    def _undo(self, error: StorageError, backup: Path | None) -> None:
+        """Put the file as ``_load`` read it back, durably, after ``error`` (its directory
+        sync failed once the new file was renamed in); ``StorageError`` with
+        ``outcome_unknown`` if that cannot be done."""
+        try:
+            if backup is not None:
+                diskio.replace(backup, self.path)
+                fsync_directory(self.path.parent)
+            else:
+                write_atomic(self.path, self._loaded, fsync=True)
+        except StorageError as undo:
+            raise StorageError(error.path, error.operation, error.errno,
+                               f"{error.detail}; putting the previous file back failed too "
+                               f"({undo})", outcome_unknown=True) from undo
+
+    def _backup(self) -> Path | None:
         """A second name, beside it, for the file as ``_load`` read it (a temporary file's
-        name: one a crash leaves is removed at the next open)."""
+        name: one a crash leaves is removed at the next open); ``None`` on a file system
+        without hard links."""
         backup = self.path.with_name(f"{temp_prefix(self.path)}undo-{secrets.token_hex(4)}")
         try:
             os.link(self.path, backup)
         except OSError as error:
+            if error.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+                return None
             raise storage_error(backup, "link", error) from error
         return backup
 

@@ -119,3 +119,26 @@ def test_a_claim_whose_removal_fails_after_a_ledger_compaction_keeps_the_other_c
     clock.advance(60.0)  # the leases of "a" and "b" are over: both come back
     left = FileQueue(queue_path, format="json-array", clock=clock)
     assert list(iter(left.get, None)) == ["a", "b", "c"]
+
+
+def no_hard_links(monkeypatch):
+    def link(source, target, **kwargs):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", link)
+
+
+def test_without_hard_links_a_failed_directory_sync_is_undone_by_writing_back(queue_path,
+                                                                             monkeypatch):
+    queue = opened(queue_path)
+    queue.put("kept")
+    no_hard_links(monkeypatch)
+    disk = FaultyDisk(monkeypatch)
+    disk.fail("fsync", errno.EIO, file=queue_path.parent.name)  # the directory sync, once
+    with pytest.raises(StorageError) as raised:
+        queue.put("raised")
+    assert not raised.value.outcome_unknown
+    assert drained(queue_path) == ["kept"]
+    disk.fail("fsync", errno.EIO, file=queue_path.parent.name, times=2)  # and the undo's
+    with pytest.raises(StorageError, match="may have happened"):
+        queue.put("maybe")
