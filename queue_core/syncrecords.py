@@ -73,19 +73,21 @@ class Ticket(NamedTuple):
 
 def covered(record: Record | None, ticket: Ticket) -> bool:
     """True if ``record`` says ``ticket``'s change is durable; ``StorageError`` if it says the
-    change was taken back (its epoch is over, and what was kept of it ends before the change);
-    False if that is not known from it."""
+    change was taken back (its epoch is over, and what was kept of it ends before the change),
+    or, with ``outcome_unknown``, if it no longer says what became of it (it started over
+    since the change, or the change is older than the epochs it remembers); False if there
+    is no record, or the change is of its epoch and not synced yet."""
     if record is None:
         return False
     if record.epoch == ticket.epoch:
         return record.synced >= ticket.mark
     back = record.epoch - 1 - ticket.epoch
     if record.kept_from > ticket.epoch:
-        raise outcome_unknown_error(ticket.path, "the record of this change's sync was damaged or "
-                               "removed, and started over since")
+        raise outcome_unknown_error(ticket.path, "the record of this change's sync was "
+                                    "damaged or removed, and started over since")
     if not 0 <= back < KEPT_EPOCHS:
-        raise outcome_unknown_error(ticket.path, f"the change waited through more take-backs of "
-                               f"failed syncs than the record remembers ({KEPT_EPOCHS})")
+        raise outcome_unknown_error(ticket.path, "the change waited through more take-backs "
+                                    f"of failed syncs than the record remembers ({KEPT_EPOCHS})")
     if ticket.mark <= record.kept[back]:
         return True
     raise taken_back_error(ticket.path)
