@@ -1,10 +1,12 @@
 """The queue's doorbell: a named FIFO that puts ring and waiters sleep on.
 
-The FIFO is ``/dev/shm/filequeue-<device>-<inode>.bell``, named after the queue's lock file,
-so that every process and container of the same kernel that opens the queue (through any path)
-finds the same FIFO; the containers of a Pod share ``/dev/shm``. It is kept out of the queue's
-directory, whose files are all regular files that tools may read (a FIFO would block them).
-Every ``FileQueue`` that rings or waits holds it open for
+The FIFO is ``/dev/shm/filequeue-<device>-<inode>-<token>.bell``, named after the queue's lock
+file and the random token it holds (``queue_core.locking``), so that every process and
+container of the same kernel that opens the queue (through any path) finds the same FIFO (the
+containers of a Pod share ``/dev/shm``), and a later queue whose lock file gets the same inode
+never finds an old queue's (whose owner or mode may keep it out, silently). It is kept out
+of the queue's directory, whose files are all regular files that tools may read (a FIFO would
+block them). Every ``FileQueue`` that rings or waits holds it open for
 reading and writing without blocking (Linux allows ``O_RDWR`` on a FIFO), so a ring is one
 non-blocking ``write`` of one byte that never fails for want of a reader and is dropped when
 the pipe is full. A waiter empties the pipe, checks the queue, and then sleeps in ``poll``
@@ -14,16 +16,23 @@ the pipe (containers of a Pod sharing the volume too).
 
 The doorbell only shortens waits; correctness never depends on it. A waiter can miss a ring
 when another waiter emptied the pipe first, or when the file system cannot hold a FIFO (then
-there is no doorbell at all); it re-checks the queue at least every ``RECHECK_SECONDS``.
+there is no doorbell at all, and the process says so once in its log, ``queue_core.doorbell``);
+it re-checks the queue at least every ``RECHECK_SECONDS``. FIFOs stay in ``/dev/shm`` after
+their queue's processes end; ``remove_bell`` removes a queue's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import stat
 from pathlib import Path
+
+from .locking import lock_token
+
+log = logging.getLogger("queue_core.doorbell")
 
 #: Where the FIFOs are made; a queue whose FIFO cannot be made there has no doorbell.
 BELL_DIRECTORY = Path("/dev/shm")
@@ -33,14 +42,48 @@ RECHECK_SECONDS = 1.0
 #: How many rings a waiter that took an item passes on to the other waiters at most.
 _PASS_ON_MAX = 64
 _RING = b"\1"
+#: The FIFOs this process said it cannot use (it says so once for each).
+_reported: set[Path] = set()
+
+
+def bell_path(identity: str, token: str | None) -> Path:
+    """The FIFO of the queue whose lock file is ``identity`` (``device:inode``) and holds
+    ``token`` (``None``: a lock file without one, as older versions name it)."""
+    name = identity.replace(":", "-") + ("" if token is None else f"-{token}")
+    return BELL_DIRECTORY / f"filequeue-{name}.bell"
+
+
+def bell_of(lock_path: Path) -> Path | None:
+    """The FIFO's path for the queue whose lock file is ``lock_path`` (``None``: no such
+    file)."""
+    try:
+        status = os.stat(lock_path)
+    except OSError:
+        return None
+    return bell_path(f"{status.st_dev}:{status.st_ino}", lock_token(Path(lock_path)))
+
+
+def remove_bell(lock_path: Path) -> None:
+    """Remove the FIFO of the queue whose lock file is ``lock_path``, if there is one (for a
+    queue that nobody uses any more: a process still waiting on it falls back to looking at
+    its queue every ``RECHECK_SECONDS``). Never raises."""
+    path = bell_of(lock_path)
+    with contextlib.suppress(OSError):
+        if path is not None and stat.S_ISFIFO(os.lstat(path).st_mode):
+            os.unlink(path)
 
 
 class Doorbell:
     """One process's handle on a queue's FIFO; every call is best effort and never raises."""
 
-    def __init__(self, identity: str) -> None:
-        #: The FIFO, named after the queue's identity (its lock file's device and inode).
-        self.path = BELL_DIRECTORY / f"filequeue-{identity.replace(':', '-')}.bell"
+    def __init__(self, identity: str, like: Path | None = None,
+                 token: str | None = None) -> None:
+        #: The FIFO, named after the queue's identity (its lock file's device and inode) and
+        #: the token in its lock file.
+        self.path = bell_path(identity, token)
+        #: The queue's lock file: a FIFO this process makes takes its group and permission
+        #: bits (a stricter umask must not keep the others from opening it).
+        self._like = like
         self._fd: int | None = None
         #: True once the FIFO turned out to be unusable here: no more attempts.
         self._unusable = False
@@ -100,6 +143,19 @@ class Doorbell:
                 os.close(self._fd)
             self._fd = None
 
+    def _share(self) -> None:
+        """The FIFO just made takes the lock file's group and permission bits (best effort)."""
+        try:
+            like = os.stat(self._like) if self._like is not None else None
+        except OSError:
+            like = None
+        if like is None:
+            return
+        with contextlib.suppress(OSError):
+            os.chown(self.path, -1, like.st_gid)
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, stat.S_IMODE(like.st_mode))
+
     def _open(self) -> int | None:
         if self._unusable:
             return None
@@ -110,13 +166,20 @@ class Doorbell:
             except FileNotFoundError:
                 with contextlib.suppress(FileExistsError):
                     os.mkfifo(self.path, 0o666)
+                    self._share()
                 fd = os.open(self.path, flags)
-        except OSError:  # no FIFOs on this file system, no permission: waiters re-check
-            self._unusable = True
-            return None
+        except OSError as error:  # no FIFOs on this file system, no permission
+            return self._give_up(f"it cannot be made or opened: {error.strerror}")
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # never write into someone's file
             os.close(fd)
-            self._unusable = True
-            return None
+            return self._give_up("something other than a FIFO is at its name")
         self._fd = fd
         return fd
+
+    def _give_up(self, reason: str) -> None:
+        """No more attempts to use the FIFO; said once in the log for each FIFO."""
+        self._unusable = True
+        if self.path not in _reported:
+            _reported.add(self.path)
+            log.warning("the doorbell %s cannot be used (%s): waiters look at the queue every "
+                        "%s s instead of waking at a put", self.path, reason, RECHECK_SECONDS)

@@ -48,23 +48,32 @@ class QueueDirectoryError(QueueError):
 class StorageError(QueueError):
     """A write, truncate, rename or sync of a queue file failed (I/O error, read-only file
     system, no permission, full disk, short write). The operation that raised it changed
-    nothing: the queue is as it was before the call."""
+    nothing: the queue is as it was before the call; unless ``outcome_unknown`` is true: then
+    whether its change stays is not known (it may have happened), and the message says so."""
 
     #: Set by ``write_atomic`` when only the final directory sync failed: the new file is
     #: already in place, and a caller that must leave things unchanged puts the old one back.
     replaced: bool = False
+    #: True when the operation's change may have happened (it may be in the queue, or not):
+    #: what became of it can no longer be told (a damaged record of its sync, an undo that
+    #: failed too). False for every other ``StorageError``: nothing changed.
+    outcome_unknown: bool = False
 
-    def __init__(self, path: Path | str, operation: str, errno: int, detail: str = "") -> None:
+    def __init__(self, path: Path | str, operation: str, errno: int, detail: str = "", *,
+                 outcome_unknown: bool = False) -> None:
         self.path = Path(path)
         self.operation = operation
         self.errno = errno
         self.detail = detail or os.strerror(errno)
+        if outcome_unknown:
+            self.outcome_unknown = True  # an instance attribute: pickling keeps it
         super().__init__(path, operation, errno, detail)  # what pickling passes back
 
     def __str__(self) -> str:
         name = errno_codes.errorcode.get(self.errno, str(self.errno))
-        return (f"cannot {self.operation} {self.path}: [{name}] {self.detail}; "
-                "the queue was left as it was before the call")
+        outcome = ("the operation may have happened: whether its change stays is not known"
+                   if self.outcome_unknown else "the queue was left as it was before the call")
+        return f"cannot {self.operation} {self.path}: [{name}] {self.detail}; {outcome}"
 
 
 class QueueFullError(StorageError):

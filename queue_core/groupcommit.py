@@ -20,7 +20,9 @@ Several changes may wait for a sync at once, so a power loss may keep a later on
 earlier one: the data file's unsynced tail may then hold a hole (zeros) before lines of puts
 that never returned. The first process to open the queue after the kernel started again
 (``.sync`` keeps the boot id) cuts the data file at the line that holds the first zero byte
-after what is synced (``JournalStorage``): nothing there had been promised.
+after what is synced (``JournalStorage``): nothing there had been promised. It also publishes
+the end of the appends that are really there, since the end published before the power loss
+may name appends it took; and a sync never counts bytes beyond the end of its file.
 
 A failed fsync (``StorageError``: an I/O error, a full disk) makes the durability of every
 change since the last good sync unknown, and Linux may report a later fsync as good without
@@ -29,14 +31,23 @@ raises ``StorageError`` as well, and the next operation under the queue's lock t
 those changes back (``take_back``: the data file is cut back to the synced mark, the head moved
 back to the synced head) and moves to the next epoch. A take-back keeps what was synced, and
 the record remembers what the take-backs of its last ``KEPT_EPOCHS`` epochs kept: a commit
-whose epoch is over returns if its change was kept, and raises if it was taken back (or if
-that is no longer known). Operations that raised thus left nothing, as without group commit.
+whose epoch is over returns if its change was kept, and raises if it was taken back.
+Operations that raised thus left nothing, as without group commit; except where what became of
+the change is no longer known (its record was damaged or removed, or it waited through more
+take-backs than a record remembers): then the ``StorageError``'s ``outcome_unknown`` is true,
+and it says the change may have happened. A head that nobody moved since the change is still
+that change's, so it is decided: synced and recorded afresh.
+
+A compaction replaces the data file by a copy of its waiting lines. Before the rename it keeps
+the old file's last record (``note_replaced``), with what it copied as synced: a change still
+waiting for a sync of the old file is judged by it (copied, so durable once the old file is
+synced too; or taken back before the copy). If that record is gone too (another compaction
+since), the change's outcome is unknown.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import struct
@@ -46,83 +57,53 @@ import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 from . import diskio
+from .atomic import open_shared
 from .errors import StorageError, storage_error
+from .syncrecords import (
+    CHECKSUM,
+    KEPT_EPOCHS,
+    RECORD,
+    RECORD_SIZE,
+    Key,
+    Record,
+    Ticket,
+    close_ticket,
+    covered,
+    key_of,
+    outcome_unknown_error,
+    packed,
+    taken_back,
+    taken_back_error,
+    unpacked,
+)
+
+__all__ = ["DATA", "HEAD", "KEPT_EPOCHS", "SYNC_SUFFIX", "Key", "Reach", "Record", "SyncFile",
+           "Ticket", "boot_id", "close_ticket", "key_of", "taken_back"]
 
 SYNC_SUFFIX = ".sync"
 #: The record slots.
 DATA, HEAD = 0, 1
-#: key (queue id, generation, inode), epoch, synced, failed, two values of the synced state
-#: (the head's generation and offset), and the crc32 of all that (a record read without the
-#: lock may be half written).
-#: How many epochs back a record remembers what their take-backs kept.
-KEPT_EPOCHS = 8
-_FIELDS = struct.Struct(f"<16sQQQQQQQQ{KEPT_EPOCHS}Q")
-_CHECKSUM = struct.Struct("<I")
-_RECORD = struct.Struct(_FIELDS.format + "I")
-_RECORD_SIZE = 160
 #: Where ``.sync`` keeps the boot id of the kernel that last opened the queue, after the slots.
-_BOOT_AT = 2 * _RECORD_SIZE
+_BOOT_AT = 2 * RECORD_SIZE
 _BOOT_ID_SIZE = 36
 #: Where the end of the last complete append to the data file is published (its key, the
 #: end, a crc32), after the boot id: a sync reaches no further, even while a long append is
 #: half copied (the file's size then ends inside it).
-_WRITTEN_AT = 3 * _RECORD_SIZE
+_WRITTEN_AT = 3 * RECORD_SIZE
 _WRITTEN = struct.Struct("<16sQQQ")
+#: Where a compaction keeps the last record of the data file it replaces (``note_replaced``).
+_REPLACED_AT = 4 * RECORD_SIZE
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 #: Gathering (see ``SyncFile.commit``): how long a process waits between two looks at whether
 #: other processes are still writing, and the longest it gathers in all.
 GATHER_STEP_SECONDS = 0.00005
 GATHER_MAX_SECONDS = 0.0002
+#: The calls of ``diskio`` that read, as a ``StorageError`` names them.
+_READS = ("read", "read the status of", "open")
 #: ``reach()``: how far a sync that starts now reaches: (mark, state).
 Reach = Callable[[], tuple[int, tuple[int, int]]]
-
-
-class Key(NamedTuple):
-    """Which file a record describes: the same key means the same bytes, in order."""
-
-    #: The queue's id (16 bytes, zero-padded; zeros for a format without one).
-    queue_id: bytes
-    generation: int
-    inode: int
-
-
-class Record(NamedTuple):
-    """What is known about one file's durability."""
-
-    key: Key
-    #: Changes of an earlier epoch were taken back after a failed sync.
-    epoch: int = 0
-    #: Everything up to this mark is durable.
-    synced: int = 0
-    #: A sync up to this mark failed (0: none pending): changes beyond ``synced`` are to be
-    #: taken back.
-    failed: int = 0
-    #: The synced state, for a head: its generation and offset.
-    state: tuple[int, int] = (0, 0)
-    #: The first epoch whose take-back is remembered (the record's first epoch).
-    kept_from: int = 0
-    #: What the take-backs that ended the last ``KEPT_EPOCHS`` epochs kept (what was synced),
-    #: newest first: the changes of epoch ``epoch - 1 - n`` up to ``kept[n]`` are durable.
-    kept: tuple[int, ...] = (0,) * KEPT_EPOCHS
-
-
-class Ticket(NamedTuple):
-    """A change that is written but not yet known to be durable."""
-
-    slot: int
-    key: Key
-    epoch: int
-    #: The change is durable once the record's ``synced`` reaches this mark.
-    mark: int
-    #: The descriptor to sync (the ticket's own: ``close_ticket`` releases it), and the
-    #: file's path for error messages.
-    fd: int
-    path: Path
-    #: A head's generation and offset (the state a failed sync's take-back returns to).
-    state: tuple[int, int] = (0, 0)
 
 
 class SyncFile:
@@ -135,6 +116,8 @@ class SyncFile:
 
     def __init__(self, queue_path: Path) -> None:
         self.path = queue_path.with_name(queue_path.name + SYNC_SUFFIX)
+        #: The queue's data file: a new sync file takes its group and permission bits.
+        self._like = queue_path
         self._fd: int | None = None
         self._thread_lock = threading.Lock()
         _sync_files.add(self)
@@ -167,16 +150,16 @@ class SyncFile:
     def read(self, slot: int, key: Key) -> Record | None:
         """The record of ``slot`` if it describes ``key``, else ``None``. Call it holding the
         sync lock."""
-        raw = os.pread(self._descriptor(), _RECORD.size, slot * _RECORD_SIZE)
+        raw = self._pread(RECORD.size, slot * RECORD_SIZE)
         return self._parse(slot, raw, key)
 
     def peek(self, data_key: Key, head_key: Key) -> tuple[Record, Record] | None:
         """The records of ``DATA`` and ``HEAD``, read without the sync lock (a sync in progress
         holds it), if both describe these keys and no failure is pending; else ``None``
         (take the lock and look again). Call it holding the queue's lock."""
-        raw = os.pread(self._descriptor(), 2 * _RECORD_SIZE, 0)
-        data = self._parse(DATA, raw[:_RECORD.size], data_key)
-        head = self._parse(HEAD, raw[_RECORD_SIZE:_RECORD_SIZE + _RECORD.size], head_key)
+        raw = self._pread(2 * RECORD_SIZE, 0)
+        data = self._parse(DATA, raw[:RECORD.size], data_key)
+        head = self._parse(HEAD, raw[RECORD_SIZE:RECORD_SIZE + RECORD.size], head_key)
         if data is None or head is None or data.failed or head.failed:
             return None
         return data, head
@@ -187,15 +170,9 @@ class SyncFile:
         if last is not None and last[0] == raw and last[1] == key:
             record = last[2]
         else:
-            if len(raw) != _RECORD.size:
+            record = unpacked(raw)
+            if record is None or record.key != key:
                 return None
-            *fields, checksum = _RECORD.unpack(raw)
-            if zlib.crc32(raw[:-4]) != checksum:
-                return None
-            queue_id, generation, inode, epoch, synced, failed, a, b, kept_from, *kept = fields
-            if Key(queue_id, generation, inode) != key:
-                return None
-            record = Record(key, epoch, synced, failed, (a, b), kept_from, tuple(kept))
             self._parsed[slot] = (raw, key, record)
         note = self._unrecorded.get(slot)
         if note is None:
@@ -207,10 +184,8 @@ class SyncFile:
     def write(self, slot: int, record: Record) -> None:
         """Store ``record`` (not synced: see the module docstring). Call it holding the sync
         lock. ``StorageError`` if it cannot be written."""
-        fields = _FIELDS.pack(*record.key, record.epoch, record.synced, record.failed,
-                              *record.state, record.kept_from, *record.kept)
-        data = fields + _CHECKSUM.pack(zlib.crc32(fields))
-        diskio.pwrite(self._descriptor(), data, slot * _RECORD_SIZE, self.path)
+        data = packed(record)
+        diskio.pwrite(self._descriptor(), data, slot * RECORD_SIZE, self.path)
         self._parsed[slot] = (data, record.key, record)
         self._own[slot] = record
         if not record.failed:
@@ -221,14 +196,14 @@ class SyncFile:
         holding the queue's lock, after each append or cut (the ends it publishes then only
         grow, except by a cut). ``StorageError`` if it cannot be written."""
         fields = _WRITTEN.pack(*key, end)
-        diskio.pwrite(self._descriptor(), fields + _CHECKSUM.pack(zlib.crc32(fields)),
+        diskio.pwrite(self._descriptor(), fields + CHECKSUM.pack(zlib.crc32(fields)),
                       _WRITTEN_AT, self.path)
 
     def written(self, key: Key) -> int:
         """The end published for the data file ``key`` (0 if none, or half written)."""
-        raw = os.pread(self._descriptor(), _WRITTEN.size + _CHECKSUM.size, _WRITTEN_AT)
-        if len(raw) != _WRITTEN.size + _CHECKSUM.size or (
-                _CHECKSUM.unpack(raw[-4:])[0] != zlib.crc32(raw[:-4])):
+        raw = self._pread(_WRITTEN.size + CHECKSUM.size, _WRITTEN_AT)
+        if len(raw) != _WRITTEN.size + CHECKSUM.size or (
+                CHECKSUM.unpack(raw[-4:])[0] != zlib.crc32(raw[:-4])):
             return 0
         queue_id, generation, inode, end = _WRITTEN.unpack(raw[:-4])
         return end if Key(queue_id, generation, inode) == key else 0
@@ -238,7 +213,7 @@ class SyncFile:
         also when the boot id is unknown. Call it holding the queue's lock."""
         current = boot_id()
         with self.locked():
-            return bool(current) and os.pread(self._descriptor(), _BOOT_ID_SIZE,
+            return bool(current) and self._pread(_BOOT_ID_SIZE,
                                               _BOOT_AT) == current.ljust(_BOOT_ID_SIZE, b"\0")
 
     def note_boot(self) -> None:
@@ -250,8 +225,9 @@ class SyncFile:
     def begin(self, slot: int, key: Key, reach: Reach, fd: int, path: Path) -> Record:
         """The record of ``slot`` for ``key``; a file without one (or with a damaged one) is
         synced first and gets a fresh record that says so, in an epoch of its own: a change
-        still waiting from an earlier epoch may have been taken back before the damage, so it
-        counts as taken back. Call it holding the queue's lock and the sync lock.
+        still waiting from an earlier epoch may have been taken back before the damage, so
+        its outcome is unknown (``covered``). Call it holding the queue's lock and the sync
+        lock.
         ``StorageError`` if that sync or the record's write fails."""
         record = self.read(slot, key)
         if record is None:
@@ -265,7 +241,7 @@ class SyncFile:
     def follow_replacement(self) -> None:
         """If the sync file was deleted or replaced since this process opened it, let the next
         use open the file now at its path, the one the other processes use."""
-        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+        if self._fd is not None and diskio.replaced(self._fd, self.path)[0]:
             self.close()
 
     def commit(self, ticket: Ticket, reach: Reach) -> None:
@@ -282,7 +258,26 @@ class SyncFile:
         the processes a sync just released can see it): it waits, up to
         ``GATHER_MAX_SECONDS``, while other changes keep coming, so that one sync covers them
         all. A process alone never waits.
+
+        If the sync file cannot be read (a stale handle on a shared file system, an I/O
+        error), whether a sync covered the change is not known: this process takes the change
+        back at its next operation (unless a sync covered it, which no take-back cuts), and
+        the ``StorageError`` names the sync file and says the change may have happened.
         """
+        try:
+            self._commit(ticket, reach)
+        except StorageError as error:
+            if error.operation not in _READS:
+                raise
+            note = self._unrecorded.get(ticket.slot)
+            if note is None or (note.key, note.epoch) != (ticket.key, ticket.epoch):
+                note = Record(ticket.key, ticket.epoch)
+            self._unrecorded[ticket.slot] = note._replace(failed=max(note.failed, ticket.mark))
+            raise StorageError(error.path, error.operation, error.errno, error.detail,
+                               outcome_unknown=True) from error
+
+    def _commit(self, ticket: Ticket, reach: Reach) -> None:
+        """``commit``, reads of the sync file raising as they fail."""
         if self._covered_now(ticket):
             return  # no lock needed
         if self._shared_recently and self._gathered(ticket, reach):
@@ -316,17 +311,20 @@ class SyncFile:
         record = self.read(ticket.slot, ticket.key)
         if record is None:
             if not self._describes_another_file(ticket.slot, ticket.key):
-                # Unreadable (a torn or damaged write): whether a take-back removed the
-                # change is no longer known, so it cannot be claimed durable.
-                raise _taken_back(ticket.path)
-            # The file was replaced since the change (a compaction copied and synced it):
-            # sync the old file too, in case the replacement does not last.
+                self._sync_unrecorded(ticket, reach)
+                return
+            # The file was replaced since the change: a compaction copied and synced it,
+            # unless a take-back removed it before the copy (the old file's last record,
+            # kept by the compaction, tells). Sync the old file too, in case the
+            # replacement does not last.
+            if ticket.slot == DATA and not covered(self._replaced(ticket), ticket):
+                raise taken_back_error(ticket.path)
             diskio.fsync(ticket.fd, ticket.path)
             return
         if self._covered_by(record, ticket):
             return  # a sync that began after the change covered it
         if record.failed:
-            raise _taken_back(ticket.path)
+            raise taken_back_error(ticket.path)
         if crowded:
             # Let the waiters that the last sync woke write their changes first: this sync
             # then covers them too (no sleep: the yield returns at once when none is ready).
@@ -344,21 +342,60 @@ class SyncFile:
             raise
         self._shared_recently = mark > ticket.mark
 
+    def _sync_unrecorded(self, ticket: Ticket, reach: Reach) -> None:
+        """``_sync_for`` when the record of ``ticket``'s file is unreadable (a torn or
+        damaged write, a truncated or new ``.sync``): whether a take-back removed the change
+        is no longer known, so it is not claimed durable, nor said to be taken back
+        (``outcome_unknown``); except for a head that nobody moved since this change (a
+        take-back writes a newer head, and none runs while the sync lock is held): it is
+        synced and recorded afresh, and the change returns."""
+        if ticket.slot != HEAD or reach() != (ticket.mark, ticket.state):
+            raise outcome_unknown_error(ticket.path, "the record of this change's sync was "
+                                   f"damaged or removed ({self.path.name})")
+        try:
+            diskio.fsync(ticket.fd, ticket.path)
+            epoch = time.time_ns()
+            self.write(HEAD, Record(ticket.key, epoch, ticket.mark, 0, ticket.state,
+                                    kept_from=epoch))
+        except StorageError as error:  # the head stays: the next take-back cannot know it
+            raise outcome_unknown_error(ticket.path, error.detail, error.errno) from error
+
     def _describes_another_file(self, slot: int, key: Key) -> bool:
         """True if ``slot`` holds a whole record of a file other than ``key``."""
-        raw = os.pread(self._descriptor(), _RECORD.size, slot * _RECORD_SIZE)
-        if len(raw) != _RECORD.size or zlib.crc32(raw[:-4]) != _CHECKSUM.unpack(raw[-4:])[0]:
-            return False
-        return Key(*_RECORD.unpack(raw)[:3]) != key
+        record = unpacked(self._pread(RECORD.size, slot * RECORD_SIZE))
+        return record is not None and record.key != key
+
+    def note_replaced(self, key: Key, copied: int) -> None:
+        """Before a compaction renames a new data file over the one ``key`` describes: keep
+        that file's record, with everything before ``copied`` synced (and copied), so that a
+        change still waiting for a sync of the old file can tell "copied" from "taken back
+        before the copy". Call it holding the queue's lock, after syncing up to ``copied``.
+        ``StorageError`` if it cannot be written (the compaction is then abandoned)."""
+        with self.locked():
+            record = self.read(DATA, key)
+            if record is None:  # damaged: what became of the waiting changes is not known
+                epoch = time.time_ns()
+                record = Record(key, epoch, kept_from=epoch)
+            record = record._replace(synced=copied, failed=0)
+            diskio.pwrite(self._descriptor(), packed(record), _REPLACED_AT, self.path)
+
+    def _replaced(self, ticket: Ticket) -> Record:
+        """The record ``note_replaced`` kept of ``ticket``'s replaced data file;
+        ``StorageError`` (outcome unknown) if it is gone (another compaction since)."""
+        record = unpacked(self._pread(RECORD.size, _REPLACED_AT))
+        if record is None or record.key != ticket.key:
+            raise outcome_unknown_error(ticket.path, "its file was replaced since, and what the "
+                                   "compaction copied of it is no longer recorded")
+        return record
 
     def _covered_now(self, ticket: Ticket) -> bool:
         """``_covered`` for the record as it is now, read without the sync lock."""
-        raw = os.pread(self._descriptor(), _RECORD.size, ticket.slot * _RECORD_SIZE)
+        raw = self._pread(RECORD.size, ticket.slot * RECORD_SIZE)
         return self._covered_by(self._parse(ticket.slot, raw, ticket.key), ticket)
 
     def _covered_by(self, record: Record | None, ticket: Ticket) -> bool:
         """``_covered``; when it is, note whether another process's sync covered it."""
-        if not _covered(record, ticket):
+        if not covered(record, ticket):
             return False
         if record != self._own.get(ticket.slot):
             self._shared_recently = True
@@ -388,10 +425,14 @@ class SyncFile:
         except StorageError:
             self._unrecorded[slot] = failed
 
+    def _pread(self, size: int, offset: int) -> bytes:
+        """Up to ``size`` bytes of the sync file from ``offset`` (``StorageError`` naming it)."""
+        return diskio.pread(self._descriptor(), size, offset, self.path)
+
     def _descriptor(self) -> int:
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                self._fd = open_shared(self.path, self._like)
             except OSError as error:
                 raise storage_error(self.path, "open", error) from error
         return self._fd
@@ -414,46 +455,9 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _covered(record: Record | None, ticket: Ticket) -> bool:
-    """True if ``record`` says ``ticket``'s change is durable; ``StorageError`` if it says the
-    change was taken back (its epoch is over, and what was kept of it ends before the change);
-    False if that is not known from it."""
-    if record is None:
-        return False
-    if record.epoch == ticket.epoch:
-        return record.synced >= ticket.mark
-    back = record.epoch - 1 - ticket.epoch
-    if (record.kept_from <= ticket.epoch and 0 <= back < KEPT_EPOCHS
-            and ticket.mark <= record.kept[back]):
-        return True
-    raise _taken_back(ticket.path)
-
-
-def _taken_back(path: Path) -> StorageError:
-    return StorageError(path, "fsync", errno.EIO,
-                        "a sync of this change failed (here or in another process); the "
-                        "change was taken back")
-
-
 def boot_id() -> bytes:
     """The running kernel's boot id (it changes at every boot), or ``b""`` if unknown."""
     try:
         return BOOT_ID_FILE.read_bytes().strip()[:_BOOT_ID_SIZE]
     except OSError:
         return b""
-
-
-def key_of(queue_id: str | None, generation: int, inode: int) -> Key:
-    """The key of a file of the queue ``queue_id`` (``None``: a format without an id)."""
-    return Key((queue_id or "").encode()[:16].ljust(16, b"\0"), generation, inode)
-
-
-def taken_back(record: Record, **changes: int) -> Record:
-    """``record`` in the next epoch, after a take-back that kept what was synced."""
-    return record._replace(epoch=record.epoch + 1, failed=0,
-                           kept=(record.synced, *record.kept[:-1]), **changes)
-
-
-def close_ticket(ticket: Ticket) -> None:
-    """Release the descriptor ``ticket`` holds."""
-    os.close(ticket.fd)

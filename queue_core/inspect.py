@@ -5,7 +5,7 @@ counts, the oldest waiting item's age and any damage found, without changing any
 opens every file for reading only, creates nothing, and holds the queue's lock shared while
 it reads (so that no operation is half done under it), or reads without it after
 ``--lock-timeout`` seconds and says so. Exit status: 0 healthy, 1 damaged, 2 the path is not
-a usable queue (missing, a directory, unreadable).
+a usable queue (missing, a directory, a FIFO, unreadable).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Sequence
@@ -113,6 +114,9 @@ def _check_usable(real: Path) -> None:
         raise UnusablePath(f"the directory {real.parent} does not exist")
     if not real.exists():
         raise UnusablePath(f"there is no queue file {real}")
+    if not real.is_file():  # a FIFO: open() would block for ever
+        kind = "a FIFO" if stat.S_ISFIFO(real.stat().st_mode) else "a device or a socket"
+        raise UnusablePath(f"{real} is {kind}, not a regular file")
     if not os.access(real, os.R_OK):
         raise UnusablePath(f"no permission to read {real}")
 
@@ -142,8 +146,7 @@ def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
         report.details.update(storage.describe())
         ledger.queue_id = storage.queue_id
         state = ledger.load()
-        lock_size = report.files[real.name + LOCK_SUFFIX]
-        if state is not None and not lock_size:
+        if state is not None and not _flag_raised(real.with_name(real.name + LOCK_SUFFIX)):
             report.notes.append("the lock file's claims flag is missing (lost in a power "
                                 "loss?): the next open raises it again from the ledger")
         cut_short = state is not None and state.pending is not None \
@@ -171,6 +174,15 @@ def _read(real: Path, report: Report, max_attempts: int, now: float) -> None:
             close()
 
 
+def _flag_raised(lock: Path) -> bool:
+    """Whether the lock file's "claims exist" flag is raised (``queue_core.locking``)."""
+    try:
+        with open(lock, "rb") as flag:
+            return flag.read(1) == b"1"
+    except OSError:
+        return False
+
+
 class _SharedLock:
     """The queue's lock, shared, for at most ``timeout`` seconds of waiting; never created."""
 
@@ -180,7 +192,7 @@ class _SharedLock:
 
     def __enter__(self) -> None:
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             self.report.notes.append(f"no lock file {self.path.name}: read without the lock")
             return

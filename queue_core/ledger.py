@@ -7,9 +7,11 @@ was appended since. A record that a crashed writer left half-written at the end 
 cut off by the next change; a change whose write fails (a full disk) is cut back and not
 applied, so the state and the read position stay as they were. Once the log is long and mostly
 history, it is replaced by a snapshot of the current state (a new file, renamed over the old
-one); a process notices the replacement because its descriptor's file has no name left
-(``st_nlink == 0``) and replays the new file from the start; a snapshot that cannot be
-written is abandoned (the log stays).
+one); a process notices the replacement because its descriptor's file is no longer the one
+at the path (``diskio.replaced``) and replays the new file from the start; a snapshot that cannot be
+written is abandoned (the log stays). With ``fsync``, a file renamed in whose directory sync
+failed (or that another process's snapshot put in place) is opened only after the directory
+is synced: nothing is written into it before its name is durable.
 The header names the queue's id (when its storage format keeps one), so that a ledger left
 from another queue is refused. Every call is made with the queue's lock held.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import diskio
-from .atomic import write_atomic
+from .atomic import fsync_directory, write_atomic
 from .claims import LedgerState
 from .errors import CorruptQueueError, StorageError
 
@@ -43,6 +45,8 @@ class Ledger:
     def __init__(self, queue_path: Path, *, fsync: bool = False,
                  read_only: bool = False) -> None:
         self.path = queue_path.with_name(queue_path.name + CLAIMS_SUFFIX)
+        #: The queue's data file: a new ledger takes its group and permission bits.
+        self._like = queue_path
         self.fsync = fsync
         #: Open the file for reading only (``load`` works, ``append`` fails).
         self.read_only = read_only
@@ -56,6 +60,10 @@ class Ledger:
         self._size = 0
         self._records = 0
         self._state = LedgerState()
+        #: The file at the path may not have a durable directory entry (a snapshot's or the
+        #: new ledger's directory sync failed after its rename): sync the directory before
+        #: opening it, so nothing is written into it before its name is durable.
+        self._directory_unsynced = False
 
     def load(self) -> LedgerState | None:
         """The current state, or ``None`` when no claim was ever made.
@@ -69,7 +77,7 @@ class Ledger:
         fd, size = opened
         self._size = size
         if size > self._offset:
-            data = os.pread(fd, size - self._offset, self._offset)
+            data = diskio.pread(fd, size - self._offset, self._offset, self.path)
             complete = data.rfind(b"\n") + 1
             for line in data[:complete].splitlines():
                 self._replay(line)
@@ -83,7 +91,7 @@ class Ledger:
         if not records:
             return
         if self.load() is None:
-            write_atomic(self.path, self._header(), fsync=self.fsync)
+            self._write_file(self._header())
             self.load()
         fd = self._fd
         if self._size > self._offset:  # the half-written record of a crashed change
@@ -107,8 +115,10 @@ class Ledger:
             self._compact()
 
     def mark(self) -> int:
-        """Where the log ended at the last ``load`` or ``append``: ``undo(mark)`` removes
-        what was appended after it."""
+        """Where the log ends now: ``undo(mark)`` removes what is appended after it. (It
+        loads first: after a compaction nothing is loaded, and a mark of 0 would cut the new
+        snapshot back to its header, every claim with it.)"""
+        self.load()
         return self._offset
 
     def undo(self, mark: int) -> None:
@@ -122,38 +132,54 @@ class Ledger:
     def _compact(self) -> None:
         snapshot = self._state.snapshot()
         data = self._header() + "".join(_ENCODER.encode(r) + "\n" for r in snapshot).encode()
-        # On failure the log stays in use (or the snapshot, if only the directory sync failed).
+        # On failure the log stays in use (or the snapshot, if only the directory sync failed:
+        # it is synced before the snapshot is opened).
         with contextlib.suppress(StorageError):
-            write_atomic(self.path, data, fsync=self.fsync)
+            self._write_file(data)
         self._forget()
+
+    def _write_file(self, data: bytes) -> None:
+        """Replace the file with ``data`` (``write_atomic``); if only its directory sync
+        failed, the directory is synced before the new file is opened."""
+        try:
+            write_atomic(self.path, data, fsync=self.fsync, like=self._like)
+        except StorageError as error:
+            self._directory_unsynced |= error.replaced
+            raise
 
     def _descriptor(self) -> tuple[int, int] | None:
         """The open log and its size, reopened (and replayed from the start) after a
-        compaction; one ``fstat`` while nothing was replaced."""
+        compaction; an ``fstat`` and a ``stat`` while nothing was replaced."""
         if self._fd is not None:
-            status = os.fstat(self._fd)
-            if status.st_nlink:
+            gone, status = diskio.replaced(self._fd, self.path)
+            if not gone:
                 return self._fd, status.st_size
             self._forget()
+            self._directory_unsynced = True  # another process's snapshot replaced the log
+        if self._directory_unsynced and self.fsync and not self.read_only:
+            fsync_directory(self.path.parent)
+        self._directory_unsynced = False
         try:
             mode = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_APPEND
-            fd = os.open(self.path, mode | os.O_CLOEXEC)
+            fd = diskio.open_regular(self.path, mode, [*self.queue_files, self.path])
         except FileNotFoundError:
             return None
-        expected = self._header()
-        header = os.pread(fd, 256, 0)
-        header = header[:header.find(b"\n") + 1]
-        if header != expected:
+        try:
+            header = diskio.pread(fd, 256, 0, self.path)
+            header = header[:header.find(b"\n") + 1]
+            if header != self._header():
+                raise CorruptQueueError(self.path, self._header_problem(header),
+                                        [*self.queue_files, self.path])
+        except BaseException:
             os.close(fd)
-            raise CorruptQueueError(self.path, self._header_problem(header),
-                                    [*self.queue_files, self.path])
+            raise
         self._fd, self._offset = fd, len(header)
-        return fd, os.fstat(fd).st_size
+        return fd, diskio.fstat(fd, self.path).st_size
 
     def _replay(self, line: bytes) -> None:
         try:
             self._state.apply(json.loads(line))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             at = self._offset
             self._forget()
             raise CorruptQueueError(
@@ -170,6 +196,7 @@ class Ledger:
 
     def close(self) -> None:
         """Release the descriptor; the file stays."""
+        self._directory_unsynced |= self._fd is not None  # a snapshot may come meanwhile
         self._forget()
 
     def _header(self) -> bytes:

@@ -3,20 +3,39 @@
 This is the only module that calls ``flock``. Because the lock file keeps its inode for
 the life of the queue, every process that opens it locks the same file, however often
 the data file beside it is replaced (defect 10 of the original).
+
+The lock file holds 17 bytes: the "claims exist" flag (``0``, then ``1`` for good), and a
+random token of 16 hexadecimal digits that names the queue's doorbell (``queue_core.doorbell``:
+a later queue whose lock file gets the same inode gets another token, so it never shares an
+old queue's FIFO). It is created whole: written to a temporary file that is then linked to
+its name, so whoever opens it finds both (on a file system without hard links it is created
+empty, and the first queue to open it writes the token under the lock). A lock file of an
+older version (empty, or the flag alone) gets its token the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
+import secrets
+import tempfile
 import threading
 import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import diskio
-from .errors import QueueDirectoryError, storage_error
+from .atomic import NEW_FILE_MODE, current_umask, made_like, open_shared, temp_prefix
+from .errors import QueueDirectoryError, QueueError, StorageError, storage_error
+
+#: The lock file: the flag (one byte), then the token (16 hexadecimal digits).
+_RAISED, _LOWERED = b"1", b"0"
+_TOKEN_SIZE = 16
+_SIZE = 1 + _TOKEN_SIZE
+#: What ``link`` raises on a file system without hard links.
+_NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS)
 
 _open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
 
@@ -29,10 +48,12 @@ class FileLock:
     by an ordinary thread lock first.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, like: Path | None = None) -> None:
         self.path = Path(path)
+        #: A file whose group and permission bits the lock file takes if this creates it.
+        self.like = like
         self._thread_lock = threading.Lock()
-        self._fd = _open_lock_file(self.path)
+        self._fd = _open_lock_file(self.path, like)
         self._exclusive = Held(self)
         _open_locks.add(self)
 
@@ -47,7 +68,7 @@ class FileLock:
         try:
             fd = self._fd
             if fd is None:
-                fd = self._fd = _open_lock_file(self.path)
+                fd = self._fd = _open_lock_file(self.path, self.like)
             fcntl.flock(fd, mode)
         except BaseException:
             self._thread_lock.release()
@@ -61,7 +82,8 @@ class FileLock:
             self._thread_lock.release()
 
     def raise_flag(self, *, fsync: bool = False) -> None:
-        """Set the lock file's one flag, for good (it becomes non-empty). Call it holding the lock.
+        """Set the lock file's flag, for good (its first byte becomes ``1``). Call it holding
+        the lock.
 
         The queue raises it before its first claim, so that a queue without claims learns that
         it has none from one cheap system call on a descriptor it already holds. With
@@ -74,11 +96,28 @@ class FileLock:
 
     def flag_raised(self) -> bool:
         """True once any process raised the flag."""
-        return os.lseek(self._descriptor(), 0, os.SEEK_END) > 0
+        return diskio.pread(self._descriptor(), 1, 0, self.path) == _RAISED
+
+    def token(self) -> str | None:
+        """The queue's token (see the module docstring); one written now if the lock file has
+        none (an older version's, or one a file system without hard links made empty). Call
+        it holding the lock. ``None`` if none can be written (a full disk: the doorbell then
+        uses the name an older version gives it)."""
+        fd = self._descriptor()
+        found = _token_in(diskio.pread(fd, _SIZE, 0, self.path))
+        if found is not None:
+            return found
+        flag = diskio.pread(fd, 1, 0, self.path) or _LOWERED
+        token = secrets.token_hex(_TOKEN_SIZE // 2)
+        try:
+            diskio.pwrite(fd, flag + token.encode(), 0, self.path)
+        except StorageError:
+            return None
+        return token
 
     def _descriptor(self) -> int:
         if self._fd is None:
-            self._fd = _open_lock_file(self.path)
+            self._fd = _open_lock_file(self.path, self.like)
         return self._fd
 
     def close(self) -> None:
@@ -124,9 +163,28 @@ class Held:
         return None
 
 
-def _open_lock_file(path: Path) -> int:
+def lock_token(path: Path) -> str | None:
+    """The token in the lock file ``path`` (``None``: none, or no such file)."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        return _token_in(diskio.read_regular(path))
+    except (OSError, QueueError):
+        return None
+
+
+def _token_in(raw: bytes) -> str | None:
+    token = raw[1:_SIZE]
+    if len(raw) < _SIZE or not all(c in b"0123456789abcdef" for c in token):
+        return None
+    return token.decode()
+
+
+def _open_lock_file(path: Path, like: Path | None) -> int:
+    try:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            _create_whole(path, like)
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError as error:
         raise QueueDirectoryError(path.parent, "it does not exist") from error
     except NotADirectoryError as error:
@@ -142,6 +200,36 @@ def _open_lock_file(path: Path) -> int:
                   f"{path.name}" if error.errno == errno.EROFS else
                   f"cannot create or open the lock file {path.name} ({error})")
         raise QueueDirectoryError(path.parent, reason) from error
+
+
+def _create_whole(path: Path, like: Path | None) -> None:
+    """Create the lock file with its flag lowered and a new token, in one step: a temporary
+    file linked to its name (another process that links first wins; this one's goes). The
+    group and mode of ``like``, else those ``open()`` gives. ``OSError`` as ``os.open``."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path))
+    try:
+        os.fchmod(fd, NEW_FILE_MODE & ~current_umask())
+        made_like(fd, like)
+        os.write(fd, _LOWERED + secrets.token_hex(_TOKEN_SIZE // 2).encode())
+        os.close(fd)
+        fd = -1
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # its temporary file was taken for a crashed one's
+            if not os.path.exists(path):
+                raise
+        except OSError as error:
+            if error.errno not in _NO_LINKS:
+                raise
+            with contextlib.suppress(FileExistsError):  # the token comes with the first open
+                os.close(open_shared(path, like))
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
 
 
 def _reset_all_after_fork() -> None:

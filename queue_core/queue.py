@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import time
@@ -24,16 +23,18 @@ from .claims import (
     stats_of,
 )
 from .contracts import DEFAULT_MAX_ATTEMPTS
-from .directory import DirectoryErrors, make_directory
+from .directory import DirectoryErrors, check_name_length, make_directory
 from .doorbell import Doorbell
 from .errors import (
     ClaimError,
+    QueueError,
     StorageError,
 )
-from .items import check_count, check_seconds, check_timeout, decode_items, encode_item
-from .ledger import Ledger
+from .items import check_count, check_seconds, check_timeout, encode_item
+from .ledger import CLAIMS_SUFFIX, Ledger
 from .locking import FileLock
 from .storage import DEFAULT_FORMAT, FORMATS
+from .storage.journal_head import HEAD_SUFFIX
 
 LOCK_SUFFIX = ".lock"
 #: A batch put rings the doorbell once per item, up to this many times (one per waiter).
@@ -89,7 +90,8 @@ class FileQueue:
         self.max_attempts = max_attempts
         self._clock = clock
         created = make_directory(self.path.parent)
-        self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX))
+        check_name_length(self.path, [HEAD_SUFFIX, CLAIMS_SUFFIX, LOCK_SUFFIX])
+        self._lock = FileLock(self.path.with_name(self.path.name + LOCK_SUFFIX), like=self.path)
         self._storage = FORMATS[format](self.path, fsync=fsync)
         self._ledger = Ledger(self.path, fsync=fsync)
         self._errors = DirectoryErrors(self.path.parent,
@@ -100,11 +102,13 @@ class FileQueue:
                 lock_file = os.stat(self._lock.path)
                 #: Names this queue whatever path opened it: claims are checked against it.
                 self._identity = f"{lock_file.st_dev}:{lock_file.st_ino}"
-                self._bell = Doorbell(self._identity)
+                self._bell = Doorbell(self._identity, like=self._lock.path,
+                                      token=self._lock.token())
                 self._storage.initialize()
                 self._ledger.queue_id = self._storage.queue_id
                 self._ledger.queue_files = self._storage.files()
                 remove_stale_temp_files(self._ledger.path)
+                remove_stale_temp_files(self._lock.path)
                 if not self._lock.flag_raised() and self._ledger.path.exists():
                     self._lock.raise_flag(fsync=fsync)  # the flag was lost (a power loss)
                 if fsync:  # the lock file's entry, and the directory's own if it is new
@@ -119,8 +123,10 @@ class FileQueue:
     def put(self, item: Any) -> None:
         """Append ``item`` at the tail. Atomic; the queue is unchanged if it raises.
 
-        Raises ``InvalidItemError`` (a ``TypeError``) for ``None`` and for anything
-        ``json.dumps`` cannot encode, NaN and infinities included.
+        Raises ``InvalidItemError`` (a ``TypeError``) for ``None``, for anything
+        ``json.dumps`` cannot encode (NaN and infinities included), for containers nested
+        more than ``items.MAX_DEPTH`` levels deep, and for keys that collide once JSON turns
+        them into strings.
         """
         self.put_many((item,))
 
@@ -182,9 +188,9 @@ class FileQueue:
                                                 for e in entries))
                 if items:
                     return items
-            encoded = self._storage.pop_many(max_items)
+            items = self._storage.pop_many(max_items)  # decoded before the head moved
         self._commit()
-        return decode_items(encoded)
+        return items
 
     def size(self) -> int:
         """The number of items waiting (not counting claimed, delayed or dead ones)."""
@@ -240,15 +246,16 @@ class FileQueue:
             mark = self._ledger.mark()
             batch = {"batch": len(heads)} if len(heads) > 1 else {}  # one: the default
             self._ledger.append(*records, *(
-                {"op": "take", "order": first + n, "item": json.loads(encoded),
+                {"op": "take", "order": first + n, "item": item,
                  "until": now + lease, "put_at": put_at, "from": origin, **batch}
-                for n, (encoded, put_at) in enumerate(heads)), compact=False)
+                for n, (item, put_at) in enumerate(heads)), compact=False)
             try:
                 self._storage.pop_many(len(heads))
                 self._storage.commit()
             except Exception:
                 self._take_back_storage()
-                self._ledger.undo(mark)
+                if self._storage_at(origin):  # else the items left: their records stay
+                    self._ledger.undo(mark)
                 raise
             if self._storage.positions_repeat:
                 with contextlib.suppress(StorageError):
@@ -388,6 +395,15 @@ class FileQueue:
             with self._locked:
                 self._take_back_storage()
             raise
+
+    def _storage_at(self, position: object) -> bool:
+        """True if the storage's position is known to be ``position`` (the removal of a claim
+        that raised did not happen); False if it moved, or cannot be read now (the pending
+        record is then resolved by the next operation, see ``_ledger_state``)."""
+        try:
+            return self._storage.position() == position
+        except (OSError, QueueError):
+            return False
 
     def _take_back_storage(self) -> None:
         """With the lock held: take back what a failed sync left, if it can be done now (else

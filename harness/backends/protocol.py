@@ -20,6 +20,12 @@ use. The backend has:
   a claim whose item was delivered again (default ``queue_core.ClaimError``;
   ``harness.stress.worker.refused_by`` reads it); any other exception is an error.
 
+Any call may raise an exception whose ``outcome_unknown`` attribute is true (as
+``queue_core.StorageError`` does when it cannot tell whether its change stays): the
+operation may have happened. It is recorded as ``info``, like an operation whose process
+died during it, not as ``fail`` (which the checkers hold to "did not happen"), and its error
+text is kept.
+
 Items are the harness's own unique strings; a backend may store them as it likes.
 """
 

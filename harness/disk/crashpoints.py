@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from queue_core.doorbell import remove_bell
+
 from . import fileops, fsmodel, sequences
 from .children import fork_child as _fork
 from .workloads import (  # noqa: F401 (the names the crash points' users reach through here)
@@ -187,7 +189,7 @@ class Explorer:
                                    f"{directory}")
         recording = pickle.loads(out.read_bytes())
         _check_replay(recording, path.parent, directory)
-        shutil.rmtree(directory)
+        _discard(directory)
         return recording
 
     def points(self, recording: Recording) -> list[Point]:
@@ -202,7 +204,7 @@ class Explorer:
         exp = expect(self.steps, recording.values, returned, in_flight)
         problems = judge(path, lambda p: self._open(p, lambda: LATER), exp)
         if not problems:
-            shutil.rmtree(directory)
+            _discard(directory)
             return None
         return self._bad(f"{point.mode} call {point.index}", point.index, recording,
                          in_flight, problems, directory)
@@ -273,7 +275,7 @@ class Explorer:
                 bad.append(self._bad(f"power loss before call {index} ({label})", index,
                                      recording, in_flight, problems, directory))
             else:
-                shutil.rmtree(directory)
+                _discard(directory)
         return bad
 
     def _bad(self, where: str, index: int, recording: Recording, in_flight: int | None,
@@ -330,6 +332,14 @@ def _slim(call: fileops.FileCall) -> fileops.FileCall:
     data = None if call.data is None else bytes(call.data)
     return fileops.FileCall(call.kind, call.path, call.target, call.size, None, call.flags, data,
                             call.offset, call.length)
+
+
+def _discard(directory: Path) -> None:
+    """Remove a point's directory, and the doorbell FIFOs its queues made in ``/dev/shm``
+    (thousands of points would leave thousands of them)."""
+    for lock in directory.rglob("*.lock"):
+        remove_bell(lock)
+    shutil.rmtree(directory)
 
 
 def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool = False,

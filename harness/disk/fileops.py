@@ -2,13 +2,13 @@
 
 ``intercept(hook)`` replaces, in the current process, the ``os`` functions that change files:
 ``open`` with ``O_CREAT``, ``write``, ``pwrite``, ``ftruncate``, ``truncate``, ``replace``,
-``rename``, ``fsync``, ``fdatasync`` and ``unlink``. Each such call becomes a ``FileCall`` handed
-to ``hook(call, perform)``: the hook decides what happens (``perform()`` makes the real call;
-``perform(data)`` makes a write with other bytes, e.g. a prefix; the hook may also raise, or end
-the process). ``os.open`` without ``O_CREAT``, ``os.dup`` and ``os.close`` are wrapped only to
-know which file a descriptor names, and ``os.fdopen`` in a writing binary mode returns a small
-file object whose ``write`` goes through ``os.write`` (a buffered file object writes from C, out
-of reach).
+``rename``, ``link``, ``fsync``, ``fdatasync`` and ``unlink``. Each such call becomes a
+``FileCall`` handed to ``hook(call, perform)``: the hook decides what happens (``perform()``
+makes the real call; ``perform(data)`` makes a write with other bytes, e.g. a prefix; the hook
+may also raise, or end the process). ``os.open`` without ``O_CREAT``, ``os.dup`` and
+``os.close`` are wrapped only to know which file a descriptor names, and ``os.fdopen`` in a
+writing binary mode returns a small file object whose ``write`` goes through ``os.write`` (a
+buffered file object writes from C, out of reach).
 
 Calls on descriptors that were not opened through ``os.open`` while intercepting (pipes,
 standard streams, files opened with ``open()``) have no known path and are passed to the hook
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 #: The kinds of call a hook sees.
-KINDS = ("open", "write", "pwrite", "ftruncate", "truncate", "replace", "rename", "fsync",
-         "fdatasync", "unlink")
+KINDS = ("open", "write", "pwrite", "ftruncate", "truncate", "replace", "rename", "link",
+         "fsync", "fdatasync", "unlink")
 WRITES = frozenset({"write", "pwrite"})
 #: The real functions, whatever is patched later: the harness's own I/O uses these.
 REAL: dict[str, Callable[..., Any]] = {
@@ -43,10 +43,10 @@ class FileCall:
     """One file-changing call, as a hook sees it before it is made."""
 
     kind: str
-    #: The file's path as the call named it or as its descriptor was opened; for ``replace``
-    #: and ``rename`` the source. ``None`` for a descriptor of unknown origin.
+    #: The file's path as the call named it or as its descriptor was opened; for ``replace``,
+    #: ``rename`` and ``link`` the source. ``None`` for a descriptor of unknown origin.
     path: str | None
-    #: ``replace``/``rename``: the destination.
+    #: ``replace``/``rename``/``link``: the destination (``link``: the new name).
     target: str | None = None
     #: Writes: the number of bytes asked for.
     size: int = 0
@@ -154,6 +154,9 @@ class _Interceptor:
 
     def rename(self, src: Any, dst: Any, **kwargs: Any) -> None:
         return self._move("rename", src, dst, **kwargs)
+
+    def link(self, src: Any, dst: Any, **kwargs: Any) -> None:
+        return self._move("link", src, dst, **kwargs)
 
     def fsync(self, fd: Any) -> None:
         fd = fd if isinstance(fd, int) else fd.fileno()

@@ -7,8 +7,8 @@ keeps the part of it that every POSIX file system honours, and nothing more:
 
 - a file's content (``write``, ``pwrite``, ``ftruncate``) is durable once the file was
   ``fsync``ed (or ``fdatasync``ed) after the change; until then each change may be missing;
-- a directory entry (a create, a rename, an unlink) is durable once the directory was
-  ``fsync``ed after it; until then it may be missing, even if the file itself was synced.
+- a directory entry (a create, a rename, a link, an unlink) is durable once the directory
+  was ``fsync``ed after it; until then it may be missing, even if the file itself was synced.
 
 ``Recorder`` turns the calls seen by ``fileops`` into ``Op``s, each tagged with its point (the
 index of the file-changing call it came from). ``power_loss_states(ops, k)`` gives, for a power
@@ -38,7 +38,7 @@ from typing import Any
 from .fileops import REAL, FileCall
 
 DATA = frozenset({"write", "truncate"})
-ENTRIES = frozenset({"create", "rename", "unlink"})
+ENTRIES = frozenset({"create", "rename", "link", "unlink"})
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,14 @@ class Op:
     """One change to the directory or its files, as the model replays it."""
 
     point: int
-    #: ``create``, ``write``, ``truncate``, ``rename``, ``unlink``, ``fsync``, ``dirsync``.
+    #: ``create``, ``write``, ``truncate``, ``rename``, ``link``, ``unlink``, ``fsync``,
+    #: ``dirsync``.
     kind: str
     #: The file: its inode number and how many files had that number before (numbers are
     #: reused once a file is gone).
     inode: str = ""
     name: str = ""
-    #: ``rename``: the new name.
+    #: ``rename``, ``link``: the new name.
     target: str = ""
     offset: int = 0
     data: bytes = b""
@@ -63,8 +64,8 @@ class Op:
             return f"write of {len(self.data)} bytes at {self.offset} to {self.name}"
         if self.kind == "truncate":
             return f"truncate of {self.name} to {self.length}"
-        if self.kind == "rename":
-            return f"rename {self.name} -> {self.target}"
+        if self.kind in ("rename", "link"):
+            return f"{self.kind} {self.name} -> {self.target}"
         return f"{self.kind} {self.name}"
 
 
@@ -109,12 +110,12 @@ class Recorder:
     def perform(self, point: int, call: FileCall, perform: Callable[..., Any],
                 data: Any = None) -> Any:
         """Make the call (a write with ``data`` instead when given) and record its effect."""
-        if call.kind in ("open", "replace", "rename", "unlink", "truncate"):
+        if call.kind in ("open", "replace", "rename", "link", "unlink", "truncate"):
             return self._path_call(point, call, perform)
         return self._descriptor_call(point, call, perform, data)
 
     def _path_call(self, point: int, call: FileCall, perform: Callable[..., Any]) -> Any:
-        """A call on a path: open (with create or truncate), rename, unlink, truncate."""
+        """A call on a path: open (with create or truncate), rename, link, unlink, truncate."""
         kind = call.kind
         name = self._name(call.path)
         if kind == "open":
@@ -127,12 +128,13 @@ class Recorder:
                 elif call.flags & os.O_TRUNC:
                     self.ops.append(Op(point, "truncate", inode, name, length=0))
             return fd
-        if kind in ("replace", "rename"):
+        if kind in ("replace", "rename", "link"):
             inode = self._file(os.stat(call.path).st_ino)
             result = perform()
             target = self._name(call.target)
             if name is not None and target is not None:
-                self.ops.append(Op(point, "rename", inode, name, target))
+                self.ops.append(Op(point, "link" if kind == "link" else "rename", inode, name,
+                                   target))
             return result
         if kind == "unlink":
             result = perform()
@@ -219,6 +221,8 @@ def replay(ops: list[Op], lost: frozenset[int] = frozenset()) -> dict[str, bytes
             content.extend(bytes(op.length - len(content)))
         elif op.kind == "rename":
             entries.pop(op.name, None)
+            entries[op.target] = op.inode
+        elif op.kind == "link":
             entries[op.target] = op.inode
         elif op.kind == "unlink":
             entries.pop(op.name, None)

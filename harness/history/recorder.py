@@ -38,7 +38,8 @@ class Sink(Protocol):
 
     def completed(self, process: Any, outcome: str, returned: int, value: Any,
                   error: str | None) -> None:
-        """The operation ``process`` last invoked ended: ``ok`` with ``value``, or ``fail``."""
+        """The operation ``process`` last invoked ended: ``ok`` with ``value``, ``fail``, or
+        ``info`` (it raised, saying it may have happened)."""
 
 
 class Recorder:
@@ -53,14 +54,21 @@ class Recorder:
         """Run ``call`` as the operation ``op``: (True, its result), or (False, None) if it raised.
 
         ``value`` is what the operation sends (the item of a put); ``show`` turns the result
-        into the value recorded (default: the result itself; nothing for ``open``).
+        into the value recorded (default: the result itself; nothing for ``open``). An
+        operation that raised is ``fail`` (it did not happen), unless its exception has a true
+        ``outcome_unknown`` attribute (it may have happened): then it is ``info``, as if its
+        process had died during it, with what it sent and the error's text.
         """
         self.sink.invoked(self.process, op, time.monotonic_ns(), value)
         try:
             result = call()
         except Exception as error:
-            self.sink.completed(self.process, "fail", time.monotonic_ns(), None,
-                                describe_error(error))
+            if getattr(error, "outcome_unknown", False) is True:
+                self.sink.completed(self.process, "info", time.monotonic_ns(), value,
+                                    describe_error(error))
+            else:
+                self.sink.completed(self.process, "fail", time.monotonic_ns(), None,
+                                    describe_error(error))
             return False, None
         shown = show(result) if show is not None else None if op == "open" else result
         self.sink.completed(self.process, "ok", time.monotonic_ns(), shown, None)

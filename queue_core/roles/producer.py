@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 def _run(args: argparse.Namespace, life: Lifecycle) -> str:
     id_file = args.id_file or args.queue_file.with_name(args.queue_file.name + ".ids")
     queue = open_queue(args)
-    ids = IdSequence(id_file, fsync=args.fsync)
+    ids = IdSequence(id_file, fsync=args.fsync, like=args.queue_file)
     log.info("started: queue %s, ids from %s", args.queue_file, id_file)
     produced = produce(
         queue, ids, life, random.Random(args.seed),

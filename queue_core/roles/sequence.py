@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import remove_stale_temp_files, write_atomic
+from ..directory import check_name_length
 from ..errors import CorruptQueueError
 from ..locking import FileLock
 
@@ -16,10 +17,15 @@ class IdSequence:
     however often callers restart; a caller killed after taking a number leaves a gap.
     """
 
-    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+    def __init__(self, path: Path, *, fsync: bool = False, like: Path | None = None) -> None:
         self.path = Path(path)
         self.fsync = fsync
-        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"))
+        #: The files this makes take the group and permission bits of ``like`` (the queue's
+        #: file), or of the ids file, never this process's umask alone.
+        self.like = like
+        check_name_length(self.path, [".lock"])
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"),
+                              like=like or self.path)
         with self._lock.exclusive():
             remove_stale_temp_files(self.path)
 
@@ -27,7 +33,7 @@ class IdSequence:
         """The next number, starting at 1."""
         with self._lock.exclusive():
             value = self._read() + 1
-            write_atomic(self.path, f"{value}\n".encode(), fsync=self.fsync)
+            write_atomic(self.path, f"{value}\n".encode(), fsync=self.fsync, like=self.like)
         return value
 
     def _read(self) -> int:

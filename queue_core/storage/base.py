@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
+from typing import Any
 
 
 class Storage(abc.ABC):
@@ -13,7 +14,9 @@ class Storage(abc.ABC):
     ``peek_many``, ``position``, ``count``); the single-item forms are written here, once,
     on the batch forms.
 
-    Items cross this interface as JSON text, already validated by the caller. The caller
+    Items go in as JSON text, already validated by the caller (``append_many``), and come out
+    as values (``pop_many``, ``peek_many``), decoded before anything changes: an item that
+    cannot be decoded raises ``CorruptQueueError`` naming the file, and is not removed. The caller
     holds the queue's exclusive lock around every call, except ``count`` when
     ``lock_free_count`` is true: then ``count`` may run unlocked, beside writers. A storage may
     keep descriptors and what it read between calls, but another process may change the files
@@ -60,12 +63,12 @@ class Storage(abc.ABC):
         none of them is added; ``put_at`` is kept if the format can."""
 
     @abc.abstractmethod
-    def pop_many(self, count: int) -> list[str]:
+    def pop_many(self, count: int) -> list[Any]:
         """Remove up to ``count`` items from the head in one change and return them, oldest
         first (empty when the queue is empty); on failure none is removed."""
 
     @abc.abstractmethod
-    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+    def peek_many(self, count: int) -> list[tuple[Any, float | None]]:
         """Up to ``count`` items from the head and their put times (``None`` if unknown),
         oldest first."""
 
@@ -73,12 +76,12 @@ class Storage(abc.ABC):
         """Atomically add one item at the tail."""
         self.append_many([encoded_item], put_at)
 
-    def pop(self) -> str | None:
+    def pop(self) -> Any | None:
         """Atomically remove the head item and return it, or return ``None`` when empty."""
         taken = self.pop_many(1)
         return taken[0] if taken else None
 
-    def peek(self) -> tuple[str, float | None] | None:
+    def peek(self) -> tuple[Any, float | None] | None:
         """The head item and its put time (``None`` if unknown), or ``None`` when empty."""
         heads = self.peek_many(1)
         return heads[0] if heads else None

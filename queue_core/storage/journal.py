@@ -38,10 +38,10 @@ import os
 import secrets
 import threading
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import diskio
-from ..atomic import remove_stale_temp_files, write_atomic
+from ..atomic import fsync_directory, remove_stale_temp_files, write_atomic
 from ..errors import CorruptQueueError, StorageError
 from ..groupcommit import (
     Key,
@@ -58,6 +58,7 @@ from .journal_head import (
     pack_head,
     slots_at,
 )
+from .journal_lines import JournalLines
 from .journal_sync import GroupCommitted
 
 MAGIC = "queue-journal"
@@ -68,9 +69,6 @@ READABLE_VERSIONS = (2, 3)
 COMPACT_MIN_BYTES = 4 << 20
 #: ...or when the queue is empty and this many bytes were consumed.
 COMPACT_EMPTY_BYTES = 64 << 10
-_TAIL_CHUNK = 512
-#: What a batch read first reads per line it wants (more if a line is longer).
-_LINE_GUESS = 256
 _FIRST_GENERATION = 1
 
 
@@ -85,7 +83,7 @@ class _Header(NamedTuple):
     end: int
 
 
-class JournalStorage(GroupCommitted, Storage):
+class JournalStorage(GroupCommitted, JournalLines, Storage):
     """Items as lines appended to a journal, consumed by moving a head: O(1) per operation."""
 
     lock_free_count = True
@@ -94,6 +92,10 @@ class JournalStorage(GroupCommitted, Storage):
         super().__init__(path, fsync=fsync)
         self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
         self._data_fd: int | None = None
+        #: A data file may be in use whose directory entry is not known durable (a
+        #: compaction's directory sync failed after its rename): sync the directory before
+        #: writing into the file ``_data()`` opens next.
+        self._directory_unsynced = False
         self._head = HeadFile(self.head_path, self.path.name, self._corrupt)
         #: (descriptor, file size, sequence number) right after this object's last put.
         self._last_append: tuple[int | None, int, int] = (None, -1, 0)
@@ -172,75 +174,58 @@ class JournalStorage(GroupCommitted, Storage):
         return fd, complete_end, last_seq
 
     def _append_lines(self, fd: int, size: int, data: bytes, last_seq: int) -> None:
-        """Append ``data`` (whole lines) in one write; with ``fsync`` it waits for ``commit``."""
-        diskio.append(fd, data, self.path, size)
-        self._last_append = (fd, size + len(data), last_seq)
-        if self.fsync:
-            try:
+        """Append ``data`` (whole lines) in one write; with ``fsync`` it waits for ``commit``
+        (its ticket is taken first: a failure to take one changes nothing)."""
+        ticket = self._data_ticket(fd, size + len(data)) if self.fsync else None
+        try:
+            diskio.append(fd, data, self.path, size)
+            self._last_append = (fd, size + len(data), last_seq)
+            if ticket is not None:
                 self._sync.publish_written(self._data_key(), size + len(data))
-            except StorageError:
+        except BaseException:
+            if ticket is not None:
+                close_ticket(ticket)
                 diskio.cut_back(fd, size)
                 self._last_append = (None, -1, 0)
-                raise
-            self._wait_for_commit(self._data_ticket(fd, size + len(data)))
+            raise
+        if ticket is not None:
+            self._wait_for_commit(ticket)
 
-    def pop_many(self, count: int) -> list[str]:
+    def pop_many(self, count: int) -> list[Any]:
         fd, size = self._data()
         header = self._data_header
         head = self._current_head(header, size)
-        taken, next_offset = self._lines_from(fd, head.offset, size, count)
-        if not taken:
-            return []
+        taken, next_offset = self._items_from(fd, head.offset, size, count)  # before the move
+        if not taken:  # empty: said only once the head that says so is durable
+            return [] if self._empty_is_durable(head) else self.pop_many(count)
         self._move_head(fd, header, head, next_offset, size)
-        return [encoded for _, encoded in taken]
+        return [item for item, _ in taken]
 
-    def peek_many(self, count: int) -> list[tuple[str, float | None]]:
+    def peek_many(self, count: int) -> list[tuple[Any, float | None]]:
         fd, size = self._data()
         head = self._current_head(self._data_header, size)
-        taken, _ = self._lines_from(fd, head.offset, size, count)
-        return [(encoded, put_at) for put_at, encoded in taken]
-
-    def _lines_from(self, fd: int, offset: int, size: int,
-                    count: int) -> tuple[list[tuple[float, str]], int]:
-        """Up to ``count`` complete item lines from ``offset`` as (put time, item JSON), and
-        the offset after the last of them."""
-        taken: list[tuple[float, str]] = []
-        per_line = _LINE_GUESS
-        while len(taken) < count and offset < size:
-            want = min(size - offset, per_line * (count - len(taken)))
-            raw = os.pread(fd, want + 1, offset - 1)  # from the newline before the line
-            if raw[:1] != b"\n":
-                raise self._corrupt(self.head_path, f"it points at byte {offset} of "
-                                    f"{self.path.name}, which is not the start of a line")
-            start = 1
-            while len(taken) < count:
-                end = raw.find(b"\n", start)
-                if end < 0:
-                    break
-                _, put_at, encoded = self._split(raw[start:end], offset)
-                taken.append((put_at, encoded))
-                offset += end + 1 - start
-                start = end + 1
-            if start == 1:  # not one whole line in what was read
-                if offset + len(raw) - 1 >= size:
-                    break  # only a half-written line is left (or the file shrank)
-                per_line *= 4
-        return taken, offset
+        return self._items_from(fd, head.offset, size, count)[0]
 
     def _move_head(self, fd: int, header: _Header, head: Head, next_offset: int,
                    size: int) -> None:
         """Point the head at ``next_offset``; compact once enough of the file is consumed.
         With ``fsync`` the data it moves past is durable first, and the move waits for
         ``commit`` (a compaction makes it durable at once)."""
+        ticket = None
+        moved = Head(head.counter + 1, header.generation, next_offset)
         if self.fsync:
             self._commit_now(self._data_ticket(fd, next_offset))
-        moved = Head(head.counter + 1, header.generation, next_offset)
-        self._write_head(moved)
+            ticket = self._head_ticket(moved)  # before the move: a failure changes nothing
+        try:
+            self._write_head(moved)
+        except BaseException:
+            if ticket is not None:
+                close_ticket(ticket)
+            raise
         consumed = next_offset - header.end
         compact = (consumed >= COMPACT_MIN_BYTES and consumed * 2 > size) or (
             consumed >= COMPACT_EMPTY_BYTES and next_offset == size)
-        if self.fsync:
-            ticket = self._head_ticket(moved)
+        if ticket is not None:
             if not compact:
                 self._wait_for_commit(ticket)
                 return
@@ -264,6 +249,7 @@ class JournalStorage(GroupCommitted, Storage):
     def close(self) -> None:
         if self._data_fd is not None:
             os.close(self._data_fd)
+            self._directory_unsynced = True  # a compaction may come before the reopening
         self._data_fd = None
         self._head.close()
         for ticket in self._take_waiting():
@@ -277,12 +263,14 @@ class JournalStorage(GroupCommitted, Storage):
         """The items waiting, read without the lock; ``None`` when what was read does not fit
         together (a change came in between), or, if ``strict``, ``CorruptQueueError``."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = diskio.open_regular(self.path, os.O_RDONLY, self.files())
         except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise  # the directory is gone: QueueDirectoryError (FileQueue)
             return 0
         try:
             header = self._read_header(fd)
-            size = os.fstat(fd).st_size
+            size = diskio.fstat(fd, self.path).st_size
             try:
                 offset = header.end if head is None else self._head_offset(head, header,
                                                                            size).offset
@@ -302,25 +290,38 @@ class JournalStorage(GroupCommitted, Storage):
     def _data(self) -> tuple[int, int]:
         """The data file's descriptor and size, reopened when a compaction replaced the file.
 
-        A replaced file has no name left (``st_nlink == 0``): one ``fstat`` tells. Its header
-        never changes, so it is read once per file.
+        A replaced file is no longer the one at the path (``diskio.replaced``: an ``fstat``
+        and a ``stat``). Its header never changes, so it is read once per file. With
+        ``fsync``, the directory is synced before a file found replaced (or reopened) is
+        used: the compaction that renamed it in may have failed to sync it, and nothing may
+        be written into it before its name is durable.
         """
         if self._data_fd is not None:
-            status = os.fstat(self._data_fd)
-            if status.st_nlink:
+            gone, status = diskio.replaced(self._data_fd, self.path)
+            if not gone:
                 return self._data_fd, status.st_size
             os.close(self._data_fd)
             self._data_fd = None
+            self._directory_unsynced = True
         self._last_append = (None, -1, 0)
-        fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
-        status = os.fstat(fd)
+        if self._directory_unsynced and self.fsync:
+            fsync_directory(self.path.parent)
+        self._directory_unsynced = False
+        try:
+            fd = self._data_fd = self._open_data(os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            if not self.path.parent.is_dir():
+                raise  # the directory is gone: QueueDirectoryError (FileQueue)
+            raise self._corrupt(self.path, "it is missing (removed or moved away while the "
+                                "queue was open): which items it held is unknown") from None
+        status = diskio.fstat(fd, self.path)
         header = self._data_header
         self._data_key_now = key_of(header.queue_id, header.generation, status.st_ino)
         return fd, status.st_size
 
     def _open_data(self, flags: int) -> int:
         """A descriptor of the data file, its header read into ``_data_header``."""
-        fd = os.open(self.path, flags | os.O_CLOEXEC)
+        fd = diskio.open_regular(self.path, flags, self.files())
         try:
             self._data_header = self._read_header(fd)
         except BaseException:
@@ -329,7 +330,7 @@ class JournalStorage(GroupCommitted, Storage):
         return fd
 
     def _read_header(self, fd: int) -> _Header:
-        raw = os.pread(fd, 256, 0)
+        raw = diskio.pread(fd, 256, 0, self.path)
         end = raw.find(b"\n")
         problem = None
         if end < 0:
@@ -387,70 +388,18 @@ class JournalStorage(GroupCommitted, Storage):
         """Write ``head`` (not synced: see ``_move_head``); on failure the previous head stays."""
         self._head.write(head, self._data_header.queue_id)
 
-    def _line_at(self, fd: int, offset: int, size: int) -> tuple[bytes | None, int]:
-        """The complete line starting at ``offset`` (without its newline) and the next offset;
-        ``CorruptQueueError`` if ``offset`` is not at the start of a line."""
-        chunk = _TAIL_CHUNK
-        while offset < size:
-            raw = os.pread(fd, chunk + 1, offset - 1)  # from the newline before the line
-            if raw[:1] != b"\n":
-                raise self._corrupt(self.head_path, f"it points at byte {offset} of "
-                                    f"{self.path.name}, which is not the start of a line")
-            end = raw.find(b"\n", 1)
-            if end >= 0:
-                return raw[1:end], offset + end
-            if len(raw) <= chunk or offset + len(raw) - 1 >= size:
-                return None, offset  # only a half-written line is left (or the file shrank)
-            chunk *= 4
-        return None, offset
-
-    def _tail(self, fd: int, size: int, header_end: int) -> tuple[int, int]:
-        """(end of the last complete line, its sequence number, or 0 when there is none)."""
-        end = size
-        chunk = _TAIL_CHUNK
-        while True:
-            start = max(header_end, end - chunk)
-            raw = os.pread(fd, end - start, start)
-            last_newline = raw.rfind(b"\n")
-            if last_newline < 0:
-                if start == header_end:
-                    return header_end, 0
-                chunk *= 4
-                continue
-            complete_end = start + last_newline + 1
-            previous = raw.rfind(b"\n", 0, last_newline)
-            if previous < 0 and start > header_end:
-                chunk *= 4
-                continue
-            line_start = start + previous + 1
-            seq, _, _ = self._split(raw[previous + 1:last_newline], line_start)
-            return complete_end, seq
-
-    def _split(self, line: bytes, offset: int) -> tuple[int, float, str]:
-        """(sequence number, put time, item JSON) of one item line."""
-        seq_text, _, rest = line.partition(b" ")
-        time_text, sep, encoded = rest.partition(b" ")
-        try:
-            if not sep:
-                raise ValueError("missing a field")
-            return int(seq_text), float(time_text), encoded.decode()
-        except (ValueError, UnicodeDecodeError) as error:
-            raise self._corrupt(
-                self.path,
-                f"the line at byte {offset} is not '<number> <put time> <JSON>' ({error})",
-            ) from error
-
     def _compact(self, fd: int, head: Head, size: int) -> None:
         """Copy the waiting lines to a file of the next generation and switch to it. A failure
         (a full disk) abandons the copy: the current generation stays in use. With ``fsync``
         it copies only durable lines (syncing them first) and the new head is durable when
         it returns."""
-        remaining = os.pread(fd, size - head.offset, head.offset)
-        cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
-        data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
         try:
+            remaining = diskio.pread(fd, size - head.offset, head.offset, self.path)
+            cut = remaining.rfind(b"\n") + 1  # drop a half-written last line
+            data = _header(head.generation + 1, self._data_header.queue_id) + remaining[:cut]
             if self.fsync:
                 self._commit_now(self._data_ticket(fd, head.offset + cut))
+                self._sync.note_replaced(self._data_key(), head.offset + cut)
             write_atomic(self.path, data, fsync=self.fsync)
             new_head = Head(head.counter + 1, head.generation + 1, len(data) - cut)
             self._write_head(new_head)

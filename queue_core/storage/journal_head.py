@@ -54,26 +54,27 @@ class HeadFile:
 
     def open_read_only(self) -> None:
         """Open for reading only (``queue-inspect``); ``CorruptQueueError`` if missing."""
-        if not self.path.exists():
-            raise self._corrupt(self.path, "it is missing")
-        self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.fd = diskio.open_regular(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise self._corrupt(self.path, "it is missing") from None
 
     def descriptor(self, queue_id: str | None) -> int:
         """The open file (opened now if it is not), for the queue ``queue_id``."""
         if self.fd is None:
             try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+                self.fd = diskio.open_regular(self.path, os.O_RDWR)
             except FileNotFoundError:
                 raise self._corrupt(self.path, "it is missing (removed while the queue was "
                                     "open): which items were consumed is unknown") from None
-            self.key = key_of(queue_id, 0, os.fstat(self.fd).st_ino)
+            self.key = key_of(queue_id, 0, diskio.fstat(self.fd, self.path).st_ino)
         return self.fd
 
     def read(self, queue_id: str | None) -> Head | None:
         """The newest intact slot; ``CorruptQueueError`` if the file belongs to another queue
         or has no readable slot. ``None`` only for a version 2 file a crash left empty."""
         base = slots_at(queue_id)
-        raw = os.pread(self.descriptor(queue_id), base + 2 * SLOT_SIZE, 0)
+        raw = diskio.pread(self.descriptor(queue_id), base + 2 * SLOT_SIZE, 0, self.path)
         if raw == self._seen[0]:
             return self._seen[1]
         if queue_id is not None and raw[:base] != header_of(queue_id):
@@ -150,7 +151,7 @@ def parse_slot(raw: bytes, at: int) -> Head | None:
 def newest_head(fd: int, base: int, ticket: Ticket) -> tuple[int, tuple[int, int]]:
     """The newest head in the head file ``fd`` (slots from ``base``) as (counter, (generation,
     offset)); ``ticket``'s own head if no slot is readable."""
-    raw = os.pread(fd, base + 2 * SLOT_SIZE, 0)
+    raw = diskio.pread(fd, base + 2 * SLOT_SIZE, 0, ticket.path)
     slots = [s for s in (parse_slot(raw, base), parse_slot(raw, base + SLOT_SIZE)) if s]
     if not slots:
         return ticket.mark, ticket.state

@@ -9,7 +9,6 @@ and head files, ``_epochs``, ``_waiting``).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +55,9 @@ class GroupCommitted:
     def _cut_at_hole(self, fd: int, head_offset: int, size: int) -> None:
         """After a reboot: cut the data file at the line holding the first zero byte after
         the head and after what is recorded as synced: a power loss left a hole there, in
-        lines of puts that never returned (see ``groupcommit``)."""
+        lines of puts that never returned (see ``groupcommit``). Either way, publish the end
+        of the appends that are really there: the end published before the power loss may
+        name appends it took (``.sync`` is never synced)."""
         start = head_offset
         with self._sync.locked():
             record = self._sync.read(DATA, self._data_key())
@@ -64,14 +65,17 @@ class GroupCommitted:
             start = max(start, min(record.synced, size))
         chunk = 1 << 20
         for at in range(start, size, chunk):
-            found = os.pread(fd, min(chunk, size - at), at).find(b"\0")
+            found = diskio.pread(fd, min(chunk, size - at), at, self.path).find(b"\0")
             if found >= 0:
                 hole = at + found
-                line_start = os.pread(fd, hole - start, start).rfind(b"\n") + 1 + start
+                line_start = diskio.pread(fd, hole - start, start,
+                                          self.path).rfind(b"\n") + 1 + start
                 diskio.truncate(fd, line_start, self.path)
                 self._last_append = (None, -1, 0)
                 self._sync.publish_written(self._data_key(), line_start)
                 return
+        end, _ = self._tail(fd, size, self._data_header.end)
+        self._sync.publish_written(self._data_key(), end)
 
     def _take_back_data(self, fd: int, record: Record, head: Head) -> Record:
         """Cut the data file back to its synced end (never before the head)."""
@@ -105,6 +109,23 @@ class GroupCommitted:
             for ticket in waiting:
                 close_ticket(ticket)
 
+    def _empty_is_durable(self, head: Head) -> bool:
+        """With ``fsync``, before a get answers "empty" from ``head``: True once that head is
+        durable (another process's get may have moved it and still wait for its sync, which
+        may fail and be taken back: the items it passed were in the queue all along); False
+        if its sync failed and was taken back (look again). ``StorageError`` if even the
+        take-back could not be done (the next operation does it)."""
+        if self._sync is None:
+            return True
+        ticket = self._head_ticket(head)  # no descriptor left: raise, and do not look again
+        try:
+            self._commit_now(ticket)
+        except StorageError:
+            if self._sync.peek(self._data_key(), self._head_key()) is None:
+                raise
+            return False
+        return True
+
     def _take_waiting(self) -> list[Ticket]:
         waiting = getattr(self._waiting, "tickets", None) or []
         self._waiting.tickets = []
@@ -130,11 +151,13 @@ class GroupCommitted:
 
     def _data_ticket(self, fd: int, mark: int) -> Ticket:
         """A ticket for the current data file ``fd`` up to byte ``mark``."""
-        return Ticket(DATA, self._data_key(), self._epochs[0], mark, os.dup(fd), self.path)
+        return Ticket(DATA, self._data_key(), self._epochs[0], mark, diskio.dup(fd, self.path),
+                      self.path)
 
     def _head_ticket(self, head: Head) -> Ticket:
         return Ticket(HEAD, self._head_key(), self._epochs[1], head.counter,
-                      os.dup(self._head_file()), self.head_path, (head.generation, head.offset))
+                      diskio.dup(self._head_file(), self.head_path), self.head_path,
+                      (head.generation, head.offset))
 
     def _data_key(self) -> Key:
         """The key of the data file ``_data()`` opened last."""
@@ -146,6 +169,8 @@ class GroupCommitted:
 
     def _reach(self, ticket: Ticket) -> Callable[[], tuple[int, tuple[int, int]]]:
         """How far a sync of ``ticket``'s file that starts now reaches: (mark, state)."""
-        if ticket.slot == DATA:
-            return lambda: (max(self._sync.written(ticket.key), ticket.mark), (0, 0))
+        if ticket.slot == DATA:  # never beyond the file: a published end is not synced
+            return lambda: (max(min(self._sync.written(ticket.key),
+                                    diskio.fstat(ticket.fd, ticket.path).st_size),
+                                ticket.mark), (0, 0))
         return lambda: newest_head(ticket.fd, self._slots_at(), ticket)

@@ -19,6 +19,8 @@ class Fault:
     file: str | None
     #: How many more calls fail (None: every one until ``heal``).
     left: int | None
+    #: How many matching calls pass before the first that fails.
+    after: int = 0
 
 
 class FaultyDisk:
@@ -32,8 +34,8 @@ class FaultyDisk:
             monkeypatch.setattr(os, call, self._wrap(call, getattr(os, call)))
 
     def fail(self, call: str, kind: int | str, *, file: str | None = None,
-             times: int | None = 1) -> None:
-        self.faults.append(Fault(call, kind, file, times))
+             times: int | None = 1, after: int = 0) -> None:
+        self.faults.append(Fault(call, kind, file, times, after))
 
     def heal(self) -> None:
         self.faults.clear()
@@ -43,6 +45,9 @@ class FaultyDisk:
             name = _name(call, args)
             for fault in self.faults:
                 if fault.call == call and _matches(name, fault.file):
+                    if fault.after:
+                        fault.after -= 1
+                        break
                     if fault.left is not None:
                         fault.left -= 1
                         if fault.left == 0:

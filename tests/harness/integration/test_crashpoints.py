@@ -164,6 +164,16 @@ def test_the_real_queue_survives_a_crash_at_every_point(scratch, workload, queue
     assert [bad.render() for bad in result.bad] == []
 
 
+def test_a_run_removes_the_doorbells_of_the_queues_it_made(scratch, tmp_path, monkeypatch):
+    from queue_core import doorbell
+
+    monkeypatch.setattr(doorbell, "BELL_DIRECTORY", tmp_path)  # this run's FIFOs only
+    result = explore("put-get", format="journal", fsync=True, power_loss=True, root=scratch,
+                     stride=5)
+    assert result.points > 40 and not result.bad
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("workload", ["put-get", "claims"])
 def test_the_real_queue_survives_a_power_loss_at_every_point(scratch, workload):
     result = explore(workload, format="journal", fsync=True, power_loss=True, root=scratch,

@@ -120,3 +120,28 @@ def test_unsynced_changes_may_persist_in_order_or_by_kind():
     assert states["kept in order up to: create a"] == {"a": b""}
     assert states["every unsynced write lost"] == {"a": b"", "b": b""}
     assert len(states) == len({frozenset(files.items()) for files in states.values()})
+
+
+def test_a_link_names_the_same_file_twice_until_one_name_goes(tmp_path):
+    directory = tmp_path / "q"
+    directory.mkdir()
+
+    def action():
+        write_atomic(directory / "f", b"old", fsync=True)
+        os.link(directory / "f", directory / "backup")
+        write_atomic(directory / "f", b"new", fsync=True)  # the backup keeps the old file
+        os.replace(directory / "backup", directory / "f")  # one rename puts it back
+        os.link(directory / "f", directory / "second")
+        os.unlink(directory / "second")
+
+    ops = _record(directory, action)
+    assert [op.kind for op in ops if op.kind in ("link", "rename", "unlink")] == [
+        "rename", "link", "rename", "rename", "link", "unlink"]
+    assert replay(ops) == _files(directory) == {"f": b"old"}
+
+
+def test_an_unsynced_link_may_be_lost():
+    ops = [Op(0, "create", "1.0", "f"), Op(1, "write", "1.0", "f", data=b"x"),
+           Op(2, "fsync", "1.0", "f"), Op(3, "dirsync"), Op(4, "link", "1.0", "f", "g")]
+    states = [files for _, files in power_loss_states(ops, 5)]
+    assert {"f": b"x", "g": b"x"} in states and {"f": b"x"} in states

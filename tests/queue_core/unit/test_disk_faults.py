@@ -445,7 +445,9 @@ def test_write_atomic_names_the_temporary_file_it_could_not_change(tmp_path, mon
 
 
 def test_a_json_array_undo_lands_even_when_every_later_sync_fails(queue_path, monkeypatch):
-    """The undo is written without syncs: a disk that now fails every fsync cannot stop it."""
+    """The undo is one rename, which a disk that now fails every fsync cannot stop; the
+    directory sync that would make it durable fails too, so the put may still come back
+    after a power loss: its error says it may have happened."""
     q = FileQueue(queue_path, format="json-array", fsync=True)
     q.put("a")
     before = queue_path.read_bytes()
@@ -459,7 +461,8 @@ def test_a_json_array_undo_lands_even_when_every_later_sync_fails(queue_path, mo
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", failing_after_the_first)
-    with pytest.raises(StorageError, match="fsync"):
+    with pytest.raises(StorageError, match="fsync") as raised:
         q.put("b")
     assert queue_path.read_bytes() == before
-    assert len(calls) == 2, "the undo made no sync"
+    assert len(calls) == 3, "the new file's sync, the directory's, the undo's directory sync"
+    assert raised.value.outcome_unknown

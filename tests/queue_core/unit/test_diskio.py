@@ -96,3 +96,21 @@ def test_a_short_write_is_a_full_disk_and_an_append_is_cut_back(tmp_path, short_
                                  f"written (the file system is full); {TAIL}")
     if operation == "append to":
         assert path.read_bytes() == b"old\n", "the failed append was cut back"
+
+
+def test_a_file_counts_as_replaced_by_its_identity_whatever_other_names_link_it(tmp_path):
+    path = tmp_path / "tasks.json"
+    path.write_bytes(b"old")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert diskio.replaced(fd, path)[0] is False
+        os.link(path, tmp_path / "backup")  # a second name: the link count is 2
+        assert diskio.replaced(fd, path)[0] is False
+        (tmp_path / "new").write_bytes(b"new")
+        os.replace(tmp_path / "new", path)  # renamed over: the backup keeps the old file
+        gone, status = diskio.replaced(fd, path)
+        assert (gone, status.st_size, status.st_nlink) == (True, 3, 1)
+        os.unlink(path)
+        assert diskio.replaced(fd, path)[0] is True  # a missing path counts as replaced
+    finally:
+        os.close(fd)

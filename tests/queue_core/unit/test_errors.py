@@ -90,3 +90,15 @@ def test_a_short_write_is_a_full_disk_word_for_word():
     assert str(error) == ("cannot append to /q/tasks.json: [ENOSPC] short write: 3 of 10 "
                           "bytes written (the file system is full); the queue was left as it "
                           "was before the call")
+
+
+def test_a_storage_error_of_unknown_outcome_says_the_change_may_have_happened():
+    error = StorageError(PATH, "fsync", errno.EIO, "its record was damaged",
+                         outcome_unknown=True)
+    assert error.outcome_unknown is True
+    assert str(error) == ("cannot fsync /q/tasks.json: [EIO] its record was damaged; the "
+                          "operation may have happened: whether its change stays is not known")
+    copy = copied(error)
+    assert (copy.outcome_unknown, str(copy)) == (True, str(error))
+    assert StorageError(PATH, "fsync", errno.EIO).outcome_unknown is False
+    assert copied(QueueFullError(PATH, "write", errno.ENOSPC)).outcome_unknown is False

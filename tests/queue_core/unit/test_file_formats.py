@@ -144,8 +144,8 @@ def test_a_json_array_claim_records_the_file_it_took_from_then_settles(queue_pat
         b'{"op":"settled"}\n' % digest)
 
 
-def test_the_lock_file_flag_is_one_byte_raised_by_the_first_claim(queue_path, queue_format,
-                                                                  monkeypatch):
+def test_the_lock_file_is_the_claims_flag_then_a_token_the_flag_raised_by_the_first_claim(
+        queue_path, queue_format, monkeypatch):
     q = FileQueue(queue_path, format=queue_format)
     lock = queue_path.with_name(queue_path.name + ".lock")
     loads = []
@@ -155,9 +155,10 @@ def test_the_lock_file_flag_is_one_byte_raised_by_the_first_claim(queue_path, qu
     q.put("b")
     assert (q.size(), q.get(), q.stats().waiting) == (2, "a", 1)
     assert loads == [], "a queue that never had claims does not read the ledger"
-    assert lock.read_bytes() == b""
+    flag, token = lock.read_bytes()[:1], lock.read_bytes()[1:]
+    assert flag == b"0" and len(token) == 16 and int(token, 16) >= 0
     q.claim()
-    assert lock.read_bytes() == b"1"
+    assert lock.read_bytes() == b"1" + token
     assert loads
     loads.clear()
     FileQueue(queue_path, format=queue_format).size()

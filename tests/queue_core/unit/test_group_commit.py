@@ -553,10 +553,11 @@ def test_a_damaged_record_starts_over_in_an_epoch_of_its_own(queue_path, monkeyp
     sync_path.write_bytes(bytes(raw))
     second.put("b")  # nothing known synced: it syncs everything and records it anew
     # What the damaged record said is unknown: "a" might have been taken back before the
-    # damage (and its bytes reused), so its commit cannot claim it durable. It raises; what
-    # it wrote stays (it was synced): the documented cost of damage while changes wait.
-    with pytest.raises(StorageError, match="taken back"):
+    # damage (and its bytes reused), so its commit cannot claim it durable, nor say it was
+    # taken back: it raises with its outcome unknown. Here what it wrote stays (it was synced).
+    with pytest.raises(StorageError, match="may have happened") as raised:
         held.release()
+    assert raised.value.outcome_unknown
     assert list(iter(second.get, None)) == ["a", "b"]
     assert synced_mark(second, DATA).synced == os.path.getsize(queue_path)
 

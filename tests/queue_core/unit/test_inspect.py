@@ -171,7 +171,7 @@ def test_the_text_report_word_for_word(queue_path):
         f"  tasks.json         {size['tasks.json']:>9,} bytes",
         f"  tasks.json.head    {size['tasks.json.head']:>9,} bytes",
         f"  tasks.json.claims  {size['tasks.json.claims']:>9,} bytes",
-        "  tasks.json.lock            1 byte",
+        "  tasks.json.lock           17 bytes",
         "  tasks.json.ids             2 bytes",
         "items: 2 waiting, 1 in flight, 0 delayed, 0 dead; oldest waiting item's age: 2.2 s",
         "damage: none",
@@ -185,7 +185,7 @@ def test_the_text_report_of_a_queue_without_claims_or_details(queue_path):
     lines = report.as_text().splitlines()
     assert lines[1:4] == ["format: json-array", "files:", "  tasks.json                 2 bytes"]
     assert lines[4:7] == ["  tasks.json.head    missing", "  tasks.json.claims  missing",
-                          "  tasks.json.lock            0 bytes"]
+                          "  tasks.json.lock           17 bytes"]
     assert lines[8] == ("items: 0 waiting, 0 in flight, 0 delayed, 0 dead; "
                         "oldest waiting item's age: none")
     assert report.notes == []
@@ -314,10 +314,10 @@ def test_the_lost_claims_flag_note_word_for_word(queue_path, queue_format):
         "it again from the ledger"]
 
 
-def test_a_queue_without_claims_and_an_empty_lock_file_has_nothing_to_note(queue_path,
-                                                                          queue_format):
+def test_a_queue_without_claims_and_its_flag_lowered_has_nothing_to_note(queue_path,
+                                                                        queue_format):
     FileQueue(queue_path, format=queue_format).put("a")
-    assert queue_path.with_name("tasks.json.lock").stat().st_size == 0
+    assert queue_path.with_name("tasks.json.lock").read_bytes()[:1] == b"0"
     assert inspect_queue(queue_path).notes == []
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from queue_core import CorruptQueueError, FileQueue
-from queue_core.storage import journal
+from queue_core.storage import journal, journal_lines
 from queue_core.storage.journal_head import HEAD_HEADER_SIZE, SLOT_SIZE
 
 
@@ -501,10 +501,10 @@ def test_a_version_2_journal_whose_head_is_still_empty_is_counted(queue_path):
 def test_a_last_line_just_longer_than_a_read_chunk_is_read_whole(queue_path, extra):
     q = FileQueue(queue_path, format="journal", clock=lambda: 1000.0)
     prefix = len('1 1000.000000 ""')
-    item = "x" * (journal._TAIL_CHUNK + extra - prefix)
+    item = "x" * (journal_lines._TAIL_CHUNK + extra - prefix)
     q.put(item)
     line = queue_path.read_bytes().split(b"\n")[1]
-    assert len(line) == journal._TAIL_CHUNK + extra
+    assert len(line) == journal_lines._TAIL_CHUNK + extra
     assert FileQueue(queue_path, format="journal").get() == item
 
 
