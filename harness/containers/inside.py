@@ -12,8 +12,9 @@ from a ConfigMap in a stock ``python:3.11-alpine``. Every path is under the shar
 - ``pids/NAME``: the process id of the worker now running in NAME (in its pid namespace);
 - ``go``, ``producers-done``, ``stop-producing``: the markers the harness outside creates
   (every worker waits for ``go``, so that they start together, as a Pod's containers do);
-- ``heartbeat``: touched by the harness while it watches; a worker that finds it a minute old
-  ends by itself, so a harness killed outright leaves no container running for ever.
+- ``heartbeat``: touched by the harness while it watches; a worker that finds it stopped (a
+  minute old, unchanged for a minute, or removed: ``harness.stress.heartbeat``) ends by
+  itself, so a harness killed outright leaves no container running for ever.
 
 A container runs ``worker``: a keeper (the container's first process) that starts the worker
 process, forwards SIGTERM to it, and ends the container with 128 + the signal when the worker
@@ -40,14 +41,16 @@ from ..history.format import AT_LEAST_ONCE, CLOCK
 from ..history.recorder import FileSink, Recorder, clock_domain
 from ..stress.config import StressConfig, for_workers
 from ..stress.drain import drain_claims, drain_gets
+from ..stress.heartbeat import Heartbeat
 from ..stress.schedule import Choices
-from ..stress.worker import FINISHED, WorkerPlan, heartbeat_stopped, run_worker
+from ..stress.worker import FINISHED, WorkerPlan, run_worker
 
 #: The harness modules a container needs besides ``queue_core`` (paths under ``harness/``).
 SHIPPED = ("__init__.py", "errors.py", "flags.py", "containers/__init__.py",
            "containers/inside.py", "history/__init__.py", "history/format.py",
            "history/recorder.py", "stress/__init__.py", "stress/config.py",
-           "stress/schedule.py", "stress/worker.py", "stress/drain.py",
+           "stress/schedule.py", "stress/heartbeat.py", "stress/worker.py",
+           "stress/drain.py",
            "backends/__init__.py", "backends/protocol.py", "backends/builtin.py",
            "backends/mutants.py", "backends/original.py")
 #: The drain's history file, and the file name pattern of a worker's: NAME.N.jsonl.
@@ -83,12 +86,14 @@ class SharedVolume:
         self.stop_producing = self.root / "stop-producing"
         self.go = self.root / "go"
         self.heartbeat = self.root / "heartbeat"
+        #: The heartbeat as this process sees it.
+        self.harness = Heartbeat(self.heartbeat)
 
     def wait_for_go(self) -> bool:
         """Wait until the harness has created the ``go`` marker: True, or False if the
         harness is gone (its heartbeat stopped)."""
         while not self.go.exists():
-            if heartbeat_stopped(self.heartbeat):
+            if self.harness.stopped():
                 return False
             time.sleep(GO_POLL_SECONDS)  # another machine's file: nothing to wait on but it
         return True
@@ -126,7 +131,7 @@ class SharedVolume:
                 return
             except OSError as error:
                 print(f"cannot write {path} ({error.strerror}): trying again", file=sys.stderr)
-                if heartbeat_stopped(self.heartbeat):
+                if self.harness.stopped():
                     return
                 time.sleep(MARKER_RETRY_SECONDS)  # until the volume has room again
 
@@ -175,7 +180,7 @@ def work(args: argparse.Namespace) -> int:
     config = from_args(StressConfig, args)
     seed = Choices(config.seed).worker_seed(args.role, args.slot, start)
     plan = WorkerPlan(args.role, process, seed, config, quota, volume.stop_producing,
-                      volume.producers_done, volume.heartbeat)
+                      volume.producers_done, volume.harness)
     if not volume.wait_for_go():
         return FINISHED
     sink = FileSink(path)

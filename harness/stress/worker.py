@@ -23,6 +23,7 @@ from queue_core import ClaimError
 from ..history.format import AT_LEAST_ONCE
 from ..history.recorder import Recorder
 from .config import StressConfig
+from .heartbeat import Heartbeat
 
 #: A worker's exit codes: it finished, or one of its operations raised (recorded as ``fail``).
 FINISHED, OPERATION_FAILED = 0, 3
@@ -45,10 +46,10 @@ class WorkerPlan:
     stop_marker: Path | None = None
     #: Exists once every producer has finished: consumers and readers may then stop.
     done_marker: Path | None = None
-    #: A file the harness touches while it watches the run (None, or no such file: nobody
-    #: watches): once it is ``ABANDONED_AFTER`` seconds old, the worker acts as if the
-    #: producers were done, so that workers a dead harness left behind (in containers) end.
-    heartbeat: Path | None = None
+    #: The file the harness touches while it watches the run (None, or no such file: nobody
+    #: watches): once it stopped, the worker acts as if the producers were done, so that
+    #: workers a dead harness left behind (in containers) end.
+    heartbeat: Heartbeat | None = None
 
     @property
     def keep_going(self) -> bool:
@@ -64,20 +65,9 @@ class WorkerPlan:
         return (self.stop_marker is not None and self.stop_marker.exists()) or self.abandoned()
 
     def abandoned(self) -> bool:
-        """True when the harness stopped touching the heartbeat file long ago."""
-        return self.heartbeat is not None and heartbeat_stopped(self.heartbeat)
+        """True when the harness stopped touching the heartbeat file (``heartbeat``)."""
+        return self.heartbeat is not None and self.heartbeat.stopped()
 
-
-def heartbeat_stopped(path: Path) -> bool:
-    """True when ``path`` exists and was last touched over ``ABANDONED_AFTER`` seconds ago."""
-    try:
-        return time.time() - path.stat().st_mtime > ABANDONED_AFTER
-    except OSError:
-        return False
-
-
-#: Seconds without a heartbeat after which a worker takes its harness for gone.
-ABANDONED_AFTER = 60.0
 #: With faults, how many times a worker tries to open the queue before it gives up.
 OPEN_ATTEMPTS = 100
 
