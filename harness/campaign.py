@@ -24,6 +24,7 @@ from typing import Any
 
 from .checkers import check
 from .disk.crashpoints import explore
+from .disk.workloads import discard
 from .history.format import AT_LEAST_ONCE, AT_MOST_ONCE
 from .interrupt import StopRequest
 from .reporting.evidence import rerun_command, save_run
@@ -138,7 +139,7 @@ def _run_cell(cell: Cell, out: Path, seed: int, stop: StopRequest | None) -> str
     work.mkdir(parents=True, exist_ok=True)
     result = explore(**cell.crashpoints, offset=seed, root=work)  # each round other points
     if not result.bad:
-        shutil.rmtree(work, ignore_errors=True)
+        discard(work)
         return None
     kept = _kept(out, cell, seed)
     (kept / "bad-points.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
@@ -153,11 +154,11 @@ def _stress_once(cell: Cell, out: Path, seed: int, stop: StopRequest | None) -> 
     run = run_stress(config, work, stop=stop)
     verdict = check(run.history)
     if verdict.valid is not False and run.failure is None:
-        shutil.rmtree(work, ignore_errors=True)
+        discard(work)
         return None
     kept = _kept(out, cell, seed)
     save_run(run, kept)
-    shutil.rmtree(work, ignore_errors=True)
+    discard(work)
     smallest = shrink(config, out / "work" / f"shrink-{seed}", stop)
     (kept / "reproduce.txt").write_text(
         f"{rerun_command(config)}\n# the smallest that still failed:\n"
@@ -179,7 +180,7 @@ def shrink(config: StressConfig, work: Path, stop: StopRequest | None) -> Stress
             if not _still_fails(smaller, work, stop):
                 break
             current = smaller
-    shutil.rmtree(work, ignore_errors=True)
+    discard(work)
     return current
 
 

@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from queue_core.doorbell import remove_bell
 
 from . import fileops, fsmodel, sequences
 from .children import fork_child as _fork
@@ -45,6 +42,7 @@ from .workloads import (  # noqa: F401 (the names the crash points' users reach 
     Opener,
     Step,
     _Clock,
+    discard,
     expect,
     filequeue_opener,
     judge,
@@ -189,7 +187,7 @@ class Explorer:
                                    f"{directory}")
         recording = pickle.loads(out.read_bytes())
         _check_replay(recording, path.parent, directory)
-        _discard(directory)
+        discard(directory)
         return recording
 
     def points(self, recording: Recording) -> list[Point]:
@@ -204,7 +202,7 @@ class Explorer:
         exp = expect(self.steps, recording.values, returned, in_flight)
         problems = judge(path, lambda p: self._open(p, lambda: LATER), exp)
         if not problems:
-            _discard(directory)
+            discard(directory)
             return None
         return self._bad(f"{point.mode} call {point.index}", point.index, recording,
                          in_flight, problems, directory)
@@ -275,7 +273,7 @@ class Explorer:
                 bad.append(self._bad(f"power loss before call {index} ({label})", index,
                                      recording, in_flight, problems, directory))
             else:
-                _discard(directory)
+                discard(directory)
         return bad
 
     def _bad(self, where: str, index: int, recording: Recording, in_flight: int | None,
@@ -334,12 +332,6 @@ def _slim(call: fileops.FileCall) -> fileops.FileCall:
                             call.offset, call.length)
 
 
-def _discard(directory: Path) -> None:
-    """Remove a point's directory, and the doorbell FIFOs its queues made in ``/dev/shm``
-    (thousands of points would leave thousands of them)."""
-    for lock in directory.rglob("*.lock"):
-        remove_bell(lock)
-    shutil.rmtree(directory)
 
 
 def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool = False,
@@ -393,7 +385,7 @@ def explore(workload: str = "put-get", *, format: str = "journal", fsync: bool =
                         progress(n + 1, len(points))
     finally:
         if root is None and not any(work.iterdir()):
-            shutil.rmtree(base, ignore_errors=True)
+            discard(base)
         elif not any(work.iterdir()):
             work.rmdir()
     return result

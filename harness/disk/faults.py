@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import os
 import random
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -133,7 +132,7 @@ def check_under_faults(opener: Callable[..., Any], root: Path | None = None, *,
     needs FileQueue's claim API). The compaction thresholds are lowered as for crash points,
     so that compactions of the journal and of the ledger meet faults too.
     """
-    from .workloads import LATER, lowered_thresholds
+    from .workloads import LATER, discard, lowered_thresholds
 
     if workload not in ("put-get", "claims"):
         raise ValueError(f"unknown workload {workload!r}; choose put-get or claims")
@@ -170,7 +169,7 @@ def check_under_faults(opener: Callable[..., Any], root: Path | None = None, *,
             left = None
     result.problems = model.problems + _left_problems(left, model)
     if not result.problems:
-        shutil.rmtree(directory)
+        discard(directory)
     return result
 
 

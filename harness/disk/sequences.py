@@ -27,7 +27,6 @@ import json
 import os
 import pickle
 import random
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from ..errors import CrashpointsError
 from . import fileops, fsmodel
 from .account import Account, Outcome
 from .children import fork_child as _fork
-from .workloads import LATER, MODES, QUEUE_NAME, Step, judge
+from .workloads import LATER, MODES, QUEUE_NAME, Step, discard, judge
 
 #: What runs after the first stop, by workload: it opens the queue (the repair), then moves
 #: items both ways.
@@ -353,7 +352,7 @@ def first_stops(explorer: Any, recording: Any, workload: str, power_loss: bool, 
         directory, returned, in_flight = explorer.stop_at(point, recording)
         queue = directory / "queue"
         files = {p.name: p.read_bytes() for p in queue.iterdir() if p.is_file()}
-        shutil.rmtree(directory)
+        discard(directory)
         outcome = Outcome({i: recording.values[i] for i in returned}, {}, in_flight)
         first = _first(f"{point.mode} call {point.index}", files, steps, outcome,
                        recording.values, power=False)
@@ -397,8 +396,8 @@ def explore_second(firsts: Iterator[First], script: Script, root: Path,
             if problems:
                 bad(f"{first.label}, then {label}", problems, where.parent)
             else:
-                shutil.rmtree(where.parent, ignore_errors=True)
-        shutil.rmtree(base / "recorded", ignore_errors=True)
+                discard(where.parent)
+        discard(base / "recorded")
         if base.exists() and not any(base.iterdir()):
             base.rmdir()
     return judged

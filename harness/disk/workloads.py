@@ -7,11 +7,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from queue_core.doorbell import remove_bell
 
 from ..errors import CrashpointsError
 
@@ -226,6 +229,14 @@ def lowered_thresholds() -> Iterator[None]:
     finally:
         for module, name, value in reversed(saved):
             setattr(module, name, value)
+
+
+def discard(directory: Path) -> None:
+    """Remove a run's directory, and the doorbell FIFOs its queues made in ``/dev/shm``
+    (thousands of points would leave thousands of them); nothing if it is gone."""
+    for lock in Path(directory).rglob("*.lock"):
+        remove_bell(lock)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def scratch_directory() -> str | None:

@@ -164,12 +164,14 @@ def test_the_real_queue_survives_a_crash_at_every_point(scratch, workload, queue
     assert [bad.render() for bad in result.bad] == []
 
 
-def test_a_run_removes_the_doorbells_of_the_queues_it_made(scratch, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("depth", "power_loss", "stride"), [(1, True, 5), (2, False, 400)])
+def test_a_run_removes_the_doorbells_of_the_queues_it_made(scratch, tmp_path, monkeypatch,
+                                                           depth, power_loss, stride):
     from queue_core import doorbell
 
     monkeypatch.setattr(doorbell, "BELL_DIRECTORY", tmp_path)  # this run's FIFOs only
-    result = explore("put-get", format="journal", fsync=True, power_loss=True, root=scratch,
-                     stride=5)
+    result = explore("put-get", format="journal", fsync=True, power_loss=power_loss,
+                     root=scratch, stride=stride, depth=depth, second=("crash",))
     assert result.points > 40 and not result.bad
     assert list(tmp_path.iterdir()) == []
 
